@@ -1,0 +1,46 @@
+# meshlab: two set-up commands.
+#   make lab    create .venv if needed and open the textbook in JupyterLab (PORT, IP)
+#   make test   create .venv if needed, install the system packages (as root) and run everything
+#
+# .venv is made from the system Python (/usr/bin/python3.11 when present) so that a
+# process switched to another uid, such as a sidecar running as uid 1337, can still
+# execute it: a Python under /root (pyenv) is unreachable for other users.
+
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11 /usr/bin/python3) python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.meshlab-installed
+PORT ?= 8888
+IP ?= 127.0.0.1
+
+# What the tests need from Debian: network namespaces and Istio's rules (iproute2,
+# iptables), the browser test (chromium), eBPF (clang, llvm, libbpf-dev, bpftool),
+# packet captures (tcpdump).
+APT_PACKAGES := python3-venv iproute2 iptables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump
+
+.PHONY: lab test system-packages notebooks
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/meshlab book --ip $(IP) --port $(PORT)
+
+system-packages:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing with apt-get:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  fi; \
+	else echo "not root: skipping apt-get; meshlab doctor says which stages this machine can run"; fi
+
+test: system-packages $(STAMP)
+	$(PY) -m pytest --nbval tests notebooks labs
+
+# Re-execute every chapter and lab from its jupytext source and store the outputs.
+notebooks: $(STAMP)
+	$(PY) -m meshlab.notebooks notebooks labs

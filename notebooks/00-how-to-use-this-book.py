@@ -1,0 +1,137 @@
+# %% [markdown]
+# # 00 · How to use this book
+#
+# meshlab teaches how service meshes work *inside*: how a sidecar gets your traffic without you
+# asking, how a control plane decides when to push configuration, how a workload proves who it is.
+# Every mechanism is implemented once, as plain Python in the `meshlab` package, and then shown to
+# you on up to three **stages**.
+#
+# **After this chapter you can**
+# - name the three stages and say what each needs from your machine;
+# - read `meshlab doctor`'s report and apply the fix it gives;
+# - work through a lab: write an answer, run its check, read the hint;
+# - put a chapter, a lab or your machine back to a clean state.
+
+# %%
+from meshlab import doctor
+from meshlab.check import CheckFailed, lab01
+from meshlab.microservices import call_graph_stats, grow_call_graph
+from meshlab.viz import slider, use_book_style
+import ipywidgets as widgets
+
+use_book_style()
+
+# %% [markdown]
+# ## The three stages
+#
+# | stage | what runs | needs | used for |
+# |---|---|---|---|
+# | **model** | the mechanism on a simulated clock and network (simpy, networkx) | Python only; any OS | every chapter; what the tests pin |
+# | **live** | the same code against your own Linux kernel: pods are network namespaces, interception is real iptables or eBPF, sidecars are real processes | Linux, root (or unprivileged user namespaces), iproute2, iptables | the live sections of chapters 02 onwards |
+# | **kind** | real Kubernetes and real Istio in Docker, with meshlab's predictions checked against them | Docker, kind, kubectl, istioctl, >= 4 CPUs and 8 GB | readers who want the cluster itself |
+#
+# The live lab has two optional parts: **ebpf** (chapter 03 needs clang, libbpf and bpftool) and a
+# **browser** (only the book's own end-to-end test uses it). A cell never hides which stage it runs
+# on: headings say *Model*, *Live* or *kind*. On macOS or Windows you get the model stage, which
+# every chapter has; the live stage needs a Linux kernel (a Linux VM works).
+#
+# Models are seeded: the same seed gives the same numbers on every machine, which is how the book's
+# printed outputs are checked on every test run.
+
+# %%
+first = call_graph_stats(grow_call_graph(40, seed=3))
+again = call_graph_stats(grow_call_graph(40, seed=3))
+print("same seed, same model:", first == again)
+print(first)
+
+# %% [markdown]
+# ## What `meshlab doctor` says about your machine
+#
+# Run `meshlab doctor` in a terminal (or `.venv/bin/meshlab doctor`), or the cell below. For every
+# stage it says *available* or not, why, and the exact fix. `meshlab doctor --json` prints the same as
+# `{"stages": {"model": {"available": ..., "reason": ..., "fix": ...}, ...}}` for scripts. Its probes are
+# real: the live stage is "available" only if a throw-away network namespace could just be created.
+#
+# The output differs from machine to machine, so this cell's text is not pinned; it only insists
+# that the model stage works, since you are running it.
+
+# %% tags=["nbval-ignore-output"]
+reports = doctor.diagnose()
+print(doctor.render_text(reports))
+assert reports["model"].available, reports["model"].reason
+
+# %% [markdown]
+# Pick a stage to see only its report:
+
+# %% tags=["nbval-ignore-output"]
+def show_stage(stage):
+    report = reports[stage]
+    print(f"{stage}: {'available' if report.available else 'NOT available'}")
+    print(f"  why: {report.reason}")
+    if not report.available:
+        print(f"  fix: {report.fix}")
+
+
+widgets.interact(show_stage, stage=widgets.Dropdown(options=doctor.STAGES, value="live", description="stage"));
+
+# %% [markdown]
+# ## Sliders and figures
+#
+# Most chapters have controls: move a slider and the figure or table below it is recomputed.
+# Controls change only the model's inputs; the text cells around them keep the book's figures.
+
+# %% tags=["nbval-ignore-output"]
+def services_and_paths(services):
+    stats = call_graph_stats(grow_call_graph(services, seed=3))
+    print(f"{stats.services} services: {stats.dependencies} dependencies, {stats.call_paths} call paths")
+
+
+widgets.interact(services_and_paths, services=slider("services", 20, 2, 200));
+
+# %% [markdown]
+# ## Labs and checks
+#
+# Exercises live in `labs/`. In the copy you work on, each answer is a stub:
+#
+# ```python
+# def blast_radius(graph, service):
+#     # YOUR CODE HERE
+#     raise NotImplementedError()
+# ```
+#
+# Replace the stub with your code and run the check cell under it. A check compares your answer with
+# meshlab's own on several inputs; when they differ it tells you *which* usual mistake explains your
+# answer. Here is what a check says to an answer that follows calls in the wrong direction:
+
+# %%
+import networkx as nx
+
+
+def downstream_instead(graph, service):
+    return set(nx.descendants(graph, service))
+
+
+try:
+    lab01.check_blast_radius(downstream_instead)
+except CheckFailed as hint:
+    print(hint)
+
+# %% [markdown]
+# Instructors: the notebooks in `labs/` carry the solutions between `### BEGIN SOLUTION` and
+# `### END SOLUTION` (nbgrader's markers). `meshlab labs release --out student/` writes the student
+# copies: each solution block becomes `# YOUR CODE HERE` plus `raise NotImplementedError()`, stored
+# outputs are cleared, nothing else changes. The test suite runs every check on the solutions (they
+# must pass) and on the student copies (they must fail).
+#
+# ## Putting things back
+#
+# - **A chapter**: *Kernel → Restart Kernel and Run All Cells*. To get the stored version of a
+#   notebook back, `git checkout notebooks/<chapter>.ipynb`.
+# - **A lab**: release a fresh student copy with `meshlab labs release --out <folder>`; your old copy
+#   is untouched unless you write over it.
+# - **The whole book**: `make test` re-runs every chapter and compares it with its stored output.
+#   To run one chapter's tests: `.venv/bin/python -m pytest --nbval notebooks/01-from-kubernetes-to-istio.ipynb tests/test_microservices.py`.
+#
+# ## Stage of this chapter
+#
+# Everything above ran on the **model** stage, plus `meshlab doctor`'s real probes of your machine.

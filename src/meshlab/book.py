@@ -1,0 +1,64 @@
+"""Open the textbook in JupyterLab: what ``make lab`` runs.
+
+It checks the port first (a busy port gets a clear message, not a traceback from
+deep inside Tornado), makes a token, prints the URL with that token, then
+replaces itself with the JupyterLab server so Ctrl-C and signals reach Jupyter.
+
+    FIRST_CHAPTER  the notebook JupyterLab opens
+    BookError      a port that is busy or malformed, a missing notebooks folder
+    port_is_free   can we listen on (ip, port)?
+    server_argv    the JupyterLab command line for a root folder, address and token
+    serve          check, print the URL, exec JupyterLab
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+FIRST_CHAPTER = "notebooks/00-how-to-use-this-book.ipynb"
+
+
+class BookError(RuntimeError):
+    """The book cannot be opened as asked."""
+
+
+def port_is_free(ip: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+def server_argv(root: Path, ip: str, port: int, token: str) -> list[str]:
+    """``python -m jupyterlab`` (not the ``jupyter lab`` wrapper, which leaves the server behind when killed)."""
+    argv = [
+        sys.executable, "-m", "jupyterlab", "--no-browser",
+        f"--ServerApp.ip={ip}", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        f"--LabApp.default_url=/lab/tree/{FIRST_CHAPTER}",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")
+    return argv
+
+
+def serve(root: Path, ip: str, port: int) -> None:
+    """Print the URL with its token, then become the JupyterLab server."""
+    if not 1 <= port <= 65535:
+        raise BookError(f"PORT={port} is not a TCP port; use 1-65535, e.g. PORT=8899 make lab")
+    if not (root / FIRST_CHAPTER).exists():
+        raise BookError(f"{root / FIRST_CHAPTER} not found; run make lab from the repository root")
+    if not port_is_free(ip, port):
+        raise BookError(f"port {port} on {ip} is busy (another Jupyter?); choose another, e.g. PORT={port + 11} make lab")
+    token = secrets.token_hex(24)
+    host = f"[{ip}]" if ":" in ip else ip
+    print(f"meshlab: the textbook is at http://{host}:{port}/lab/tree/{FIRST_CHAPTER}?token={token}", flush=True)
+    argv = server_argv(root.resolve(), ip, port, token)
+    os.execv(argv[0], argv)

@@ -1,0 +1,205 @@
+"""Which of the book's stages this machine can run, why not, and the exact fix.
+
+The book runs on three stages (model, live lab, kind); the live lab has two
+optional parts that need more than a Linux kernel (eBPF, and a browser for the
+end-to-end test). ``diagnose()`` probes each one for real where a probe is
+cheap (it starts a throw-away network namespace rather than reading sysctls),
+so "available" means "was just seen working", not "should work".
+
+    StageReport   available / reason / fix for one stage
+    diagnose      probes every stage, in the book's order
+    render_text   the table ``meshlab doctor`` prints
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STAGES = ("model", "live", "ebpf", "browser", "kind")
+
+#: Merbridge documents Linux >= 5.7 for its cgroup/connect4 + sockops + sk_msg datapath.
+EBPF_MIN_KERNEL = (5, 7)
+#: Istio's kind platform guide asks Docker Desktop for at least 8 GB and 4 CPUs.
+KIND_MIN_CPUS = 4
+KIND_MIN_MEMORY_GB = 8
+#: Debian's chromium; the browser test drives it with Playwright (never a downloaded browser).
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """What ``meshlab doctor`` says about one stage."""
+
+    available: bool
+    reason: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _run(argv: list[str], timeout: float = 20.0) -> tuple[bool, str]:
+    """Run a probe; return (succeeded, first line of its error or output)."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        return False, f"{argv[0]} not found"
+    except subprocess.TimeoutExpired:
+        return False, f"{' '.join(argv)} did not answer within {timeout:.0f} s"
+    said = (done.stdout, done.stderr) if done.returncode == 0 else (done.stderr, done.stdout)
+    text = (said[0].strip() or said[1].strip()).splitlines()
+    return done.returncode == 0, text[0] if text else f"exit code {done.returncode}"
+
+
+def _missing_commands(names: dict[str, str]) -> list[str]:
+    """Names of commands not on PATH; ``names`` maps command -> Debian package."""
+    return [command for command in names if shutil.which(command) is None]
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def check_model() -> StageReport:
+    """The model stage needs only the Python packages the chapters import."""
+    needed = ("matplotlib", "networkx", "simpy", "ipywidgets", "numpy")
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    version = platform.python_version()
+    if sys.version_info < (3, 11):
+        return StageReport(False, f"Python {version} is older than 3.11", "use Python 3.11 or newer (make lab creates .venv)")
+    if missing:
+        return StageReport(False, f"missing Python packages: {', '.join(missing)}", "run make lab (it installs meshlab with its dependencies into .venv)")
+    return StageReport(True, f"Python {version} with {', '.join(needed)}")
+
+
+LIVE_COMMANDS = {"ip": "iproute2", "iptables": "iptables", "iptables-restore": "iptables", "unshare": "util-linux"}
+
+
+def check_live() -> StageReport:
+    """The live lab puts pods in network namespaces; probe one for real."""
+    if platform.system() != "Linux":
+        return StageReport(False, f"the live lab needs a Linux kernel; this is {platform.system()}", "use a Linux machine or VM; the model stage works here")
+    missing = _missing_commands(LIVE_COMMANDS)
+    if missing:
+        packages = sorted({LIVE_COMMANDS[c] for c in missing})
+        return StageReport(False, f"missing commands: {', '.join(missing)}", f"apt-get install {' '.join(packages)} (make test does this when run as root)")
+    probe = ["unshare", "--net", "true"] if _is_root() else ["unshare", "--user", "--map-root-user", "--net", "true"]
+    ok, said = _run(probe)
+    if not ok:
+        return StageReport(False, f"cannot create a network namespace: {' '.join(probe)} failed: {said}", "run as root, or enable unprivileged user namespaces (sysctl -w kernel.unprivileged_userns_clone=1 and user.max_user_namespaces > 0)")
+    how = "as root" if _is_root() else "in a user namespace"
+    return StageReport(True, f"network namespaces work {how}; ip and iptables present")
+
+
+EBPF_COMMANDS = {"clang": "clang", "bpftool": "bpftool"}
+LIBBPF_HEADER = Path("/usr/include/bpf/bpf_helpers.h")
+KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+
+
+def _kernel_version() -> tuple[int, int]:
+    numbers = platform.release().split("-")[0].split(".")
+    return int(numbers[0]), int(numbers[1]) if len(numbers) > 1 and numbers[1].isdigit() else 0
+
+
+def check_ebpf() -> StageReport:
+    """sock_ops, sk_msg and cgroup/connect4 need a recent kernel, BTF, a BPF toolchain and CAP_BPF."""
+    if platform.system() != "Linux":
+        return StageReport(False, "eBPF needs a Linux kernel", "use a Linux machine or VM (kernel >= 5.10 recommended)")
+    problems, fixes = [], []
+    kernel = _kernel_version()
+    if kernel < EBPF_MIN_KERNEL:
+        problems.append(f"kernel {platform.release()} is older than {EBPF_MIN_KERNEL[0]}.{EBPF_MIN_KERNEL[1]}")
+        fixes.append("boot a kernel >= 5.10")
+    if not KERNEL_BTF.exists():
+        problems.append(f"{KERNEL_BTF} is missing (kernel built without BTF)")
+        fixes.append("use a kernel with CONFIG_DEBUG_INFO_BTF=y")
+    packages = sorted({EBPF_COMMANDS[c] for c in _missing_commands(EBPF_COMMANDS)})
+    if not LIBBPF_HEADER.exists():
+        packages.append("libbpf-dev")
+    if packages:
+        problems.append(f"missing {', '.join(packages)}")
+        fixes.append(f"install bpftool and friends: apt-get install {' '.join(packages)}")
+    if not _is_root():
+        problems.append("loading BPF programs needs CAP_BPF and CAP_NET_ADMIN")
+        fixes.append("run as root")
+    if problems:
+        return StageReport(False, "; ".join(problems), "; ".join(fixes))
+    return StageReport(True, f"kernel {platform.release()} with BTF; clang, bpftool and libbpf headers present; root")
+
+
+def chromium_path() -> str:
+    """The browser the browser test drives: ``MESHLAB_CHROMIUM`` or Debian's chromium."""
+    return os.environ.get("MESHLAB_CHROMIUM", DEFAULT_CHROMIUM)
+
+
+def check_browser() -> StageReport:
+    """The end-to-end test drives Debian's chromium through Python Playwright."""
+    browser = chromium_path()
+    if not Path(browser).exists():
+        return StageReport(False, f"no chromium at {browser}", "apt-get install chromium (make test does this when run as root), or set MESHLAB_CHROMIUM")
+    if importlib.util.find_spec("playwright") is None:
+        return StageReport(False, "the Python package playwright is not installed", "pip install -e '.[test]' (make test does this)")
+    ok, said = _run([browser, "--version"])
+    if not ok:
+        return StageReport(False, f"{browser} --version failed: {said}", "reinstall chromium: apt-get install --reinstall chromium")
+    return StageReport(True, f"{said} and Playwright")
+
+
+KIND_COMMANDS = {"kind": "kind", "kubectl": "kubectl", "istioctl": "istioctl"}
+
+
+def _memory_gb() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def check_kind() -> StageReport:
+    """kind runs Kubernetes nodes as Docker containers; Istio on top needs room."""
+    problems, fixes = [], []
+    if shutil.which("docker") is None:
+        problems.append("docker is not installed")
+        fixes.append("install Docker (Docker Desktop or docker-ce) and start it")
+    else:
+        ok, said = _run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=15)
+        if not ok:
+            problems.append(f"kind needs a running Docker daemon: docker info failed ({said})")
+            fixes.append("start the Docker daemon (systemctl start docker, or open Docker Desktop)")
+    missing = _missing_commands(KIND_COMMANDS)
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+        fixes.append(f"install {', '.join(missing)} (see the README's kind section)")
+    cpus, memory = os.cpu_count() or 1, _memory_gb()
+    if cpus < KIND_MIN_CPUS or memory < KIND_MIN_MEMORY_GB:
+        problems.append(f"{cpus} CPUs and {memory:.0f} GB here")
+        fixes.append(f"needs >= {KIND_MIN_CPUS} CPUs and {KIND_MIN_MEMORY_GB} GB for kind + Istio")
+    if problems:
+        return StageReport(False, "; ".join(problems), "; ".join(fixes))
+    return StageReport(True, f"Docker running; kind, kubectl and istioctl present; {cpus} CPUs, {memory:.0f} GB")
+
+
+CHECKS = {"model": check_model, "live": check_live, "ebpf": check_ebpf, "browser": check_browser, "kind": check_kind}
+
+
+def diagnose(stages: tuple[str, ...] = STAGES) -> dict[str, StageReport]:
+    """Probe the given stages (all by default) and report on each."""
+    unknown = [stage for stage in stages if stage not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
+    return {stage: CHECKS[stage]() for stage in stages}
+
+
+def render_text(reports: dict[str, StageReport]) -> str:
+    """One line per stage, with the fix indented under stages that are not available."""
+    lines = []
+    for stage, report in reports.items():
+        mark = "available" if report.available else "NOT available"
+        lines.append(f"{stage:<8} {mark:<14} {report.reason}")
+        if not report.available:
+            lines.append(f"{'':<8} {'fix:':<14} {report.fix}")
+    return "\n".join(lines)

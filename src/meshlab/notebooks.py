@@ -1,0 +1,77 @@
+"""Chapters and labs are written as jupytext percent scripts and stored executed as .ipynb.
+
+``NN-topic.py`` is the source a reviewer reads (plain diffs); ``NN-topic.ipynb`` beside it is
+the same cells executed, with their outputs, which strict nbval compares on every test run.
+``make notebooks`` rebuilds the .ipynb files; a test fails when a .py and its .ipynb disagree,
+so the book cannot drift from its source.
+
+    pairs        (source .py, stored .ipynb) pairs in some folders
+    read_source  a percent script as a notebook
+    differences  where a stored notebook's cells differ from its source
+    build        execute a source and store the result
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+KERNEL = {"name": "python3", "display_name": "Python 3 (meshlab)", "language": "python"}
+
+
+def pairs(*folders: Path) -> list[tuple[Path, Path]]:
+    """Every ``*.py`` percent source in the folders with the .ipynb stored beside it."""
+    found = []
+    for folder in folders:
+        for source in sorted(Path(folder).glob("[0-9][0-9]-*.py")):
+            found.append((source, source.with_suffix(".ipynb")))
+    return found
+
+
+def read_source(source: Path) -> nbformat.NotebookNode:
+    import jupytext
+
+    notebook = jupytext.read(source, fmt="py:percent")
+    notebook.metadata.pop("jupytext", None)
+    notebook.metadata["kernelspec"] = KERNEL
+    return notebook
+
+
+def _cell_key(cell: nbformat.NotebookNode) -> tuple[str, str, tuple[str, ...]]:
+    return cell.cell_type, cell.source.strip(), tuple(cell.metadata.get("tags", ()))
+
+
+def differences(source: Path, stored: Path) -> list[str]:
+    """Human-readable differences between the source's cells and the stored notebook's."""
+    if not stored.exists():
+        return [f"{stored.name} is missing; run make notebooks"]
+    wanted = [_cell_key(cell) for cell in read_source(source).cells]
+    have = [_cell_key(cell) for cell in nbformat.read(stored, as_version=4).cells]
+    if len(wanted) != len(have):
+        return [f"{source.name} has {len(wanted)} cells, {stored.name} has {len(have)}"]
+    return [f"cell {index} differs" for index, (a, b) in enumerate(zip(wanted, have)) if a != b]
+
+
+def build(source: Path, timeout: int = 600) -> Path:
+    """Execute ``source`` in a fresh kernel (working directory: its folder) and store the .ipynb."""
+    from nbclient import NotebookClient
+
+    notebook = read_source(source)
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}).execute()
+    notebook.metadata.pop("widgets", None)
+    stored = source.with_suffix(".ipynb")
+    nbformat.write(notebook, stored)
+    return stored
+
+
+def main(folders: list[str]) -> int:
+    for source, _ in pairs(*(Path(folder) for folder in folders or ["notebooks", "labs"])):
+        print(f"executing {source} ...", flush=True)
+        print(f"  wrote {build(source)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

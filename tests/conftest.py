@@ -1,0 +1,50 @@
+"""Stage markers: ``live``, ``ebpf``, ``browser`` and ``kind`` tests run only where ``meshlab doctor``
+says their stage is available, and otherwise skip with doctor's reason and fix.
+
+With ``MESHLAB_REQUIRE_LIVE=1`` (what ``.ci/run`` sets) a ``live``, ``ebpf`` or ``browser`` test that
+would skip, for whatever reason, fails instead: CI must never go green by skipping the real thing.
+``kind`` tests still skip: no Docker engine runs on the CI machines.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+from meshlab import doctor
+
+REQUIRED_WHEN_LIVE = ("live", "ebpf", "browser")
+STAGE_MARKERS = REQUIRED_WHEN_LIVE + ("kind",)
+
+
+def require_live() -> bool:
+    return os.environ.get("MESHLAB_REQUIRE_LIVE") == "1"
+
+
+@functools.cache
+def stage_report(stage: str) -> doctor.StageReport:
+    return doctor.diagnose((stage,))[stage]
+
+
+def _stages_of(item: pytest.Item) -> list[str]:
+    return [marker.name for marker in item.iter_markers() if marker.name in STAGE_MARKERS]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for stage in _stages_of(item):
+        report = stage_report(stage)
+        if not report.available:
+            pytest.skip(f"{stage} stage not available: {report.reason} (fix: {report.fix})")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    required = [stage for stage in _stages_of(item) if stage in REQUIRED_WHEN_LIVE]
+    if report.skipped and required and require_live():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"MESHLAB_REQUIRE_LIVE=1 forbids skipping a {'/'.join(required)} test; it would have skipped: {reason}"
