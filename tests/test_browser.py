@@ -1,0 +1,130 @@
+"""A reader's session in a real browser: JupyterLab, chapter 01, Run All, move a slider, see the figure change.
+
+Python Playwright drives Debian's chromium (never a downloaded browser: ``playwright install`` cannot
+reach its download host here). The server runs on loopback with a token, on a copy of the notebooks
+with outputs cleared, so "every cell has run" can be read off the input prompts. The screenshot goes
+to ``tests/output/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from meshlab.doctor import chromium_path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "tests" / "output"
+CHAPTER = "01-from-kubernetes-to-istio.ipynb"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """JupyterLab on loopback over an unexecuted copy of the chapter; yields (base URL, token)."""
+    root = tmp_path / "book"
+    root.mkdir()
+    notebook = nbformat.read(ROOT / "notebooks" / CHAPTER, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(notebook, root / CHAPTER)
+    settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               IPYTHONDIR=str(tmp_path / "ipython"), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "server.log").open("w"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError(f"JupyterLab did not answer on {base} within 60 s: {(tmp_path / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.3)
+        yield base, token
+    finally:
+        try:
+            shutdown = urllib.request.Request(f"{base}/api/shutdown", method="POST", headers={"Authorization": f"token {token}"})
+            urllib.request.urlopen(shutdown, timeout=10).close()
+            server.wait(timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            server.terminate()
+            server.wait(timeout=20)
+
+
+@pytest.mark.browser
+def test_reader_runs_chapter_01_and_a_slider_redraws_the_figure(jupyterlab):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = jupyterlab
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base}/lab/tree/{CHAPTER}?token={token}&reset")
+            idle = page.locator(".jp-StatusBar-TextItem", has_text="Idle")
+            expect(idle.first).to_be_visible(timeout=60_000)
+
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+            prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
+            code_cells = sum(cell.cell_type == "code" for cell in nbformat.read(ROOT / "notebooks" / CHAPTER, as_version=4).cells)
+            expect(prompts).to_have_count(code_cells, timeout=30_000)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].every(p => /\\[\\d+\\]/.test(p.textContent))",
+                timeout=180_000,
+            )
+            expect(idle.first).to_be_visible(timeout=60_000)
+            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback")
+            assert errors.count() == 0, errors.first.inner_text()
+
+            figure = page.locator(".widget-output img").first
+            expect(figure).to_be_visible(timeout=30_000)
+            before = figure.get_attribute("src")
+            stats_before = page.locator(".widget-output").first.inner_text()
+            readout = page.locator(".widget-readout").first
+            value_before = readout.text_content()
+            handle = page.locator(".widget-slider .noUi-handle").first
+            handle.scroll_into_view_if_needed()
+            handle.focus()
+            handle.press("ArrowRight")
+            expect(readout).not_to_have_text(value_before, timeout=10_000)
+            page.wait_for_function("(before) => { const img = document.querySelector('.widget-output img'); return img && img.src !== before; }", arg=before, timeout=30_000)
+            assert int(readout.text_content()) == int(value_before) + 1, (value_before, readout.text_content())
+            assert page.locator(".widget-output").first.inner_text() != stats_before, "the printed statistics did not change"
+            figure.scroll_into_view_if_needed()
+            page.screenshot(path=str(OUTPUT / "browser-chapter-01.png"))
+        finally:
+            browser.close()
+    assert (OUTPUT / "browser-chapter-01.png").stat().st_size > 10_000

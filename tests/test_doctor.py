@@ -1,0 +1,124 @@
+"""meshlab doctor: real probes, with reasons and fixes that name the missing piece."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from meshlab import doctor
+
+
+def meshlab(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "meshlab.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def fake_commands(folder: Path, **scripts: str) -> None:
+    """Executables named after the keyword (``_`` for ``-``) that run the given shell body."""
+    for name, body in scripts.items():
+        path = folder / name.replace("_", "-")
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+
+
+def test_json_has_every_stage_with_available_reason_and_fix():
+    done = meshlab("doctor", "--json")
+    assert done.returncode == 0, done.stderr
+    stages = json.loads(done.stdout)["stages"]
+    assert list(stages) == ["model", "live", "ebpf", "browser", "kind"]
+    for report in stages.values():
+        assert set(report) == {"available", "reason", "fix"}
+        assert isinstance(report["available"], bool) and report["reason"]
+        assert report["available"] or report["fix"], "an unavailable stage must say how to fix it"
+    assert stages["model"]["available"]
+
+
+def test_text_report_gives_the_fix_under_each_unavailable_stage():
+    reports = {"model": doctor.StageReport(True, "fine"), "kind": doctor.StageReport(False, "no docker", "start docker")}
+    assert doctor.render_text(reports).splitlines() == [
+        "model    available      fine",
+        "kind     NOT available  no docker",
+        "         fix:           start docker",
+    ]
+
+
+def test_kind_without_a_docker_daemon_says_docker_info_failed(tmp_path, monkeypatch):
+    fake_commands(tmp_path, docker="echo 'Cannot connect to the Docker daemon' >&2; exit 1", kind="true", kubectl="true", istioctl="true")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    report = doctor.check_kind()
+    assert not report.available
+    assert "kind needs a running Docker daemon: docker info failed (Cannot connect to the Docker daemon)" in report.reason
+    assert "start the Docker daemon" in report.fix
+
+
+def test_kind_names_missing_tools_and_resources(tmp_path, monkeypatch):
+    fake_commands(tmp_path, docker="echo 27.0.1")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(doctor, "_memory_gb", lambda: 4.0)
+    report = doctor.check_kind()
+    assert "missing kind, kubectl, istioctl" in report.reason and "2 CPUs and 4 GB here" in report.reason
+    assert "needs >= 4 CPUs and 8 GB for kind + Istio" in report.fix
+
+
+def test_kind_available_when_everything_is_there(tmp_path, monkeypatch):
+    fake_commands(tmp_path, docker="echo 27.0.1", kind="true", kubectl="true", istioctl="true")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(doctor, "_memory_gb", lambda: 16.0)
+    assert doctor.check_kind().available
+
+
+def test_live_without_iptables_says_which_package(tmp_path, monkeypatch):
+    fake_commands(tmp_path, ip="true", unshare="true")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    report = doctor.check_live()
+    assert not report.available
+    assert report.reason == "missing commands: iptables, iptables-restore"
+    assert report.fix.startswith("apt-get install iptables")
+
+
+def test_live_when_namespaces_are_refused(tmp_path, monkeypatch):
+    fake_commands(tmp_path, ip="true", iptables="true", iptables_restore="true", unshare="echo 'unshare failed: Operation not permitted' >&2; exit 1")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    report = doctor.check_live()
+    assert "cannot create a network namespace" in report.reason and "Operation not permitted" in report.reason
+    assert "run as root, or enable unprivileged user namespaces" in report.fix
+
+
+def test_ebpf_without_toolchain_says_install_bpftool(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(doctor, "LIBBPF_HEADER", tmp_path / "missing.h")
+    report = doctor.check_ebpf()
+    assert not report.available
+    assert "missing bpftool, clang, libbpf-dev" in report.reason
+    assert "apt-get install bpftool clang libbpf-dev" in report.fix
+
+
+def test_browser_without_chromium(tmp_path, monkeypatch):
+    monkeypatch.setenv("MESHLAB_CHROMIUM", str(tmp_path / "chromium"))
+    report = doctor.check_browser()
+    assert not report.available and "apt-get install chromium" in report.fix
+
+
+def test_unknown_stage_is_refused_with_the_list():
+    with pytest.raises(ValueError, match="unknown stage 'docker'; stages are model, live, ebpf, browser, kind"):
+        doctor.diagnose(("docker",))
+    done = meshlab("doctor", "--stage", "docker")
+    assert done.returncode == 2 and "invalid choice: 'docker'" in done.stderr
+
+
+@pytest.mark.live
+def test_live_probe_really_creates_a_network_namespace():
+    report = doctor.check_live()
+    assert report.available, report.reason
+    assert "network namespaces work" in report.reason
+
+
+@pytest.mark.ebpf
+def test_ebpf_stage_sees_the_toolchain():
+    assert "clang, bpftool and libbpf headers present" in doctor.check_ebpf().reason

@@ -1,0 +1,49 @@
+"""The stage markers' contract, run in a throw-away pytest session with this suite's conftest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
+TESTS = '''
+import pytest
+
+@pytest.mark.live
+def test_live_that_skips():
+    pytest.skip("no network namespaces today")
+
+@pytest.mark.browser
+def test_browser_that_passes():
+    pass
+
+@pytest.mark.kind
+def test_kind_that_skips():
+    pytest.skip("no Docker engine")
+
+def test_model_that_skips():
+    pytest.skip("not a stage test")
+'''
+
+
+@pytest.fixture
+def session(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    pytester.makeini("[pytest]\nmarkers =\n    live: l\n    ebpf: e\n    browser: b\n    kind: k\n")
+    pytester.makepyfile(test_stages=TESTS)
+    return pytester
+
+
+def test_without_require_live_a_live_test_may_skip(session, monkeypatch):
+    monkeypatch.delenv("MESHLAB_REQUIRE_LIVE", raising=False)
+    session.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1, skipped=3)
+
+
+def test_require_live_turns_a_live_skip_into_a_failure_with_the_reason(session, monkeypatch):
+    monkeypatch.setenv("MESHLAB_REQUIRE_LIVE", "1")
+    result = session.runpytest("-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(passed=1, failed=1, skipped=2)
+    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_LIVE=1 forbids skipping a live test*no network namespaces today*"])
