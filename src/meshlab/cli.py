@@ -3,6 +3,7 @@
     meshlab doctor [--json] [--stage S]   which stages run here, why not, and the fix
     meshlab labs release --out DIR        student copies of the labs
     meshlab book [--ip IP] [--port N]     open the textbook in JupyterLab (make lab)
+    meshlab intercept istio-iptables ...  Istio's capture rules (--dry-run prints them)
 
 Errors the reader can fix (a busy port, a malformed lab) are printed as one line
 naming what was wrong and what is accepted, with exit code 2, like argparse's own.
@@ -16,6 +17,9 @@ import sys
 from pathlib import Path
 
 from meshlab import __version__, book, doctor, labs
+from meshlab.intercept import ConfigError, render_commands
+from meshlab.intercept import apply as capture_apply
+from meshlab.intercept import flags as istio_flags
 
 
 class UsageError(Exception):
@@ -49,6 +53,21 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _istio_iptables(args: argparse.Namespace) -> int:
+    try:
+        config = istio_flags.config_from(args)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    print(render_commands(config))
+    if not config.dry_run:
+        try:
+            capture_apply.apply(config)
+        except capture_apply.ApplyError as error:
+            print(f"meshlab intercept: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshlab", description="How service meshes work inside: the textbook's helper command.")
     parser.add_argument("--version", action="version", version=f"meshlab {__version__}")
@@ -65,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--out", type=Path, required=True, help="folder for the student copies")
     release.add_argument("--source", type=Path, default=Path("labs"), help="folder of the solution notebooks (default: labs)")
     release.set_defaults(run=_labs_release)
+
+    intercept = commands.add_parser("intercept", help="transparent interception: Istio's iptables rules")
+    intercept_commands = intercept.add_subparsers(dest="intercept_command", metavar="COMMAND", required=True)
+    istio_iptables = intercept_commands.add_parser(
+        "istio-iptables",
+        help="the rules istio-iptables 1.30.3 installs; --dry-run prints them in Istio's golden format",
+        description="Generate (and unless --dry-run, apply in the current network namespace) the rules of istio-iptables 1.30.3.",
+    )
+    istio_flags.add_arguments(istio_iptables)
+    istio_iptables.set_defaults(run=_istio_iptables)
 
     serve = commands.add_parser("book", help="open the textbook in JupyterLab (what make lab runs)")
     serve.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

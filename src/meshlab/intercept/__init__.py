@@ -1,0 +1,15 @@
+"""Transparent interception: Istio's iptables rules, generated from istio-iptables's configuration.
+
+    config    CaptureConfig: istio-iptables's fields, defaults and validation
+    rules     Rule and RuleSet: Istio's rule builder and its iptables-restore text
+    capture   build_rules: the capture logic of istio-iptables 1.30.3, step by step
+    render    render_commands: the commands istio-iptables runs, in Istio's golden format
+    flags     the istio-iptables command line
+"""
+
+from meshlab.intercept.capture import build_rules
+from meshlab.intercept.config import CaptureConfig, ConfigError
+from meshlab.intercept.render import render_commands
+from meshlab.intercept.rules import Rule, RuleSet
+
+__all__ = ["CaptureConfig", "ConfigError", "Rule", "RuleSet", "build_rules", "render_commands"]

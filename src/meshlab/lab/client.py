@@ -1,0 +1,63 @@
+"""A minimal HTTP/1.1 client for the echo app, timing every request.
+
+It runs wherever its socket was created: the lab creates it in a thread that has entered a pod's
+network namespace, so requests leave from that pod and its rules apply to them.
+
+    Reply       the echo app's JSON reply and the request's latency
+    HttpClient  one keep-alive connection; get() sends a request and waits for the reply
+    get_once    a new connection for one request (what "new-connection latency" measures)
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reply:
+    body: dict
+    latency_us: float
+
+
+class HttpClient:
+    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
+        self.host, self.port = host, port
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def get(self, path: str = "/", close: bool = False) -> Reply:
+        start = time.perf_counter()
+        connection = "close" if close else "keep-alive"
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nConnection: {connection}\r\n\r\n".encode())
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self._read_chunk()
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        while len(rest) < length:
+            rest += self._read_chunk()
+        self.buffer = rest[length:]
+        return Reply(json.loads(rest[:length]), (time.perf_counter() - start) * 1e6)
+
+    def _read_chunk(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"{self.host}:{self.port} closed the connection mid-reply")
+        return chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def get_once(host: str, port: int, path: str = "/", timeout: float = 5.0) -> Reply:
+    """Connect, send one request, read the reply, close; latency includes the handshake."""
+    start = time.perf_counter()
+    client = HttpClient(host, port, timeout)
+    try:
+        reply = client.get(path, close=True)
+    finally:
+        client.close()
+    return Reply(reply.body, (time.perf_counter() - start) * 1e6)

@@ -1,0 +1,324 @@
+"""The embedded live lab: a node, its pods, their sidecars and Istio's rules, on your own kernel.
+
+A node is a network namespace holding a bridge; a pod is a network namespace with ``lo`` up and
+a veth to that bridge, an address from the node's pod CIDR, and (if meshed) Istio's own rules
+from ``meshlab.intercept`` applied with iptables-restore, a sidecar process as uid 1337 and the
+demo app. A service is a stable virtual address whose connections the sidecars send to the
+service's endpoints, as Envoy does with EDS.
+
+Everything the lab creates carries its prefix (``ml`` unless told otherwise): namespaces are
+``<prefix>-node0``, ``<prefix>-<pod>``; processes are recorded with PID and start time in the
+lab's state folder (``/run/meshlab/<prefix>``), so ``down`` and ``cleanup`` (after a crash) end
+exactly what the lab started and delete exactly what it created. A failure during ``up`` removes
+what was created before it.
+
+    PodSpec   what to create: name, sidecar or not, capture configuration, app ports
+    Pod       a running pod: name, namespace, IP, ports, sidecar
+    Lab       up, down, status, exec, logs, hops, request, services; a context manager
+    cleanup   remove everything carrying a prefix
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from meshlab.intercept import CaptureConfig, build_rules
+from meshlab.lab import netns
+from meshlab.lab.client import HttpClient, Reply, get_once
+from meshlab.lab.netns import LabError, NetNS
+from meshlab.lab.processes import ProcessRecord, record, stop
+
+DEFAULT_PREFIX = "ml"
+STATE_ROOT = Path("/run/meshlab")
+POD_NETWORK = "10.244.0"  # node 0's pod CIDR is 10.244.0.0/24, as kind's first node
+GATEWAY = f"{POD_NETWORK}.1"
+FIRST_POD_HOST = 10
+SERVICE_NETWORK = "10.96.0"  # ClusterIPs, as Kubernetes' default service CIDR 10.96.0.0/12
+APP_PORT = 8080
+METRICS_PORT = 9090
+SIDECAR_UID = SIDECAR_GID = 1337
+READY_TIMEOUT_S = 10.0
+MAX_PODS = 200
+#: The lab's default capture: everything in and out, as a sidecar-injected pod gets by default.
+DEFAULT_CAPTURE = CaptureConfig(outbound_ip_ranges_include="*", inbound_ports_include="*")
+
+
+def check_prefix(prefix: str) -> str:
+    """A prefix short enough for interface names and safe in file names."""
+    if not re.fullmatch(r"[a-z][a-z0-9]{0,5}", prefix):
+        raise LabError(f"prefix {prefix!r} is not valid; use 1-6 lowercase letters or digits, starting with a letter (e.g. ml)")
+    return prefix
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    name: str
+    sidecar: bool = True
+    capture: CaptureConfig = DEFAULT_CAPTURE
+    ports: tuple[int, ...] = (APP_PORT, METRICS_PORT)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.name):
+            raise LabError(f"pod name {self.name!r} is not valid; use 1-8 lowercase letters or digits, starting with a letter")
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    netns: str
+    ip: str
+    ports: tuple[int, ...]
+    sidecar: bool
+    capture: dict = field(default_factory=dict)
+
+    @property
+    def app_port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def namespace(self) -> NetNS:
+        return NetNS(self.netns)
+
+
+class Lab:
+    """One live lab, identified by its prefix. ``Lab(prefix).up(...)`` creates it; ``Lab.attach(prefix)``
+    opens one that is already running (from another process, e.g. the CLI)."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = check_prefix(prefix)
+        self.state_dir = STATE_ROOT / prefix
+        self.node = NetNS(f"{prefix}-node0")
+        self.pods: dict[str, Pod] = {}
+        self.processes: list[tuple[str, ProcessRecord]] = []
+        self.services: dict[str, dict] = {}
+        self._executors: dict[str, ThreadPoolExecutor] = {}
+        self._lock = threading.Lock()
+
+    # -- life cycle ------------------------------------------------------------------------
+    def up(self, pods: int | list[PodSpec] = 2) -> Lab:
+        """Create the node and pods, apply the rules, start apps and sidecars; undo everything on failure."""
+        specs = [PodSpec(f"pod{i}") for i in range(pods)] if isinstance(pods, int) else list(pods)
+        if not 1 <= len(specs) <= MAX_PODS:
+            raise LabError(f"a lab has 1 to {MAX_PODS} pods, not {len(specs)}")
+        if len({spec.name for spec in specs}) != len(specs):
+            raise LabError("pod names must be unique")
+        if os.geteuid() != 0:
+            raise LabError("the live lab needs root here (it creates network namespaces and applies iptables rules): run as root; meshlab doctor says what this machine can run")
+        if (self.state_dir / "state.json").exists() or netns.with_prefix(self.prefix):
+            raise LabError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}` (or `meshlab lab cleanup --prefix {self.prefix}` after a crash)")
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.state_dir.chmod(0o755)
+            self._write_services()
+            self._create_node()
+            for index, spec in enumerate(specs):
+                self._create_pod(spec, f"{POD_NETWORK}.{FIRST_POD_HOST + index}", index)
+            self._start_processes(specs)
+            self._save()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def down(self) -> None:
+        """Stop every process the lab started and delete every namespace it created (idempotent)."""
+        for executor in self._executors.values():
+            executor.shutdown(wait=False, cancel_futures=True)
+        self._executors.clear()
+        cleanup(self.prefix, [process for _, process in self.processes])
+        self.pods.clear()
+        self.processes.clear()
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    @classmethod
+    def attach(cls, prefix: str = DEFAULT_PREFIX) -> Lab:
+        """The running lab with this prefix, from its state file."""
+        lab = cls(prefix)
+        try:
+            state = json.loads((lab.state_dir / "state.json").read_text())
+        except FileNotFoundError:
+            raise LabError(f"no lab with prefix {prefix!r} is running (start one with `meshlab lab up --prefix {prefix}`)") from None
+        lab.pods = {pod["name"]: Pod(pod["name"], pod["netns"], pod["ip"], tuple(pod["ports"]), pod["sidecar"], pod["capture"]) for pod in state["pods"]}
+        lab.processes = [(p["pod"], ProcessRecord(p["pid"], p["start_time"], p["role"])) for p in state["processes"]]
+        lab.services = state["services"]
+        return lab
+
+    # -- building --------------------------------------------------------------------------
+    def _create_node(self) -> None:
+        node = netns.create(self.node.name)
+        netns.ip_batch(node.name, ["link add br0 type bridge", f"addr add {GATEWAY}/24 dev br0", "link set br0 up"])
+
+    def _create_pod(self, spec: PodSpec, ip: str, index: int) -> None:
+        pod = netns.create(f"{self.prefix}-{spec.name}")
+        host_end = f"veth{index}"
+        netns.ip_batch(self.node.name, [f"link add {host_end} type veth peer name eth0 netns {pod.name}", f"link set {host_end} master br0 up"])
+        netns.ip_batch(pod.name, [f"addr add {ip}/24 dev eth0", "link set eth0 up", f"route add default via {GATEWAY}"])
+        if spec.sidecar:
+            # What istio-init does: Istio's rules, in the pod's namespace, before any app starts.
+            pod.run(["iptables-restore", "--noflush"], stdin=build_rules(spec.capture).restore_text(4))
+        self.pods[spec.name] = Pod(spec.name, pod.name, ip, spec.ports, spec.sidecar, spec.capture.istio_fields() if spec.sidecar else {})
+
+    def _start_processes(self, specs: list[PodSpec]) -> None:
+        processes = []
+        for spec in specs:
+            pod = self.pods[spec.name]
+            processes.append({"role": "app", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "app")), "ports": list(pod.ports)})
+            if spec.sidecar:
+                processes.append({"role": "sidecar", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "sidecar")),
+                                  "uid": SIDECAR_UID, "gid": SIDECAR_GID, "services": str(self.state_dir / "services.json")})
+        done = subprocess.run([sys.executable, "-m", "meshlab.lab.kubelet"], input=json.dumps({"processes": processes}), capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise LabError(f"starting the pods' processes failed: {done.stderr.strip()[-1500:]}")
+        for started in json.loads(done.stdout):
+            self.processes.append((started["pod"], record(started["pid"], started["role"])))
+        self._wait_ready([(p["pod"], p["role"]) for p in processes])
+
+    def _wait_ready(self, expected: list[tuple[str, str]]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        waiting = set(expected)
+        while waiting:
+            for pod, role in list(waiting):
+                text = self._log(pod, role).read_text() if self._log(pod, role).exists() else ""
+                if '"event": "ready"' in text:
+                    waiting.discard((pod, role))
+                elif "Traceback" in text:
+                    raise LabError(f"the {role} of pod {pod} failed to start:\n{text[-1500:]}")
+            if waiting and time.monotonic() > deadline:
+                names = ", ".join(f"{role} of {pod}" for pod, role in sorted(waiting))
+                raise LabError(f"not ready within {READY_TIMEOUT_S:.0f} s: {names}; see their logs in {self.state_dir}")
+            if waiting:
+                time.sleep(0.005)
+
+    def _log(self, pod: str, role: str) -> Path:
+        return self.state_dir / f"{pod}-{role}.log"
+
+    def _save(self) -> None:
+        state = {
+            "prefix": self.prefix,
+            "datapath": "iptables",
+            "node": self.node.name,
+            "pods": [asdict(pod) for pod in self.pods.values()],
+            "processes": [{"pod": pod, **asdict(process)} for pod, process in self.processes],
+            "services": self.services,
+        }
+        (self.state_dir / "state.json").write_text(json.dumps(state, indent=1))
+
+    # -- services --------------------------------------------------------------------------
+    def add_service(self, name: str, port: int, pods: list[str], target_port: int = APP_PORT) -> str:
+        """A ClusterIP service: returns its virtual IP; sidecars send its connections to the pods."""
+        unknown = [pod for pod in pods if pod not in self.pods]
+        if unknown:
+            raise LabError(f"service {name}: no pod {unknown[0]!r}; pods are {', '.join(self.pods)}")
+        vip = self.services.get(name, {}).get("vip") or f"{SERVICE_NETWORK}.{10 + len(self.services)}"
+        self.services[name] = {"vip": vip, "port": port, "endpoints": [f"{self.pods[p].ip}:{target_port}" for p in pods]}
+        self._write_services()
+        self._save()
+        return vip
+
+    def _write_services(self) -> None:
+        table = {f"{s['vip']}:{s['port']}": s["endpoints"] for s in self.services.values()}
+        path = self.state_dir / "services.json"
+        path.write_text(json.dumps(table))
+        path.chmod(0o644)
+
+    # -- looking and poking ----------------------------------------------------------------
+    def pod(self, name: str) -> Pod:
+        if name not in self.pods:
+            raise LabError(f"no pod {name!r} in lab {self.prefix!r}; pods are {', '.join(self.pods) or 'none'}")
+        return self.pods[name]
+
+    def status(self) -> dict:
+        return {
+            "prefix": self.prefix,
+            "datapath": "iptables",
+            "pods": [{"name": p.name, "ip": p.ip, "app_port": p.app_port, "sidecar": p.sidecar} for p in self.pods.values()],
+        }
+
+    def exec(self, pod: str, command: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run a command inside a pod's network namespace (as root)."""
+        return subprocess.run(self.pod(pod).namespace.argv(command), capture_output=True, text=True, timeout=timeout, check=False)
+
+    def logs(self, pod: str, role: str) -> str:
+        if role not in ("app", "sidecar"):
+            raise LabError(f"logs of {role!r}: choose app or sidecar")
+        if role == "sidecar" and not self.pod(pod).sidecar:
+            raise LabError(f"pod {pod} has no sidecar")
+        path = self._log(self.pod(pod).name, role)
+        return path.read_text() if path.exists() else ""
+
+    def hops(self, pod: str) -> list[dict]:
+        """The sidecar's hop records (one per finished connection), oldest first."""
+        return [record for record in map(json.loads, self.logs(pod, "sidecar").splitlines()) if record.get("event") == "hop"]
+
+    def iptables_save(self, pod: str, table: str = "nat") -> str:
+        """The pod's rules as the kernel holds them, with packet counters (``iptables-save -c``)."""
+        return self.pod(pod).namespace.run(["iptables-save", "-c", "-t", table]).stdout
+
+    def in_pod(self, pod: str, function, *args):
+        """Run ``function(*args)`` on a thread inside the pod's network namespace (as uid 0, the app's side)."""
+        name = self.pod(pod).netns
+        with self._lock:
+            if name not in self._executors:
+                self._executors[name] = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=NetNS(name).enter)
+        return self._executors[name].submit(function, *args).result(timeout=120)
+
+    def request(self, pod: str, host: str, port: int = APP_PORT, path: str = "/") -> Reply:
+        """One HTTP request from ``pod`` on a new connection."""
+        return self.in_pod(pod, get_once, host, port, path)
+
+    def requests(self, pod: str, host: str, port: int = APP_PORT, count: int = 100, keepalive: bool = True) -> list[Reply]:
+        """``count`` requests from ``pod``, over one keep-alive connection or a new connection each."""
+        def send() -> list[Reply]:
+            if not keepalive:
+                return [get_once(host, port, f"/{i}") for i in range(count)]
+            client = HttpClient(host, port)
+            try:
+                return [client.get(f"/{i}") for i in range(count)]
+            finally:
+                client.close()
+
+        return self.in_pod(pod, send)
+
+
+def cleanup(prefix: str, recorded: list[ProcessRecord] | None = None) -> dict:
+    """Remove everything carrying ``prefix``: recorded processes (state file or ``recorded``), any
+    process still inside the prefix's namespaces, the namespaces, and the state folder."""
+    check_prefix(prefix)
+    state_dir = STATE_ROOT / prefix
+    processes = list(recorded or [])
+    try:
+        state = json.loads((state_dir / "state.json").read_text())
+        processes += [ProcessRecord(p["pid"], p["start_time"], p["role"]) for p in state["processes"]]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        pass
+    namespaces = netns.with_prefix(prefix)
+    for name in namespaces:  # processes started inside our namespaces (e.g. by `lab exec`)
+        for pid in NetNS(name).pids():
+            try:
+                processes.append(record(pid, "in-namespace"))
+            except ProcessLookupError:
+                pass
+    stopped = 0
+    for process in dict.fromkeys(processes):
+        if process.pid != os.getpid() and process.alive():
+            stop(process)
+            stopped += 1
+    for name in namespaces:
+        netns.delete(name)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return {"processes_stopped": stopped, "namespaces_deleted": namespaces}

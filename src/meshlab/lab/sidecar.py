@@ -1,0 +1,277 @@
+"""meshlab's sidecar: a transparent L4 proxy in the pod's network namespace, running as uid 1337.
+
+It plays the part of Envoy in Istio's sidecar mode, at layer 4:
+- **outbound** (port 15001): the pod's rules REDIRECT the app's connections here; the proxy reads
+  the original destination (``SO_ORIGINAL_DST``), replaces a service's virtual address by one of
+  its endpoints (round robin, as EDS would), and connects there. Its own sockets belong to uid
+  1337, so ISTIO_OUTPUT lets them through instead of capturing them again.
+- **inbound** (port 15006): captured inbound connections arrive here; the proxy connects to the
+  app's original port from 127.0.0.6, the source ISTIO_OUTPUT returns early for, which is why
+  the app sees 127.0.0.6 as its peer.
+
+Every connection is logged, when it ends, as one JSON record (a "hop"), which notebooks read.
+The process is started as root inside the pod, binds its listeners, then drops to the proxy's
+uid and gid, importing nothing afterwards (so it works even where uid 1337 cannot read files).
+
+    original_destination   SO_ORIGINAL_DST of an accepted socket
+    ServiceTable           service VIP:port -> endpoints, reloaded when its file changes
+    Hop                    one proxied connection, as logged
+    Sidecar                the two listeners and the splicing protocols
+    run                    bind, drop privileges, serve until SIGTERM
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SO_ORIGINAL_DST = 80
+INBOUND_PASSTHROUGH_SOURCE = "127.0.0.6"
+
+
+def original_destination(sock: socket.socket) -> tuple[str, int]:
+    """The address a REDIRECTed connection was made to (struct sockaddr_in from netfilter's conntrack)."""
+    raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+    port, address = struct.unpack_from("!2xH4s", raw)
+    return socket.inet_ntoa(address), port
+
+
+class ServiceTable:
+    """``{"VIP:port": ["ip:port", ...]}`` from a JSON file the lab writes; reread when it changes."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path, self.mtime, self.endpoints, self.cursors = path, None, {}, {}
+
+    def resolve(self, address: str, port: int) -> tuple[str, int, str | None]:
+        """(ip, port, service) to connect to; a non-service destination passes through unchanged."""
+        self._reload()
+        key = f"{address}:{port}"
+        endpoints = self.endpoints.get(key)
+        if not endpoints:
+            return address, port, None
+        chosen = next(self.cursors[key])
+        host, _, target = chosen.rpartition(":")
+        return host, int(target), key
+
+    def _reload(self) -> None:
+        if self.path is None:
+            return
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime != self.mtime:
+            self.mtime = mtime
+            self.endpoints = json.loads(self.path.read_text())
+            self.cursors = {key: itertools.cycle(value) for key, value in self.endpoints.items()}
+
+
+@dataclass
+class Hop:
+    pod: str
+    direction: str
+    downstream: str
+    original_dst: str
+    upstream: str = ""
+    upstream_source: str = ""
+    service: str | None = None
+    bytes_from_downstream: int = 0
+    bytes_from_upstream: int = 0
+    opened: float = field(default_factory=time.time)
+    duration_ms: float = 0.0
+    error: str | None = None
+
+
+def _address(pair) -> str:
+    return f"{pair[0]}:{pair[1]}"
+
+
+class _Half(asyncio.Protocol):
+    """One side of a spliced connection: what it receives is written to the other side."""
+
+    def __init__(self, splice: _Splice, upstream: bool) -> None:
+        self.splice, self.upstream, self.transport = splice, upstream, None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.splice.forward(self.upstream, data)
+
+    def eof_received(self) -> bool:
+        self.splice.half_close(self.upstream)
+        return True
+
+    def connection_lost(self, exc) -> None:
+        self.splice.lost(self.upstream)
+
+    # Flow control: when the other side cannot keep up, stop reading this side.
+    def pause_writing(self) -> None:
+        self.splice.other(self.upstream).pause_reading()
+
+    def resume_writing(self) -> None:
+        self.splice.other(self.upstream).resume_reading()
+
+
+class _Splice:
+    """A downstream connection and the upstream connection the proxy opened for it."""
+
+    def __init__(self, sidecar: Sidecar, hop: Hop, down: _Half) -> None:
+        self.sidecar, self.hop, self.down = sidecar, hop, down
+        self.up = _Half(self, upstream=True)
+        self.closed: set[bool] = set()
+        self.eofs: set[bool] = set()
+        self.started = time.perf_counter()
+        # Bytes (and an EOF) the client sent before the upstream connection existed: pause_reading()
+        # in connection_made is not honoured by every loop (CPython 3.11 starts reading anyway).
+        self.early = bytearray()
+        self.early_eof = False
+
+    def other(self, upstream: bool):
+        return (self.down if upstream else self.up).transport
+
+    def forward(self, upstream: bool, data: bytes) -> None:
+        if upstream:
+            self.hop.bytes_from_upstream += len(data)
+        else:
+            self.hop.bytes_from_downstream += len(data)
+        target = self.other(upstream)
+        if target is None:
+            self.early += data
+        elif not target.is_closing():
+            target.write(data)
+
+    def half_close(self, upstream: bool) -> None:
+        """One side finished sending: pass the EOF on; once both sides have, close both."""
+        self.eofs.add(upstream)
+        target = self.other(upstream)
+        if target is None:
+            self.early_eof = True
+        elif len(self.eofs) == 2:
+            for half in (self.down, self.up):
+                half.transport.close()
+        elif not target.is_closing() and target.can_write_eof():
+            target.write_eof()
+
+    def connected(self) -> None:
+        """The upstream connection exists: send what arrived early, then let the client's bytes flow."""
+        if self.early:
+            self.up.transport.write(bytes(self.early))
+            self.early.clear()
+        if self.early_eof:
+            self.eofs.discard(False)
+            self.half_close(upstream=False)
+        self.down.transport.resume_reading()
+
+    def lost(self, upstream: bool) -> None:
+        self.closed.add(upstream)
+        target = self.other(upstream)
+        if target is not None and not target.is_closing():
+            target.close()
+        if len(self.closed) == 2 or (self.up.transport is None and not upstream):
+            self.finish()
+
+    def finish(self, error: str | None = None) -> None:
+        if self.hop.duration_ms:
+            return
+        self.hop.duration_ms = round((time.perf_counter() - self.started) * 1000, 3)
+        self.hop.error = error or self.hop.error
+        self.sidecar.log({"event": "hop", **asdict(self.hop)})
+
+
+class _Downstream(_Half):
+    """The accepted side: reads the original destination, then has the sidecar open the upstream side."""
+
+    def __init__(self, sidecar: Sidecar, direction: str) -> None:
+        super().__init__(None, upstream=False)
+        self.sidecar, self.direction = sidecar, direction
+
+    def connection_made(self, transport) -> None:
+        transport.pause_reading()  # nothing is read until the upstream connection exists
+        self.transport = transport
+        destination = original_destination(transport.get_extra_info("socket"))
+        hop = Hop(self.sidecar.pod, self.direction, _address(transport.get_extra_info("peername")), _address(destination))
+        self.splice = _Splice(self.sidecar, hop, self)
+        self.sidecar.counters[f"{self.direction}_connections"] += 1
+        asyncio.get_running_loop().create_task(self.sidecar.connect_upstream(self.splice, destination))
+
+
+class Sidecar:
+    """The outbound (15001) and inbound (15006) listeners of one pod's sidecar."""
+
+    def __init__(self, pod: str, services: ServiceTable, log=None) -> None:
+        self.pod, self.services = pod, services
+        self.stream = log or sys.stdout
+        self.counters = {"outbound_connections": 0, "inbound_connections": 0, "upstream_errors": 0}
+
+    def log(self, record: dict) -> None:
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+    async def listen(self, outbound_port: int, inbound_port: int) -> list[asyncio.base_events.Server]:
+        loop = asyncio.get_running_loop()
+        servers = []
+        for direction, port in (("outbound", outbound_port), ("inbound", inbound_port)):
+            servers.append(await loop.create_server(lambda d=direction: _Downstream(self, d), "0.0.0.0", port, reuse_address=True, backlog=1024))
+        return servers
+
+    async def connect_upstream(self, splice: _Splice, destination: tuple[str, int]) -> None:
+        loop = asyncio.get_running_loop()
+        hop = splice.hop
+        if hop.direction == "outbound":
+            host, port, hop.service = self.services.resolve(*destination)
+            local = None
+        else:
+            host, port = destination
+            local = (INBOUND_PASSTHROUGH_SOURCE, 0)
+        hop.upstream = f"{host}:{port}"
+        try:
+            transport, _ = await loop.create_connection(lambda: splice.up, host, port, local_addr=local)
+        except OSError as error:
+            self.counters["upstream_errors"] += 1
+            splice.down.transport.close()
+            splice.finish(f"connect to {host}:{port} failed: {error.strerror or error}")
+            return
+        hop.upstream_source = _address(transport.get_extra_info("sockname"))
+        if splice.down.transport.is_closing():  # the client gave up while we connected
+            transport.close()
+        else:
+            splice.connected()
+
+
+def _drop_privileges(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when it is installed (as Envoy-like proxies want a fast loop), asyncio's otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run(pod: str, services_file: Path | None, uid: int, gid: int, outbound_port: int = 15001, inbound_port: int = 15006) -> None:
+    """Serve until SIGTERM. Call as root inside the pod's network namespace."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    sidecar = Sidecar(pod, ServiceTable(services_file))
+    loop.run_until_complete(sidecar.listen(outbound_port, inbound_port))
+    if os.geteuid() == 0:
+        _drop_privileges(uid, gid)
+    loop.add_signal_handler(signal.SIGTERM, loop.stop)
+    loop.set_exception_handler(lambda _, context: sidecar.log({"event": "error", "message": context.get("message"), "exception": repr(context.get("exception"))}))
+    sidecar.log({"event": "ready", "pod": pod, "outbound_port": outbound_port, "inbound_port": inbound_port, "uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid()})
+    loop.run_forever()
