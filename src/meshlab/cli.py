@@ -4,6 +4,7 @@
     meshlab labs release --out DIR        student copies of the labs
     meshlab book [--ip IP] [--port N]     open the textbook in JupyterLab (make lab)
     meshlab intercept istio-iptables ...  Istio's capture rules (--dry-run prints them)
+    meshlab lab up|status|exec|logs|down|cleanup   the embedded live lab
 
 Errors the reader can fix (a busy port, a malformed lab) are printed as one line
 naming what was wrong and what is accepted, with exit code 2, like argparse's own.
@@ -53,6 +54,12 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pod_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 200:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a pod count; use 1-200")
+    return int(text)
+
+
 def _istio_iptables(args: argparse.Namespace) -> int:
     try:
         config = istio_flags.config_from(args)
@@ -65,6 +72,43 @@ def _istio_iptables(args: argparse.Namespace) -> int:
         except capture_apply.ApplyError as error:
             print(f"meshlab intercept: {error}", file=sys.stderr)
             return 1
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from meshlab.lab import Lab, LabError, LabUsageError, cleanup
+
+    try:
+        if args.lab_command == "up":
+            lab = Lab(args.prefix).up(args.pods)
+            print(f"lab {args.prefix!r} is up: {len(lab.pods)} pods with sidecars; `meshlab lab status --prefix {args.prefix}`")
+        elif args.lab_command == "status":
+            status = Lab.attach(args.prefix).status()
+            if args.json:
+                print(json.dumps(status, indent=2))
+            else:
+                print(f"lab {status['prefix']} (datapath {status['datapath']})")
+                for pod in status["pods"]:
+                    print(f"  {pod['name']:<8} {pod['ip']:<15} app :{pod['app_port']}  sidecar: {'yes' if pod['sidecar'] else 'no'}")
+        elif args.lab_command == "exec":
+            command = args.command[1:] if args.command[:1] == ["--"] else args.command
+            if not command:
+                raise UsageError("exec needs a command after --, e.g. meshlab lab exec pod0 -- ip addr")
+            done = Lab.attach(args.prefix).exec(args.pod, command)
+            sys.stdout.write(done.stdout)
+            sys.stderr.write(done.stderr)
+            return done.returncode
+        elif args.lab_command == "logs":
+            sys.stdout.write(Lab.attach(args.prefix).logs(args.pod, args.role))
+        elif args.lab_command == "down":
+            removed = cleanup(args.prefix)  # the state file names what to stop; idempotent
+            print(f"lab {args.prefix!r} is down ({removed['processes_stopped']} processes stopped, {len(removed['namespaces_deleted'])} namespaces deleted)")
+        else:
+            removed = cleanup(args.prefix)
+            print(f"cleanup {args.prefix!r}: stopped {removed['processes_stopped']} processes, deleted namespaces: {', '.join(removed['namespaces_deleted']) or 'none'}")
+    except LabError as error:
+        print(f"meshlab lab: error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, LabUsageError) else 1
     return 0
 
 
@@ -94,6 +138,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     istio_flags.add_arguments(istio_iptables)
     istio_iptables.set_defaults(run=_istio_iptables)
+
+    lab = commands.add_parser("lab", help="the embedded live lab: pods as network namespaces with Istio's rules and sidecars")
+    lab_commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
+    prefix = argparse.ArgumentParser(add_help=False)
+    prefix.add_argument("--prefix", default="ml", help="prefix of everything the lab creates (default ml)")
+    up = lab_commands.add_parser("up", parents=[prefix], help="create pods with sidecars")
+    up.add_argument("--pods", type=_pod_count, default=2, help="number of pods (1-200, default 2)")
+    status = lab_commands.add_parser("status", parents=[prefix], help="the lab's pods")
+    status.add_argument("--json", action="store_true", help='print {"prefix", "datapath", "pods": [{"name", "ip", "app_port", "sidecar"}]}')
+    run_in = lab_commands.add_parser("exec", parents=[prefix], help="run a command in a pod's network namespace")
+    run_in.add_argument("pod")
+    run_in.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ...")
+    logs = lab_commands.add_parser("logs", parents=[prefix], help="a pod's sidecar or app log")
+    logs.add_argument("pod")
+    logs.add_argument("role", choices=("sidecar", "app"))
+    lab_commands.add_parser("down", parents=[prefix], help="stop the lab and remove everything it created")
+    lab_commands.add_parser("cleanup", parents=[prefix], help="remove everything carrying the prefix (after a crash)")
+    lab.set_defaults(run=_lab)
 
     serve = commands.add_parser("book", help="open the textbook in JupyterLab (what make lab runs)")
     serve.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -64,7 +64,8 @@ class Connection:
 
 @dataclass(frozen=True)
 class Step:
-    """A matched rule: where it is, its text, and its effect (JUMP:X, RETURN, CONTINUE, ACCEPT, policy:ACCEPT, return)."""
+    """A matched rule: where it is, its text, and its effect (JUMP:X, RETURN, CONTINUE, ACCEPT, DROP,
+    or policy:ACCEPT when the packet fell off a built-in chain)."""
 
     table: str
     chain: str
@@ -218,7 +219,7 @@ def walk(rules_text: str, connection: Connection) -> Walk:
         chains = tables.get(table, {})
         if connection.hook not in chains or (table == "nat" and connection.ctstate != "NEW"):
             continue
-        verdict, _ = _walk_chain(chains, table, connection.hook, packet, result)
+        verdict = _walk_chain(chains, table, connection.hook, packet, result)
         if verdict is None:
             result.steps.append(Step(table, connection.hook, "", "policy:ACCEPT"))
         elif verdict != "ACCEPT":
@@ -227,9 +228,9 @@ def walk(rules_text: str, connection: Connection) -> Walk:
     return result
 
 
-def _walk_chain(chains: dict[str, list[list[str]]], table: str, chain: str, packet: _Packet, result: Walk) -> tuple[str | None, str]:
-    """Walk one chain. Returns (terminal target, "") when a terminal target fired, else
-    (None, "RETURN") when a RETURN rule matched or (None, "end") when the chain ran out."""
+def _walk_chain(chains: dict[str, list[list[str]]], table: str, chain: str, packet: _Packet, result: Walk) -> str | None:
+    """Walk one chain: the terminal target that fired, or None when a RETURN matched or the chain
+    ran out (the kernel's trace shows neither as a step of its own after the RETURN rule)."""
     for params in chains.get(chain, []):
         matches, target, options = _split_target(params)
         if not _matches(matches, packet):
@@ -241,21 +242,19 @@ def _walk_chain(chains: dict[str, list[list[str]]], table: str, chain: str, pack
             result.steps.append(Step(table, chain, text, "CONTINUE"))
         elif target == "RETURN":
             result.steps.append(Step(table, chain, text, "RETURN"))
-            return None, "RETURN"
+            return None
         elif target in TERMINAL_TARGETS:
             result.steps.append(Step(table, chain, text, "DROP" if target in ("DROP", "REJECT") else "ACCEPT"))
             if target in ("REDIRECT", "TPROXY"):
                 port = next(options[i + 1] for i, o in enumerate(options) if o in ("--to-ports", "--to-port", "--on-port"))
                 result.to_port = int(port.split("-")[0])
-            return target, ""
+            return target
         else:
             result.steps.append(Step(table, chain, text, f"JUMP:{target}"))
-            verdict, how = _walk_chain(chains, table, target, packet, result)
+            verdict = _walk_chain(chains, table, target, packet, result)
             if verdict is not None:
-                return verdict, ""
-            if how == "end":
-                result.steps.append(Step(table, target, "", "return"))
-    return None, "end"
+                return verdict
+    return None
 
 
 def _apply_continuing(target: str, options: list[str], packet: _Packet) -> None:

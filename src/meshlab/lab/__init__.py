@@ -10,6 +10,6 @@
 """
 
 from meshlab.lab.cluster import DEFAULT_PREFIX, Lab, Pod, PodSpec, cleanup
-from meshlab.lab.netns import LabError
+from meshlab.lab.netns import LabError, LabUsageError
 
-__all__ = ["DEFAULT_PREFIX", "Lab", "LabError", "Pod", "PodSpec", "cleanup"]
+__all__ = ["DEFAULT_PREFIX", "Lab", "LabError", "LabUsageError", "Pod", "PodSpec", "cleanup"]

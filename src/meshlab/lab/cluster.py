@@ -35,7 +35,7 @@ from pathlib import Path
 from meshlab.intercept import CaptureConfig, build_rules
 from meshlab.lab import netns
 from meshlab.lab.client import HttpClient, Reply, get_once
-from meshlab.lab.netns import LabError, NetNS
+from meshlab.lab.netns import LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord, record, stop
 
 DEFAULT_PREFIX = "ml"
@@ -56,7 +56,7 @@ DEFAULT_CAPTURE = CaptureConfig(outbound_ip_ranges_include="*", inbound_ports_in
 def check_prefix(prefix: str) -> str:
     """A prefix short enough for interface names and safe in file names."""
     if not re.fullmatch(r"[a-z][a-z0-9]{0,5}", prefix):
-        raise LabError(f"prefix {prefix!r} is not valid; use 1-6 lowercase letters or digits, starting with a letter (e.g. ml)")
+        raise LabUsageError(f"prefix {prefix!r} is not valid; use 1-6 lowercase letters or digits, starting with a letter (e.g. ml)")
     return prefix
 
 
@@ -69,7 +69,7 @@ class PodSpec:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.name):
-            raise LabError(f"pod name {self.name!r} is not valid; use 1-8 lowercase letters or digits, starting with a letter")
+            raise LabUsageError(f"pod name {self.name!r} is not valid; use 1-8 lowercase letters or digits, starting with a letter")
 
 
 @dataclass(frozen=True)
@@ -109,13 +109,13 @@ class Lab:
         """Create the node and pods, apply the rules, start apps and sidecars; undo everything on failure."""
         specs = [PodSpec(f"pod{i}") for i in range(pods)] if isinstance(pods, int) else list(pods)
         if not 1 <= len(specs) <= MAX_PODS:
-            raise LabError(f"a lab has 1 to {MAX_PODS} pods, not {len(specs)}")
+            raise LabUsageError(f"a lab has 1 to {MAX_PODS} pods, not {len(specs)}")
         if len({spec.name for spec in specs}) != len(specs):
-            raise LabError("pod names must be unique")
+            raise LabUsageError("pod names must be unique")
         if os.geteuid() != 0:
             raise LabError("the live lab needs root here (it creates network namespaces and applies iptables rules): run as root; meshlab doctor says what this machine can run")
         if (self.state_dir / "state.json").exists() or netns.with_prefix(self.prefix):
-            raise LabError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}` (or `meshlab lab cleanup --prefix {self.prefix}` after a crash)")
+            raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}` (or `meshlab lab cleanup --prefix {self.prefix}` after a crash)")
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.state_dir.chmod(0o755)
@@ -152,7 +152,7 @@ class Lab:
         try:
             state = json.loads((lab.state_dir / "state.json").read_text())
         except FileNotFoundError:
-            raise LabError(f"no lab with prefix {prefix!r} is running (start one with `meshlab lab up --prefix {prefix}`)") from None
+            raise LabUsageError(f"no lab with prefix {prefix!r} is running (start one with `meshlab lab up --prefix {prefix}`)") from None
         lab.pods = {pod["name"]: Pod(pod["name"], pod["netns"], pod["ip"], tuple(pod["ports"]), pod["sidecar"], pod["capture"]) for pod in state["pods"]}
         lab.processes = [(p["pod"], ProcessRecord(p["pid"], p["start_time"], p["role"])) for p in state["processes"]]
         lab.services = state["services"]
@@ -223,7 +223,7 @@ class Lab:
         """A ClusterIP service: returns its virtual IP; sidecars send its connections to the pods."""
         unknown = [pod for pod in pods if pod not in self.pods]
         if unknown:
-            raise LabError(f"service {name}: no pod {unknown[0]!r}; pods are {', '.join(self.pods)}")
+            raise LabUsageError(f"service {name}: no pod {unknown[0]!r}; pods are {', '.join(self.pods)}")
         vip = self.services.get(name, {}).get("vip") or f"{SERVICE_NETWORK}.{10 + len(self.services)}"
         self.services[name] = {"vip": vip, "port": port, "endpoints": [f"{self.pods[p].ip}:{target_port}" for p in pods]}
         self._write_services()
@@ -239,7 +239,7 @@ class Lab:
     # -- looking and poking ----------------------------------------------------------------
     def pod(self, name: str) -> Pod:
         if name not in self.pods:
-            raise LabError(f"no pod {name!r} in lab {self.prefix!r}; pods are {', '.join(self.pods) or 'none'}")
+            raise LabUsageError(f"no pod {name!r} in lab {self.prefix!r}; pods are {', '.join(self.pods) or 'none'}")
         return self.pods[name]
 
     def status(self) -> dict:
@@ -255,9 +255,9 @@ class Lab:
 
     def logs(self, pod: str, role: str) -> str:
         if role not in ("app", "sidecar"):
-            raise LabError(f"logs of {role!r}: choose app or sidecar")
+            raise LabUsageError(f"logs of {role!r}: choose app or sidecar")
         if role == "sidecar" and not self.pod(pod).sidecar:
-            raise LabError(f"pod {pod} has no sidecar")
+            raise LabUsageError(f"pod {pod} has no sidecar")
         path = self._log(self.pod(pod).name, role)
         return path.read_text() if path.exists() else ""
 

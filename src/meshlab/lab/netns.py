@@ -29,6 +29,10 @@ class LabError(RuntimeError):
     """The live lab could not do what was asked; the message says what and what to check."""
 
 
+class LabUsageError(LabError, ValueError):
+    """The request itself was wrong (a bad prefix, an unknown pod, a lab that is not running)."""
+
+
 def run(argv: list[str], stdin: str | None = None, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess:
     try:
         done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)

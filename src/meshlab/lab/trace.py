@@ -1,0 +1,126 @@
+"""The kernel's own account of a packet's path: a TRACE rule and ``xtables-monitor --trace``.
+
+A raw-table TRACE rule marks the first packet of the connections we care about; netfilter then
+reports every rule that packet matched, in every table and chain, with its verdict. Read with
+``xtables-monitor --trace`` (iptables' nf_tables backend) inside the pod's namespace, it needs no
+host sysctl. ``parse_trace`` turns that report into the same Steps the packet walk produces, so
+the two can be compared line by line.
+
+    trace_rule     the raw-table TRACE rule (iptables arguments) for a hook, protocol and port
+    comparable     Steps reduced to what the kernel and the walk can both state
+    parse_trace    xtables-monitor output -> [Step], one packet id at a time
+    kernel_trace   run a trigger with a TRACE rule in place and return the kernel's Steps
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+from meshlab.intercept.walk import Step
+from meshlab.lab.netns import NetNS
+
+#: " TRACE: 2 a3c29c4a nat:ISTIO_OUTPUT:rule:0x15:JUMP:ISTIO_REDIRECT  -4 -t nat -A ISTIO_OUTPUT -j ISTIO_REDIRECT"
+TRACE_LINE = re.compile(r"^\s*TRACE: \d+ (?P<id>[0-9a-f]+) (?P<table>\w+):(?P<chain>[\w-]+):(?P<kind>rule|policy|return):(?P<rest>\S*)\s*(?P<rule>.*)$")
+
+
+#: A line that ends the packet's way through nat: a terminal rule (REDIRECT shows as ACCEPT) or the policy.
+NAT_VERDICT = re.compile(r"nat:\w+:(policy:\w+|rule:0x[0-9a-f]+:(ACCEPT|DROP))")
+
+
+#: nf_tables verdict codes xtables-monitor prints as numbers (include/uapi/linux/netfilter/nf_tables.h).
+NFT_VERDICTS = {"0xffffffff": "CONTINUE", "0xfffffffb": "RETURN"}
+#: What iptables-save adds to a rule that the generator does not write.
+_SAVE_ONLY = {("-m", "tcp"), ("-m", "udp")}
+
+
+def rule_tokens(text: str) -> tuple[str, ...]:
+    """A rule's options as a sorted tuple, ignoring the -4/-t/-A framing, option order and the
+    implicit ``-m tcp``/``-m udp`` iptables-save adds, so the kernel's form and ours compare equal."""
+    tokens = text.split()
+    kept, index = [], 0
+    while index < len(tokens):
+        pair = tuple(tokens[index : index + 2])
+        if tokens[index] in ("-4", "-6"):
+            index += 1
+        elif pair in _SAVE_ONLY or tokens[index] in ("-t", "-A"):
+            index += 2
+        else:
+            kept.append("--to-ports" if tokens[index] == "--to-port" else tokens[index])  # iptables-save writes --to-ports
+            index += 1
+    return tuple(sorted(kept))
+
+
+def comparable(steps: list[Step]) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(table, chain, effect, rule tokens) per step, the TRACE rule itself left out."""
+    return [(s.table, s.chain, s.effect, rule_tokens(s.rule)) for s in steps if not s.rule.endswith("-j TRACE")]
+
+
+def trace_rule(hook: str, protocol: str, dport: int, owner_uid: int | None = None) -> list[str]:
+    """``-t raw -I <hook> 1 ... -j TRACE`` for the first packet (a TCP SYN) of matching connections."""
+    rule = ["-t", "raw", "-I", hook, "1", "-p", protocol, "--dport", str(dport)]
+    if protocol == "tcp":
+        rule += ["--tcp-flags", "SYN,ACK", "SYN"]
+    if owner_uid is not None:
+        rule += ["-m", "owner", "--uid-owner", str(owner_uid)]
+    return rule + ["-j", "TRACE"]
+
+
+def parse_trace(text: str) -> list[Step]:
+    """Steps of the first traced packet; the TRACE rule's own line is left out."""
+    steps, packet = [], None
+    for line in text.splitlines():
+        match = TRACE_LINE.match(line)
+        if not match:
+            continue
+        if packet is None:
+            packet = match["id"]
+        if match["id"] != packet:
+            continue
+        rule = match["rule"].strip()
+        if rule.endswith("-j TRACE"):
+            continue
+        if match["kind"] == "rule":
+            effect = match["rest"].split(":", 1)[1]  # "0x15:JUMP:ISTIO_REDIRECT" -> "JUMP:ISTIO_REDIRECT"
+            effect = NFT_VERDICTS.get(effect, effect)
+        elif match["kind"] == "policy":
+            effect = f"policy:{match['rest']}"
+        else:  # "return:" lines: the kernel left a user chain; the walk does not list these
+            continue
+        steps.append(Step(match["table"], match["chain"], rule, effect))
+    return steps
+
+
+def kernel_trace(namespace: NetNS, rule: list[str], trigger: Callable[[], object], settle: float = 0.3, timeout: float = 5.0) -> list[Step]:
+    """Insert ``rule`` (from trace_rule), watch with xtables-monitor, run ``trigger``, remove the rule.
+
+    Reading stops at the first verdict that ends the packet's way through nat (where Istio's
+    decisions are made), or after ``timeout`` seconds."""
+    namespace.run(["iptables", *rule])
+    monitor = subprocess.Popen(namespace.argv(["xtables-monitor", "--trace"]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        for line in monitor.stdout:
+            lines.append(line)
+            if NAT_VERDICT.search(line):
+                done.set()
+        done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        time.sleep(settle)  # xtables-monitor has no ready signal; give it time to subscribe
+        trigger()
+        done.wait(timeout)
+    finally:
+        monitor.terminate()
+        monitor.wait(timeout=5)
+        reader.join(timeout=5)
+        hook, match = rule[3], rule[5:]
+        namespace.run(["iptables", "-t", "raw", "-D", hook, *match])
+    return parse_trace("".join(lines))

@@ -1,0 +1,36 @@
+"""Live-lab tests leave nothing behind: checked once all of them have run."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from meshlab.lab.cluster import STATE_ROOT
+
+#: Every prefix the live tests use starts with "ml".
+TEST_PREFIX = "ml"
+
+
+def leftovers() -> list[str]:
+    namespaces = Path("/run/netns")
+    found = [f"namespace {path.name}" for path in namespaces.iterdir() if path.name.startswith(TEST_PREFIX)] if namespaces.is_dir() else []
+    found += [f"state folder {path}" for path in STATE_ROOT.glob(f"{TEST_PREFIX}*")] if STATE_ROOT.exists() else []
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if line.split(":")[1].strip().startswith(f"{TEST_PREFIX}-")]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"meshlab.lab.kubelet" in cmdline.read_bytes():
+                found.append(f"process {cmdline.parent.name} (a pod's app or sidecar)")
+        except OSError:
+            pass
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind():
+    before = leftovers()
+    yield
+    after = [item for item in leftovers() if item not in before]
+    assert not after, f"the live tests left these behind: {after}"

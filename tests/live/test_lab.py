@@ -1,0 +1,140 @@
+"""The embedded live lab: pods, Istio's rules, sidecars as uid 1337, services, the CLI, and cleanup."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+
+from meshlab.lab import Lab, LabError, LabUsageError, PodSpec
+from meshlab.lab.cluster import DEFAULT_CAPTURE, STATE_ROOT
+from meshlab.lab.netns import with_prefix
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def lab():
+    pods = [
+        PodSpec("pod0", capture=replace(DEFAULT_CAPTURE, inbound_ports_exclude="9090")),
+        PodSpec("pod1"),
+        PodSpec("plain", sidecar=False),
+    ]
+    with Lab("mll").up(pods) as running:
+        yield running
+
+
+def hops_after(lab: Lab, pod: str, count: int) -> list[dict]:
+    """The sidecar logs a hop when a connection ends; wait for the count to grow."""
+    deadline = time.monotonic() + 5
+    while len(lab.hops(pod)) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return lab.hops(pod)
+
+
+def test_status_lists_the_pods(lab):
+    status = lab.status()
+    assert status["prefix"] == "mll" and status["datapath"] == "iptables"
+    assert [(p["name"], p["ip"], p["app_port"], p["sidecar"]) for p in status["pods"]] == [
+        ("pod0", "10.244.0.10", 8080, True), ("pod1", "10.244.0.11", 8080, True), ("plain", "10.244.0.12", 8080, False)]
+
+
+def test_sidecars_run_as_uid_1337_and_apps_do_not(lab):
+    uids = {}
+    for pod, process in lab.processes:
+        status = open(f"/proc/{process.pid}/status").read()
+        uids[(pod, process.role)] = int(status.split("Uid:")[1].split()[0])
+    assert uids == {("pod0", "app"): 0, ("pod0", "sidecar"): 1337, ("pod1", "app"): 0, ("pod1", "sidecar"): 1337, ("plain", "app"): 0}
+
+
+def test_a_request_crosses_both_sidecars_and_the_app_sees_127_0_0_6(lab):
+    before_out, before_in = len(lab.hops("pod1")), len(lab.hops("pod0"))
+    reply = lab.request("pod1", "10.244.0.10", 8080, "/through-both")
+    assert reply.body["pod"] == "pod0" and reply.body["path"] == "/through-both"
+    assert reply.body["peer"].startswith("127.0.0.6:")
+    outbound = hops_after(lab, "pod1", before_out + 1)[-1]
+    inbound = hops_after(lab, "pod0", before_in + 1)[-1]
+    assert (outbound["direction"], outbound["original_dst"], outbound["upstream"]) == ("outbound", "10.244.0.10:8080", "10.244.0.10:8080")
+    assert (inbound["direction"], inbound["downstream"], inbound["upstream_source"]) == ("inbound", outbound["upstream_source"], reply.body["peer"])
+    # the kernel counted the redirections: nat rules see each connection's first packet
+    counters = lab.iptables_save("pod1")
+    assert any(line.startswith("[") and not line.startswith("[0:") and "REDIRECT --to-ports 15001" in line for line in counters.splitlines())
+
+
+def test_a_service_vip_goes_to_its_endpoint(lab):
+    vip = lab.add_service("echo", 80, ["pod0"])
+    assert vip.startswith("10.96.0.")
+    before = len(lab.hops("pod1"))
+    reply = lab.request("pod1", vip, 80, "/via-vip")
+    assert reply.body["pod"] == "pod0" and reply.body["local"] == "10.244.0.10:8080"
+    hop = hops_after(lab, "pod1", before + 1)[-1]
+    assert (hop["original_dst"], hop["service"], hop["upstream"]) == (f"{vip}:80", f"{vip}:80", "10.244.0.10:8080")
+
+
+def test_an_excluded_inbound_port_bypasses_the_sidecar(lab):
+    before = len(lab.hops("pod0"))
+    reply = lab.request("pod1", "10.244.0.10", 9090, "/metrics")
+    assert reply.body["local"] == "10.244.0.10:9090"
+    assert reply.body["peer"].startswith("10.244.0.11:"), "the app saw pod1's sidecar directly, not 127.0.0.6"
+    still = lab.request("pod1", "10.244.0.10", 8080, "/app")
+    assert still.body["peer"].startswith("127.0.0.6:")
+    inbound = [hop for hop in hops_after(lab, "pod0", before + 1)[before:] if hop["direction"] == "inbound"]
+    assert [hop["original_dst"] for hop in inbound] == ["10.244.0.10:8080"]
+
+
+def test_a_pod_without_sidecar_is_not_captured(lab):
+    reply = lab.request("plain", "10.244.0.10", 9090)
+    assert reply.body["peer"].startswith("10.244.0.12:")
+    with pytest.raises(LabError, match="pod plain has no sidecar"):
+        lab.logs("plain", "sidecar")
+
+
+def test_a_second_lab_with_the_same_prefix_is_refused(lab):
+    with pytest.raises(LabUsageError, match="a lab with prefix 'mll' already exists"):
+        Lab("mll").up(1)
+
+
+def test_a_failure_half_way_through_up_removes_what_was_created(monkeypatch):
+    def broken(self, specs):
+        raise LabError("simulated failure while starting processes")
+
+    monkeypatch.setattr(Lab, "_start_processes", broken)
+    with pytest.raises(LabError, match="simulated failure"):
+        Lab("mlf").up(3)
+    assert with_prefix("mlf") == [] and not (STATE_ROOT / "mlf").exists()
+
+
+def ruleset() -> str:
+    """The host's own netfilter state, which the lab must never change."""
+    parts = [subprocess.run([tool], capture_output=True, text=True).stdout for tool in ("iptables-save", "ip6tables-save")]
+    parts.append(subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout)
+    return "\n".join(line for part in parts for line in part.splitlines() if not line.startswith("#"))
+
+
+def meshlab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "meshlab.cli", "lab", *args, "--prefix", "mlc"] if args[0] not in ("exec", "logs") else
+                          [sys.executable, "-m", "meshlab.cli", "lab", args[0], "--prefix", "mlc", *args[1:]], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_round_trip_leaves_the_host_as_it_was():
+    host_before = ruleset()
+    assert meshlab("up", "--pods", "2").returncode == 0
+    try:
+        status = json.loads(meshlab("status", "--json").stdout)
+        assert set(status) == {"prefix", "datapath", "pods"} and status["datapath"] == "iptables"
+        assert [set(pod) for pod in status["pods"]] == [{"name", "ip", "app_port", "sidecar"}] * 2
+        addresses = meshlab("exec", "pod1", "--", "ip", "-brief", "addr")
+        assert addresses.returncode == 0 and "10.244.0.11/24" in addresses.stdout
+        assert '"event": "ready"' in meshlab("logs", "pod0", "sidecar").stdout
+        assert "ISTIO_OUTPUT" in meshlab("exec", "pod0", "--", "iptables-save", "-t", "nat").stdout
+        bad = meshlab("exec", "nope", "--", "true")
+        assert bad.returncode == 2 and "no pod 'nope'" in bad.stderr
+    finally:
+        assert meshlab("down").returncode == 0
+    again = meshlab("down")
+    assert again.returncode == 0, "down is idempotent"
+    assert with_prefix("mlc") == [] and ruleset() == host_before
