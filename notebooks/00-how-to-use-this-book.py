@@ -129,6 +129,10 @@ except CheckFailed as hint:
 #   notebook back, `git checkout notebooks/<chapter>.ipynb`.
 # - **A lab**: release a fresh student copy with `meshlab labs release --out <folder>`; your old copy
 #   is untouched unless you write over it.
+# - **The live lab**: every chapter's live section stops its lab in its last cell. If a kernel died
+#   half-way, `meshlab lab cleanup --prefix <prefix>` removes everything carrying that prefix (namespaces,
+#   the processes inside them, the lab's state in `/run/meshlab/`); `meshlab lab status --prefix ml`
+#   shows a lab started from the command line (`meshlab lab up`), `meshlab lab down` stops it.
 # - **The whole book**: `make test` re-runs every chapter and compares it with its stored output.
 #   To run one chapter's tests: `.venv/bin/python -m pytest --nbval notebooks/01-from-kubernetes-to-istio.ipynb tests/test_microservices.py`.
 #

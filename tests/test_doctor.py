@@ -74,16 +74,16 @@ def test_kind_available_when_everything_is_there(tmp_path, monkeypatch):
 
 
 def test_live_without_iptables_says_which_package(tmp_path, monkeypatch):
-    fake_commands(tmp_path, ip="true", unshare="true")
+    fake_commands(tmp_path, ip="true", unshare="true", setpriv="true")
     monkeypatch.setenv("PATH", str(tmp_path))
     report = doctor.check_live()
     assert not report.available
-    assert report.reason == "missing commands: iptables, iptables-restore"
+    assert report.reason == "missing commands: iptables, iptables-restore, xtables-monitor"
     assert report.fix.startswith("apt-get install iptables")
 
 
 def test_live_when_namespaces_are_refused(tmp_path, monkeypatch):
-    fake_commands(tmp_path, ip="true", iptables="true", iptables_restore="true", unshare="echo 'unshare failed: Operation not permitted' >&2; exit 1")
+    fake_commands(tmp_path, ip="true", iptables="true", iptables_restore="true", xtables_monitor="true", setpriv="true", unshare="echo 'unshare failed: Operation not permitted' >&2; exit 1")
     monkeypatch.setenv("PATH", str(tmp_path))
     report = doctor.check_live()
     assert "cannot create a network namespace" in report.reason and "Operation not permitted" in report.reason

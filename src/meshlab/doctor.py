@@ -79,7 +79,7 @@ def check_model() -> StageReport:
     return StageReport(True, f"Python {version} with {', '.join(needed)}")
 
 
-LIVE_COMMANDS = {"ip": "iproute2", "iptables": "iptables", "iptables-restore": "iptables", "unshare": "util-linux"}
+LIVE_COMMANDS = {"ip": "iproute2", "iptables": "iptables", "iptables-restore": "iptables", "xtables-monitor": "iptables", "unshare": "util-linux", "setpriv": "util-linux"}
 
 
 def check_live() -> StageReport:

@@ -20,6 +20,7 @@ what was created before it.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -105,8 +106,11 @@ class Lab:
         self._lock = threading.Lock()
 
     # -- life cycle ------------------------------------------------------------------------
-    def up(self, pods: int | list[PodSpec] = 2) -> Lab:
-        """Create the node and pods, apply the rules, start apps and sidecars; undo everything on failure."""
+    def up(self, pods: int | list[PodSpec] = 2, down_at_exit: bool = False) -> Lab:
+        """Create the node and pods, apply the rules, start apps and sidecars; undo everything on failure.
+
+        ``down_at_exit`` stops the lab when this Python process exits (for notebooks, whose cells
+        cannot share a ``with`` block); the CLI leaves it off, since its lab outlives the command."""
         specs = [PodSpec(f"pod{i}") for i in range(pods)] if isinstance(pods, int) else list(pods)
         if not 1 <= len(specs) <= MAX_PODS:
             raise LabUsageError(f"a lab has 1 to {MAX_PODS} pods, not {len(specs)}")
@@ -128,6 +132,8 @@ class Lab:
         except BaseException:
             self.down()
             raise
+        if down_at_exit:
+            atexit.register(self.down)
         return self
 
     def down(self) -> None:

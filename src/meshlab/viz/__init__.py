@@ -5,13 +5,14 @@
     widgets  sliders and interactive figures with the book's defaults
 """
 
-from meshlab.viz.figures import draw_call_graph, draw_request_path, plot_latency_cdf, plot_timeline
+from meshlab.viz.figures import draw_call_graph, draw_packet_walk, draw_request_path, plot_latency_cdf, plot_timeline
 from meshlab.viz.style import ROLE_COLOURS, new_axes, use_book_style
 from meshlab.viz.widgets import interactive_figure, slider
 
 __all__ = [
     "ROLE_COLOURS",
     "draw_call_graph",
+    "draw_packet_walk",
     "draw_request_path",
     "interactive_figure",
     "new_axes",

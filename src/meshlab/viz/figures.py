@@ -2,6 +2,7 @@
 
     draw_call_graph    a service call graph in layers by call depth, failures highlighted
     draw_request_path  the hops of one request as coloured boxes, left to right
+    draw_packet_walk   the rules a packet matched, chain by chain, and its verdict
     plot_timeline      dated events on named tracks, optionally with spans (e.g. pushes)
     plot_latency_cdf   latency distributions as CDFs with p50/p99 marked
 """
@@ -50,23 +51,44 @@ def draw_call_graph(graph: nx.DiGraph, failed: str | None = None, affected: Iter
     return ax
 
 
-def draw_request_path(hops: Sequence, title: str = "Request path", ax: plt.Axes | None = None) -> plt.Axes:
-    """Hops (objects with ``name``, ``kind`` and ``where``) as boxes coloured by kind."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(max(4.0, 1.25 * len(hops)), 1.9))
-    ax = new_axes(title, "", "", ax)
-    for index, hop in enumerate(hops):
-        ax.add_patch(plt.Rectangle((index + 0.06, 0.2), 0.88, 0.6, color=ROLE_COLOURS[hop.kind], alpha=0.85))
-        ax.text(index + 0.5, 0.5, hop.name.replace(" ", "\n", 1), ha="center", va="center", fontsize=7.5, color="white", weight="bold")
-        ax.text(index + 0.5, 0.08, hop.where, ha="center", va="center", fontsize=6, wrap=True)
+def _draw_boxes(ax: plt.Axes, boxes: Sequence[tuple[str, str, str]]) -> None:
+    """(label, caption, role) boxes left to right, coloured by role, joined by arrows; caption below."""
+    for index, (label, caption, role) in enumerate(boxes):
+        ax.add_patch(plt.Rectangle((index + 0.06, 0.2), 0.88, 0.6, color=ROLE_COLOURS[role], alpha=0.85))
+        ax.text(index + 0.5, 0.5, label, ha="center", va="center", fontsize=7, color="white", weight="bold")
+        ax.text(index + 0.5, 0.08, caption, ha="center", va="center", fontsize=6)
         if index:
             ax.annotate("", xy=(index + 0.06, 0.5), xytext=(index - 0.06, 0.5), arrowprops={"arrowstyle": "->"})
-    kinds = dict.fromkeys(hop.kind for hop in hops)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=ROLE_COLOURS[kind]) for kind in kinds]
-    ax.legend(handles, list(kinds), loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=len(kinds), fontsize=7)
-    ax.set_xlim(0, len(hops))
+    roles = dict.fromkeys(role for _, _, role in boxes)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=ROLE_COLOURS[role]) for role in roles]
+    ax.legend(handles, list(roles), loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=len(roles), fontsize=7)
+    ax.set_xlim(0, len(boxes))
     ax.set_ylim(0, 1.15)
     ax.axis("off")
+
+
+def _strip(count: int, ax: plt.Axes | None, title: str, width: float = 1.25) -> plt.Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(4.0, width * count), 1.9))
+    return new_axes(title, "", "", ax)
+
+
+def draw_request_path(hops: Sequence, title: str = "Request path", ax: plt.Axes | None = None) -> plt.Axes:
+    """Hops (objects with ``name``, ``kind`` and ``where``) as boxes coloured by kind."""
+    ax = _strip(len(hops), ax, title)
+    _draw_boxes(ax, [(hop.name.replace(" ", "\n", 1), hop.where, hop.kind) for hop in hops])
+    return ax
+
+
+def draw_packet_walk(steps: Sequence, verdict: str, to_port: int | None = None, title: str = "Packet walk", ax: plt.Axes | None = None) -> plt.Axes:
+    """Matched rules (objects with ``table``, ``chain`` and ``effect``) as boxes, then the verdict."""
+    boxes = [(f"{step.table}:\n{step.chain}", step.effect.replace("JUMP:", "jump "), "netfilter") for step in steps]
+    if to_port:
+        boxes.append((f"{verdict}\n:{to_port}", "to the sidecar", "proxy"))
+    else:
+        boxes.append((verdict, "delivered as addressed", "app"))
+    ax = _strip(len(boxes), ax, title, width=1.45)
+    _draw_boxes(ax, boxes)
     return ax
 
 
@@ -110,3 +132,4 @@ def plot_latency_cdf(samples: Mapping[str, Sequence[float]], unit: str = "µs", 
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower right", fontsize=8)
     return ax
+
