@@ -85,9 +85,13 @@ def test_live_without_iptables_says_which_package(tmp_path, monkeypatch):
 def test_live_when_namespaces_are_refused(tmp_path, monkeypatch):
     fake_commands(tmp_path, ip="true", iptables="true", iptables_restore="true", xtables_monitor="true", setpriv="true", unshare="echo 'unshare failed: Operation not permitted' >&2; exit 1")
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(doctor, "_is_root", lambda: True)
     report = doctor.check_live()
     assert "cannot create a network namespace" in report.reason and "Operation not permitted" in report.reason
-    assert "run as root, or enable unprivileged user namespaces" in report.fix
+    monkeypatch.setattr(doctor, "_is_root", lambda: False)
+    report = doctor.check_live()
+    assert "unprivileged user namespaces are refused (unshare failed: Operation not permitted)" in report.reason
+    assert "the live lab needs root" in report.reason and report.fix == "run as root (sudo make lab)"
 
 
 def test_ebpf_without_toolchain_says_install_bpftool(tmp_path, monkeypatch):
@@ -116,7 +120,7 @@ def test_unknown_stage_is_refused_with_the_list():
 def test_live_probe_really_creates_a_network_namespace():
     report = doctor.check_live()
     assert report.available, report.reason
-    assert "network namespaces work" in report.reason
+    assert "network namespaces work as root" in report.reason
 
 
 @pytest.mark.ebpf

@@ -90,12 +90,14 @@ def check_live() -> StageReport:
     if missing:
         packages = sorted({LIVE_COMMANDS[c] for c in missing})
         return StageReport(False, f"missing commands: {', '.join(missing)}", f"apt-get install {' '.join(packages)} (make test does this when run as root)")
-    probe = ["unshare", "--net", "true"] if _is_root() else ["unshare", "--user", "--map-root-user", "--net", "true"]
-    ok, said = _run(probe)
+    if not _is_root():
+        ok, said = _run(["unshare", "--user", "--map-root-user", "--net", "true"])
+        userns = "unprivileged user namespaces work here, but" if ok else f"unprivileged user namespaces are refused ({said}), and"
+        return StageReport(False, f"{userns} the live lab needs root: it applies Istio's --uid-owner 1337 rules, which need uid 1337 to exist in the pod's namespace", "run as root (sudo make lab)")
+    ok, said = _run(["unshare", "--net", "true"])
     if not ok:
-        return StageReport(False, f"cannot create a network namespace: {' '.join(probe)} failed: {said}", "run as root, or enable unprivileged user namespaces (sysctl -w kernel.unprivileged_userns_clone=1 and user.max_user_namespaces > 0)")
-    how = "as root" if _is_root() else "in a user namespace"
-    return StageReport(True, f"network namespaces work {how}; ip and iptables present")
+        return StageReport(False, f"cannot create a network namespace: unshare --net failed: {said}", "run as root on a Linux host or a privileged container (--privileged)")
+    return StageReport(True, "network namespaces work as root; ip, iptables and xtables-monitor present")
 
 
 EBPF_COMMANDS = {"clang": "clang", "bpftool": "bpftool"}

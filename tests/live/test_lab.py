@@ -60,6 +60,8 @@ def test_a_request_crosses_both_sidecars_and_the_app_sees_127_0_0_6(lab):
     inbound = hops_after(lab, "pod0", before_in + 1)[-1]
     assert (outbound["direction"], outbound["original_dst"], outbound["upstream"]) == ("outbound", "10.244.0.10:8080", "10.244.0.10:8080")
     assert (inbound["direction"], inbound["downstream"], inbound["upstream_source"]) == ("inbound", outbound["upstream_source"], reply.body["peer"])
+    assert lab.counters("pod1")["outbound_connections"] >= 1 and lab.counters("pod0")["inbound_connections"] >= 1
+    assert lab.counters("pod1")["bytes_from_upstream"] >= len(json.dumps(reply.body))
     # the kernel counted the redirections: nat rules see each connection's first packet
     counters = lab.iptables_save("pod1")
     assert any(line.startswith("[") and not line.startswith("[0:") and "REDIRECT --to-ports 15001" in line for line in counters.splitlines())

@@ -14,7 +14,7 @@ what was created before it.
 
     PodSpec   what to create: name, sidecar or not, capture configuration, app ports
     Pod       a running pod: name, namespace, IP, ports, sidecar
-    Lab       up, down, status, exec, logs, hops, request, services; a context manager
+    Lab       up, down, status, exec, logs, hops, counters, requests, services; a context manager
     cleanup   remove everything carrying a prefix
 """
 
@@ -270,6 +270,16 @@ class Lab:
     def hops(self, pod: str) -> list[dict]:
         """The sidecar's hop records (one per finished connection), oldest first."""
         return [record for record in map(json.loads, self.logs(pod, "sidecar").splitlines()) if record.get("event") == "hop"]
+
+    def counters(self, pod: str) -> dict:
+        """The sidecar's counters, summed from its hop log: connections and bytes per direction, errors."""
+        totals = {"outbound_connections": 0, "inbound_connections": 0, "bytes_from_downstream": 0, "bytes_from_upstream": 0, "upstream_errors": 0}
+        for hop in self.hops(pod):
+            totals[f"{hop['direction']}_connections"] += 1
+            totals["bytes_from_downstream"] += hop["bytes_from_downstream"]
+            totals["bytes_from_upstream"] += hop["bytes_from_upstream"]
+            totals["upstream_errors"] += hop["error"] is not None
+        return totals
 
     def iptables_save(self, pod: str, table: str = "nat") -> str:
         """The pod's rules as the kernel holds them, with packet counters (``iptables-save -c``)."""
