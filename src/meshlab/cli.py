@@ -5,6 +5,7 @@
     meshlab book [--ip IP] [--port N]     open the textbook in JupyterLab (make lab)
     meshlab intercept istio-iptables ...  Istio's capture rules (--dry-run prints them)
     meshlab lab up|status|exec|logs|down|cleanup   the embedded live lab
+    meshlab deploy compare --topology FILE  the four deployment models, computed
 
 Errors the reader can fix (a busy port, a malformed lab) are printed as one line
 naming what was wrong and what is accepted, with exit code 2, like argparse's own.
@@ -112,6 +113,29 @@ def _lab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy_compare(args: argparse.Namespace) -> int:
+    from meshlab.deploy import MODELS, TopologyError, compare, load_topology, simulate
+
+    try:
+        topology = load_topology(args.topology)
+        waypoints = set(filter(None, args.waypoints.split(","))) if args.waypoints is not None else None
+        result = compare(topology, waypoints)
+        for model in MODELS:
+            run = simulate(model, topology, args.failures_per_hour, args.restart_s, seed=args.seed, waypoint_namespaces=waypoints if model == "ambient" else None)
+            result["models"][model]["failed_request_fraction"] = round(run.failed_fraction, 5)
+    except (TopologyError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    columns = ("proxies", "memory_mb", "cpu_cores", "blast_radius_max_pods", "keys_per_node_max", "hops_per_request", "l7_fraction", "failed_request_fraction")
+    print(f"{'model':<20}" + "".join(f"{c:>{len(c) + 2}}" for c in columns))
+    for model, figures in result["models"].items():
+        print(f"{model:<20}" + "".join(f"{figures[c]:>{len(c) + 2}}" for c in columns))
+    print(f"calibration: {result['calibration']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshlab", description="How service meshes work inside: the textbook's helper command.")
     parser.add_argument("--version", action="version", version=f"meshlab {__version__}")
@@ -138,6 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     istio_flags.add_arguments(istio_iptables)
     istio_iptables.set_defaults(run=_istio_iptables)
+
+    deploy = commands.add_parser("deploy", help="deployment models: sidecar, per-node, per-service-account, ambient")
+    deploy_commands = deploy.add_subparsers(dest="deploy_command", metavar="COMMAND", required=True)
+    compare = deploy_commands.add_parser("compare", help="compute every model for a topology")
+    compare.add_argument("--topology", type=Path, required=True, help='JSON: {"nodes": [{"name"}], "pods": [{"name", "node", "namespace", "service_account", "rps"}], "calls": [{"from", "to", "rps"}]}')
+    compare.add_argument("--json", action="store_true")
+    compare.add_argument("--waypoints", help="ambient: namespaces that get a waypoint, comma-separated (default: all)")
+    compare.add_argument("--failures-per-hour", type=float, default=0.5, help="per proxy, for the availability simulation (default 0.5)")
+    compare.add_argument("--restart-s", type=float, default=30.0, help="seconds a failed proxy stays down (default 30)")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.set_defaults(run=_deploy_compare)
 
     lab = commands.add_parser("lab", help="the embedded live lab: pods as network namespaces with Istio's rules and sidecars")
     lab_commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
