@@ -81,16 +81,17 @@ def _lab(args: argparse.Namespace) -> int:
 
     try:
         if args.lab_command == "up":
-            lab = Lab(args.prefix).up(args.pods)
-            print(f"lab {args.prefix!r} is up: {len(lab.pods)} pods with sidecars; `meshlab lab status --prefix {args.prefix}`")
+            lab = Lab(args.prefix).up(args.pods, nodes=args.nodes, proxy_mode=args.proxy_mode)
+            proxies = "a sidecar each" if args.proxy_mode == "sidecar" else "one proxy per node"
+            print(f"lab {args.prefix!r} is up: {len(lab.pods)} pods on {args.nodes} node(s), {proxies}; `meshlab lab status --prefix {args.prefix}`")
         elif args.lab_command == "status":
             status = Lab.attach(args.prefix).status()
             if args.json:
                 print(json.dumps(status, indent=2))
             else:
-                print(f"lab {status['prefix']} (datapath {status['datapath']})")
+                print(f"lab {status['prefix']} (datapath {status['datapath']}, proxies: {status['proxy_mode']})")
                 for pod in status["pods"]:
-                    print(f"  {pod['name']:<8} {pod['ip']:<15} app :{pod['app_port']}  sidecar: {'yes' if pod['sidecar'] else 'no'}")
+                    print(f"  {pod['name']:<8} {pod['node']:<6} {pod['ip']:<15} app :{pod['app_port']}  sidecar: {'yes' if pod['sidecar'] else 'no'}")
         elif args.lab_command == "exec":
             command = args.command[1:] if args.command[:1] == ["--"] else args.command
             if not command:
@@ -179,15 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     prefix = argparse.ArgumentParser(add_help=False)
     prefix.add_argument("--prefix", default="ml", help="prefix of everything the lab creates (default ml)")
     up = lab_commands.add_parser("up", parents=[prefix], help="create pods with sidecars")
-    up.add_argument("--pods", type=_pod_count, default=2, help="number of pods (1-200, default 2)")
+    up.add_argument("--pods", type=_pod_count, default=2, help="number of pods (1-200, default 2), spread over the nodes")
+    up.add_argument("--nodes", type=int, choices=range(1, 9), default=1, metavar="N", help="number of nodes (1-8, default 1)")
+    up.add_argument("--proxy-mode", choices=("sidecar", "per-node"), default="sidecar", help="a sidecar per pod, or one shared proxy per node")
     status = lab_commands.add_parser("status", parents=[prefix], help="the lab's pods")
     status.add_argument("--json", action="store_true", help='print {"prefix", "datapath", "pods": [{"name", "ip", "app_port", "sidecar"}]}')
     run_in = lab_commands.add_parser("exec", parents=[prefix], help="run a command in a pod's network namespace")
     run_in.add_argument("pod")
     run_in.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ...")
     logs = lab_commands.add_parser("logs", parents=[prefix], help="a pod's sidecar or app log")
-    logs.add_argument("pod")
-    logs.add_argument("role", choices=("sidecar", "app"))
+    logs.add_argument("pod", help="a pod, or a node (node0, ...) for node-proxy")
+    logs.add_argument("role", choices=("sidecar", "app", "node-proxy"))
     lab_commands.add_parser("down", parents=[prefix], help="stop the lab and remove everything it created")
     lab_commands.add_parser("cleanup", parents=[prefix], help="remove everything carrying the prefix (after a crash)")
     lab.set_defaults(run=_lab)

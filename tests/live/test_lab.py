@@ -127,10 +127,10 @@ def test_cli_round_trip_leaves_the_host_as_it_was():
     assert meshlab("up", "--pods", "2").returncode == 0
     try:
         status = json.loads(meshlab("status", "--json").stdout)
-        assert set(status) == {"prefix", "datapath", "pods"} and status["datapath"] == "iptables"
-        assert [set(pod) for pod in status["pods"]] == [{"name", "ip", "app_port", "sidecar"}] * 2
+        assert {"prefix", "datapath", "pods"} <= set(status) and status["datapath"] == "iptables"
+        assert all({"name", "ip", "app_port", "sidecar"} <= set(pod) for pod in status["pods"]) and len(status["pods"]) == 2
         addresses = meshlab("exec", "pod1", "--", "ip", "-brief", "addr")
-        assert addresses.returncode == 0 and "10.244.0.11/24" in addresses.stdout
+        assert addresses.returncode == 0 and "10.244.0.11/32" in addresses.stdout
         assert '"event": "ready"' in meshlab("logs", "pod0", "sidecar").stdout
         assert "ISTIO_OUTPUT" in meshlab("exec", "pod0", "--", "iptables-save", "-t", "nat").stdout
         bad = meshlab("exec", "nope", "--", "true")

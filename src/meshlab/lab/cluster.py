@@ -1,10 +1,14 @@
 """The embedded live lab: a node, its pods, their sidecars and Istio's rules, on your own kernel.
 
 A node is a network namespace holding a bridge; a pod is a network namespace with ``lo`` up and
-a veth to that bridge, an address from the node's pod CIDR, and (if meshed) Istio's own rules
-from ``meshlab.intercept`` applied with iptables-restore, a sidecar process as uid 1337 and the
-demo app. A service is a stable virtual address whose connections the sidecars send to the
-service's endpoints, as Envoy does with EDS.
+a veth to that bridge, a /32 address from the node's pod CIDR and a default route via the node
+(so even same-node traffic is routed by the node, as with Calico or Cilium, which is what lets a
+per-node proxy capture it), and (if meshed) Istio's own rules from ``meshlab.intercept`` applied
+with iptables-restore, a sidecar process as uid 1337 and the demo app. Several nodes are joined
+by a fabric bridge and routes to each other's pod CIDRs. In ``per-node`` proxy mode the pods have
+no sidecars; one shared proxy per node (the same proxy code) captures its pods' traffic in the
+node's namespace, as Linkerd 1's per-host proxy or Istio ambient's ztunnel do. A service is a
+stable virtual address whose connections the proxies send to its endpoints, as Envoy does with EDS.
 
 Everything the lab creates carries its prefix (``ml`` unless told otherwise): namespaces are
 ``<prefix>-node0``, ``<prefix>-<pod>``; processes are recorded with PID and start time in the
@@ -30,7 +34,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from meshlab.intercept import CaptureConfig, build_rules
@@ -41,9 +45,11 @@ from meshlab.lab.processes import ProcessRecord, record, stop
 
 DEFAULT_PREFIX = "ml"
 STATE_ROOT = Path("/run/meshlab")
-POD_NETWORK = "10.244.0"  # node 0's pod CIDR is 10.244.0.0/24, as kind's first node
-GATEWAY = f"{POD_NETWORK}.1"
+POD_NETWORK = "10.244"  # node N's pod CIDR is 10.244.N.0/24, as kind numbers its nodes
 FIRST_POD_HOST = 10
+FABRIC_NETWORK = "10.245.0"  # the nodes' addresses on the fabric that joins them (more than one node)
+PROXY_MODES = ("sidecar", "per-node")
+MAX_NODES = 8
 SERVICE_NETWORK = "10.96.0"  # ClusterIPs, as Kubernetes' default service CIDR 10.96.0.0/12
 APP_PORT = 8080
 METRICS_PORT = 9090
@@ -67,6 +73,7 @@ class PodSpec:
     sidecar: bool = True
     capture: CaptureConfig = DEFAULT_CAPTURE
     ports: tuple[int, ...] = (APP_PORT, METRICS_PORT)
+    node: int = 0
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.name):
@@ -81,6 +88,7 @@ class Pod:
     ports: tuple[int, ...]
     sidecar: bool
     capture: dict = field(default_factory=dict)
+    node: int = 0
 
     @property
     def app_port(self) -> int:
@@ -98,7 +106,7 @@ class Lab:
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = check_prefix(prefix)
         self.state_dir = STATE_ROOT / prefix
-        self.node = NetNS(f"{prefix}-node0")
+        self.proxy_mode, self.node_count = "sidecar", 1
         self.pods: dict[str, Pod] = {}
         self.processes: list[tuple[str, ProcessRecord]] = []
         self.services: dict[str, dict] = {}
@@ -106,27 +114,44 @@ class Lab:
         self._lock = threading.Lock()
 
     # -- life cycle ------------------------------------------------------------------------
-    def up(self, pods: int | list[PodSpec] = 2, down_at_exit: bool = False) -> Lab:
-        """Create the node and pods, apply the rules, start apps and sidecars; undo everything on failure.
+    def up(self, pods: int | list[PodSpec] = 2, down_at_exit: bool = False, nodes: int = 1, proxy_mode: str = "sidecar") -> Lab:
+        """Create the nodes and pods, apply the rules, start apps and proxies; undo everything on failure.
 
+        ``pods`` is a count (spread over the nodes in turn) or PodSpecs. ``proxy_mode`` "sidecar"
+        gives meshed pods their own sidecar; "per-node" gives every node one shared proxy instead.
         ``down_at_exit`` stops the lab when this Python process exits (for notebooks, whose cells
         cannot share a ``with`` block); the CLI leaves it off, since its lab outlives the command."""
-        specs = [PodSpec(f"pod{i}") for i in range(pods)] if isinstance(pods, int) else list(pods)
+        specs = [PodSpec(f"pod{i}", node=i % nodes) for i in range(pods)] if isinstance(pods, int) else list(pods)
         if not 1 <= len(specs) <= MAX_PODS:
             raise LabUsageError(f"a lab has 1 to {MAX_PODS} pods, not {len(specs)}")
         if len({spec.name for spec in specs}) != len(specs):
             raise LabUsageError("pod names must be unique")
+        if not 1 <= nodes <= MAX_NODES or any(not 0 <= spec.node < nodes for spec in specs):
+            raise LabUsageError(f"a lab has 1 to {MAX_NODES} nodes, and every pod's node must be one of them (0-{nodes - 1})")
+        if proxy_mode not in PROXY_MODES:
+            raise LabUsageError(f"proxy mode {proxy_mode!r} is not one of {', '.join(PROXY_MODES)}")
+        if proxy_mode == "per-node":
+            specs = [replace(spec, sidecar=False) for spec in specs]
         if os.geteuid() != 0:
             raise LabError("the live lab needs root here (it creates network namespaces and applies iptables rules): run as root; meshlab doctor says what this machine can run")
         if (self.state_dir / "state.json").exists() or netns.with_prefix(self.prefix):
             raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}` (or `meshlab lab cleanup --prefix {self.prefix}` after a crash)")
+        self.proxy_mode, self.node_count = proxy_mode, nodes
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.state_dir.chmod(0o755)
             self._write_services()
-            self._create_node()
+            for node in range(nodes):
+                self._create_node(node)
+            if nodes > 1:
+                self._create_fabric(nodes)
+            hosts = dict.fromkeys(range(nodes), FIRST_POD_HOST)
             for index, spec in enumerate(specs):
-                self._create_pod(spec, f"{POD_NETWORK}.{FIRST_POD_HOST + index}", index)
+                self._create_pod(spec, f"{POD_NETWORK}.{spec.node}.{hosts[spec.node]}", index)
+                hosts[spec.node] += 1
+            if proxy_mode == "per-node":
+                for node in range(nodes):
+                    self._capture_at_node(node)
             self._start_processes(specs)
             self._save()
         except BaseException:
@@ -159,25 +184,57 @@ class Lab:
             state = json.loads((lab.state_dir / "state.json").read_text())
         except FileNotFoundError:
             raise LabUsageError(f"no lab with prefix {prefix!r} is running (start one with `meshlab lab up --prefix {prefix}`)") from None
-        lab.pods = {pod["name"]: Pod(pod["name"], pod["netns"], pod["ip"], tuple(pod["ports"]), pod["sidecar"], pod["capture"]) for pod in state["pods"]}
+        lab.pods = {pod["name"]: Pod(pod["name"], pod["netns"], pod["ip"], tuple(pod["ports"]), pod["sidecar"], pod["capture"], pod["node"]) for pod in state["pods"]}
+        lab.proxy_mode, lab.node_count = state["proxy_mode"], state["nodes"]
         lab.processes = [(p["pod"], ProcessRecord(p["pid"], p["start_time"], p["role"])) for p in state["processes"]]
         lab.services = state["services"]
         return lab
 
     # -- building --------------------------------------------------------------------------
-    def _create_node(self) -> None:
-        node = netns.create(self.node.name)
-        netns.ip_batch(node.name, ["link add br0 type bridge", f"addr add {GATEWAY}/24 dev br0", "link set br0 up"])
+    def node_netns(self, node: int) -> NetNS:
+        return NetNS(f"{self.prefix}-node{node}")
+
+    def _create_node(self, node: int) -> None:
+        """A namespace with a bridge whose address is the pods' gateway, forwarding between its pods."""
+        namespace = netns.create(self.node_netns(node).name)
+        netns.ip_batch(namespace.name, ["link add br0 type bridge", f"addr add {POD_NETWORK}.{node}.1/24 dev br0", "link set br0 up"])
+        # Pods on one bridge still talk through the gateway (their addresses are /32): no ICMP redirects.
+        namespace.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.br0.send_redirects=0"])
+
+    def _create_fabric(self, nodes: int) -> None:
+        """Join the nodes through a bridge in a fabric namespace; each node routes to the others' pod CIDRs."""
+        fabric = netns.create(f"{self.prefix}-fabric")
+        netns.ip_batch(fabric.name, ["link add fab0 type bridge", "link set fab0 up"])
+        for node in range(nodes):
+            name = self.node_netns(node).name
+            netns.ip_batch(fabric.name, [f"link add n{node} type veth peer name fab netns {name}", f"link set n{node} master fab0 up"])
+            routes = [f"route add {POD_NETWORK}.{other}.0/24 via {FABRIC_NETWORK}.{other + 1}" for other in range(nodes) if other != node]
+            netns.ip_batch(name, [f"addr add {FABRIC_NETWORK}.{node + 1}/24 dev fab", "link set fab up", *routes])
 
     def _create_pod(self, spec: PodSpec, ip: str, index: int) -> None:
         pod = netns.create(f"{self.prefix}-{spec.name}")
+        node, gateway = self.node_netns(spec.node).name, f"{POD_NETWORK}.{spec.node}.1"
         host_end = f"veth{index}"
-        netns.ip_batch(self.node.name, [f"link add {host_end} type veth peer name eth0 netns {pod.name}", f"link set {host_end} master br0 up"])
-        netns.ip_batch(pod.name, [f"addr add {ip}/24 dev eth0", "link set eth0 up", f"route add default via {GATEWAY}"])
+        netns.ip_batch(node, [f"link add {host_end} type veth peer name eth0 netns {pod.name}", f"link set {host_end} master br0 up"])
+        netns.ip_batch(pod.name, [f"addr add {ip}/32 dev eth0", "link set eth0 up", f"route add {gateway} dev eth0 scope link", f"route add default via {gateway}"])
         if spec.sidecar:
             # What istio-init does: Istio's rules, in the pod's namespace, before any app starts.
             pod.run(["iptables-restore", "--noflush"], stdin=build_rules(spec.capture).restore_text(4))
-        self.pods[spec.name] = Pod(spec.name, pod.name, ip, spec.ports, spec.sidecar, spec.capture.istio_fields() if spec.sidecar else {})
+        self.pods[spec.name] = Pod(spec.name, pod.name, ip, spec.ports, spec.sidecar, spec.capture.istio_fields() if spec.sidecar else {}, spec.node)
+
+    def _capture_at_node(self, node: int) -> None:
+        """Per-node proxy: TCP from the node's pods goes to its outbound listener, TCP from other
+        nodes to its pods to its inbound listener; the proxy's own connections start in the node
+        (OUTPUT) and are not captured. Counterpart of the pod rules, one level up."""
+        rules = [
+            "*nat",
+            ":MESHLAB_NODE_PROXY - [0:0]",
+            "-A PREROUTING -p tcp -j MESHLAB_NODE_PROXY",
+            "-A MESHLAB_NODE_PROXY -i br0 -p tcp -j REDIRECT --to-ports 15001",
+            f"-A MESHLAB_NODE_PROXY -i fab -d {POD_NETWORK}.{node}.0/24 -p tcp -j REDIRECT --to-ports 15006",
+            "COMMIT",
+        ]
+        self.node_netns(node).run(["iptables-restore", "--noflush"], stdin="\n".join(rules) + "\n")
 
     def _start_processes(self, specs: list[PodSpec]) -> None:
         processes = []
@@ -186,6 +243,11 @@ class Lab:
             processes.append({"role": "app", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "app")), "ports": list(pod.ports)})
             if spec.sidecar:
                 processes.append({"role": "sidecar", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "sidecar")),
+                                  "uid": SIDECAR_UID, "gid": SIDECAR_GID, "services": str(self.state_dir / "services.json")})
+        if self.proxy_mode == "per-node":
+            for node in range(self.node_count):
+                name = f"node{node}"
+                processes.append({"role": "node-proxy", "pod": name, "netns": self.node_netns(node).name, "log": str(self._log(name, "node-proxy")),
                                   "uid": SIDECAR_UID, "gid": SIDECAR_GID, "services": str(self.state_dir / "services.json")})
         done = subprocess.run([sys.executable, "-m", "meshlab.lab.kubelet"], input=json.dumps({"processes": processes}), capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
@@ -217,7 +279,8 @@ class Lab:
         state = {
             "prefix": self.prefix,
             "datapath": "iptables",
-            "node": self.node.name,
+            "proxy_mode": self.proxy_mode,
+            "nodes": self.node_count,
             "pods": [asdict(pod) for pod in self.pods.values()],
             "processes": [{"pod": pod, **asdict(process)} for pod, process in self.processes],
             "services": self.services,
@@ -252,7 +315,8 @@ class Lab:
         return {
             "prefix": self.prefix,
             "datapath": "iptables",
-            "pods": [{"name": p.name, "ip": p.ip, "app_port": p.app_port, "sidecar": p.sidecar} for p in self.pods.values()],
+            "proxy_mode": self.proxy_mode,
+            "pods": [{"name": p.name, "ip": p.ip, "app_port": p.app_port, "sidecar": p.sidecar, "node": f"node{p.node}"} for p in self.pods.values()],
         }
 
     def exec(self, pod: str, command: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
@@ -260,16 +324,50 @@ class Lab:
         return subprocess.run(self.pod(pod).namespace.argv(command), capture_output=True, text=True, timeout=timeout, check=False)
 
     def logs(self, pod: str, role: str) -> str:
-        if role not in ("app", "sidecar"):
-            raise LabUsageError(f"logs of {role!r}: choose app or sidecar")
-        if role == "sidecar" and not self.pod(pod).sidecar:
+        """A pod's ``app`` or ``sidecar`` log, or a node's ``node-proxy`` log (``logs("node0", "node-proxy")``)."""
+        if role not in ("app", "sidecar", "node-proxy"):
+            raise LabUsageError(f"logs of {role!r}: choose app, sidecar or node-proxy")
+        if role == "node-proxy":
+            if self.proxy_mode != "per-node" or pod not in self.proxy_names():
+                raise LabUsageError(f"no node proxy {pod!r}; this lab's proxies are {', '.join(self.proxy_names())}")
+        elif role == "sidecar" and not self.pod(pod).sidecar:
             raise LabUsageError(f"pod {pod} has no sidecar")
-        path = self._log(self.pod(pod).name, role)
+        else:
+            self.pod(pod)
+        path = self._log(pod, role)
         return path.read_text() if path.exists() else ""
 
-    def hops(self, pod: str) -> list[dict]:
-        """The sidecar's hop records (one per finished connection), oldest first."""
-        return [record for record in map(json.loads, self.logs(pod, "sidecar").splitlines()) if record.get("event") == "hop"]
+    def proxy_names(self) -> list[str]:
+        """Pods with sidecars, or nodes (node0, ...) in per-node mode: what hops() and kill_proxy() take."""
+        if self.proxy_mode == "per-node":
+            return [f"node{n}" for n in range(self.node_count)]
+        return [pod.name for pod in self.pods.values() if pod.sidecar]
+
+    def _proxy_role(self, name: str) -> str:
+        return "node-proxy" if self.proxy_mode == "per-node" else "sidecar"
+
+    def hops(self, proxy: str) -> list[dict]:
+        """A proxy's hop records (one per finished connection), oldest first: a pod's sidecar, or a node's proxy."""
+        text = self.logs(proxy, self._proxy_role(proxy))
+        return [record for record in map(json.loads, text.splitlines()) if record.get("event") == "hop"]
+
+    def proxy_memory(self) -> dict[str, dict[str, int]]:
+        """Resident (RSS) and proportional (PSS, shared pages split among sharers) memory of each proxy, in kB."""
+        memory = {}
+        for owner, process in self.processes:
+            if process.role in ("sidecar", "node-proxy") and process.alive():
+                rollup = Path(f"/proc/{process.pid}/smaps_rollup").read_text()
+                values = {line.split(":")[0]: int(line.split()[1]) for line in rollup.splitlines()[1:]}
+                memory[owner] = {"rss_kb": values["Rss"], "pss_kb": values["Pss"]}
+        return memory
+
+    def kill_proxy(self, proxy: str) -> None:
+        """End one proxy process (what a crash would do); its pods' captured traffic then has nowhere to go."""
+        role = self._proxy_role(proxy)
+        matches = [process for owner, process in self.processes if owner == proxy and process.role == role]
+        if not matches:
+            raise LabUsageError(f"no proxy {proxy!r}; proxies are {', '.join(self.proxy_names())}")
+        stop(matches[0])
 
     def counters(self, pod: str) -> dict:
         """The sidecar's counters, summed from its hop log: connections and bytes per direction, errors."""

@@ -7,7 +7,7 @@ a sidecar then drops to uid 1337 itself. This process prints the children's PIDs
 exits; the children live on until the lab stops them.
 
 Run as ``python -m meshlab.lab.kubelet`` with the spec on standard input:
-``{"processes": [{"role": "app"|"sidecar", "pod", "netns", "log", "ports", "uid", "gid", "services"}]}``.
+``{"processes": [{"role": "app"|"sidecar"|"node-proxy", "pod", "netns", "log", "ports", "uid", "gid", "services"}]}``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def _child(spec: dict) -> None:
     if spec["role"] == "app":
         apps.run(spec["pod"], spec["ports"])
     else:
-        sidecar.run(spec["pod"], Path(spec["services"]), spec["uid"], spec["gid"])
+        source = None if spec["role"] == "node-proxy" else sidecar.INBOUND_PASSTHROUGH_SOURCE
+        sidecar.run(spec["pod"], Path(spec["services"]), spec["uid"], spec["gid"], inbound_source=source)
 
 
 def main() -> int:

@@ -1,6 +1,7 @@
 """meshlab's sidecar: a transparent L4 proxy in the pod's network namespace, running as uid 1337.
 
-It plays the part of Envoy in Istio's sidecar mode, at layer 4:
+It plays the part of Envoy in Istio's sidecar mode, at layer 4 (and, run in a node's namespace,
+the part of a per-node proxy, with the same code):
 - **outbound** (port 15001): the pod's rules REDIRECT the app's connections here; the proxy reads
   the original destination (``SO_ORIGINAL_DST``), replaces a service's virtual address by one of
   its endpoints (round robin, as EDS would), and connects there. Its own sockets belong to uid
@@ -208,8 +209,8 @@ class _Downstream(_Half):
 class Sidecar:
     """The outbound (15001) and inbound (15006) listeners of one pod's sidecar."""
 
-    def __init__(self, pod: str, services: ServiceTable, log=None) -> None:
-        self.pod, self.services = pod, services
+    def __init__(self, pod: str, services: ServiceTable, log=None, inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE) -> None:
+        self.pod, self.services, self.inbound_source = pod, services, inbound_source
         self.stream = log or sys.stdout
         self.counters = {"outbound_connections": 0, "inbound_connections": 0, "upstream_errors": 0}
 
@@ -232,7 +233,7 @@ class Sidecar:
             local = None
         else:
             host, port = destination
-            local = (INBOUND_PASSTHROUGH_SOURCE, 0)
+            local = (self.inbound_source, 0) if self.inbound_source else None
         hop.upstream = f"{host}:{port}"
         try:
             transport, _ = await loop.create_connection(lambda: splice.up, host, port, local_addr=local)
@@ -263,11 +264,13 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def run(pod: str, services_file: Path | None, uid: int, gid: int, outbound_port: int = 15001, inbound_port: int = 15006) -> None:
-    """Serve until SIGTERM. Call as root inside the pod's network namespace."""
+def run(pod: str, services_file: Path | None, uid: int, gid: int, outbound_port: int = 15001, inbound_port: int = 15006,
+        inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE) -> None:
+    """Serve until SIGTERM. Call as root inside the pod's (or, for a per-node proxy, the node's)
+    network namespace; a per-node proxy connects to pods from its own address (``inbound_source`` None)."""
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    sidecar = Sidecar(pod, ServiceTable(services_file))
+    sidecar = Sidecar(pod, ServiceTable(services_file), inbound_source=inbound_source)
     loop.run_until_complete(sidecar.listen(outbound_port, inbound_port))
     if os.geteuid() == 0:
         _drop_privileges(uid, gid)
