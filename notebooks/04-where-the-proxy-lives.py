@@ -1,0 +1,206 @@
+# %% [markdown]
+# # 04 · Where the proxy lives
+#
+# A mesh needs a proxy on every request path. Where that proxy runs is a design decision with four
+# classic answers: beside every pod (sidecar), one per node, one per service account, or a split between
+# a small per-node proxy and shared L7 proxies (Istio's ambient mode). The usual comparison is a table of
+# adjectives. This chapter computes it instead, for a cluster you can change, and then runs two of the
+# models side by side in the live lab.
+#
+# **After this chapter you can**
+# - count, for a topology, the proxies each model runs and where, and what they cost in memory and CPU
+#   (from Istio 1.24's published figures);
+# - say whose keys one proxy and one node hold in each model, and how many pods one proxy failure or
+#   upgrade cuts off;
+# - count the proxy hops on a request path and whether an L7 proxy sees it;
+# - describe ambient mode (ztunnel, HBONE on 15008, waypoints, enrolment by namespace label) as today's form
+#   of the shared-proxy model, and Cilium's per-node Envoy as a variant of the per-node one;
+# - show live that a shared proxy saves memory and widens the failure domain.
+
+# %%
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+
+from meshlab import doctor
+from meshlab.deploy import MODELS, compare, evaluate, generate_topology, simulate
+from meshlab.deploy.models import CALIBRATION, CALIBRATION_SOURCE, compromised_node_exposes
+from meshlab.viz import new_axes, slider, use_book_style
+
+use_book_style()
+SEED = 1
+
+# %% [markdown]
+# ## 1 · Model: the four models for one cluster
+#
+# A seeded cluster: 3 nodes with 10 pods each, 3 namespaces with 2 service accounts each, every pod
+# sending 100 requests per second to two other pods. Costs use Istio 1.24's figures at 1000 rps: an Envoy
+# (sidecar, shared proxy or waypoint) about 60 MB, a ztunnel about 12 MB, and per 1000 rps handled about
+# 0.20 vCPU (Envoy), 0.25 vCPU (waypoint), 0.06 vCPU (ztunnel).
+
+# %%
+cluster = generate_topology(nodes=3, pods_per_node=10, namespaces=3, service_accounts=2, rps=100, seed=SEED)
+print(f"calibration: {CALIBRATION_SOURCE}\n{CALIBRATION}\n")
+COLUMNS = {"proxies": "proxies", "memory_mb": "memory MB", "cpu_cores": "vCPU", "blast_radius_max_pods": "blast radius",
+           "pod_restarts_for_upgrade": "upgrade restarts", "keys_per_node_max": "keys/node", "identities_per_proxy_max": "ids/proxy",
+           "hops_per_request": "hops/request", "l7_fraction": "L7 share"}
+
+
+def print_table(results):
+    lines = [f"{'':<20}" + "".join(f"{label:>17}" for label in COLUMNS.values())]
+    lines += [f"{model:<20}" + "".join(f"{figures[key]:>17}" for key in COLUMNS) for model, figures in results["models"].items()]
+    print("\n".join(lines))
+
+
+table = compare(cluster)
+print_table(table)
+
+# %% [markdown]
+# How to read it:
+# - **memory**: the sidecar model pays one Envoy per pod; the shared models pay per node or per account.
+# - **CPU** barely moves: it follows the requests, not the number of proxies. Ambient shifts some of it to
+#   the cheaper ztunnel, but adds a waypoint pass on every request that needs L7.
+# - **blast radius**: one sidecar failing cuts off one pod; one per-node proxy or ztunnel cuts off its whole
+#   node; a waypoint, its namespace.
+# - **upgrades**: only the sidecar model restarts every pod to upgrade the data plane.
+# - **identities per proxy**: a shared proxy must hold the keys of every account it serves; one compromised
+#   proxy yields all of them. A compromised *node* yields the same accounts in every model (its sidecars'
+#   keys are on it too), which is why ambient's designers argued the per-node split costs little security:
+
+# %%
+for model in MODELS:
+    print(f"{model:<20} root on node0 exposes: {sorted(compromised_node_exposes(model, cluster, 'node0'))}")
+
+# %%
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+names = list(table["models"])
+new_axes("Proxy memory", "", "MB (Istio 1.24 figures)", left).bar(names, [table["models"][m]["memory_mb"] for m in names], color="#e08a2c")
+new_axes("One proxy fails", "", "pods cut off (max)", right).bar(names, [table["models"][m]["blast_radius_max_pods"] for m in names], color="#c0392b")
+for ax in (left, right):
+    ax.tick_params(axis="x", labelrotation=15)
+plt.show()
+
+# %% [markdown]
+# Change the cluster and see the trade-off move. The table is recomputed for every change.
+
+# %% tags=["nbval-ignore-output"]
+def explore(pods_per_node, service_accounts, rps):
+    print_table(compare(generate_topology(nodes=3, pods_per_node=pods_per_node, namespaces=3, service_accounts=service_accounts, rps=rps, seed=SEED)))
+
+
+widgets.interact(explore, pods_per_node=slider("pods per node", 10, 2, 60), service_accounts=slider("accounts per namespace", 2, 1, 10), rps=slider("rps per pod", 100, 10, 2000, 10));
+
+# %% [markdown]
+# ## 2 · Model: proxies fail
+#
+# Every proxy fails on average once every two hours and takes 30 s to come back; requests arrive along the
+# cluster's calls over a simulated week (simpy, seeded). A request fails if any proxy on its path is down.
+
+# %%
+runs = {model: simulate(model, cluster, failures_per_hour=0.5, restart_s=30, seed=SEED) for model in MODELS}
+print("\n".join(f"{m:<20} failed requests {r.failed_fraction:.3%}   worst moment: {r.max_pods_cut_off} pods cut off at once" for m, r in runs.items()))
+
+# %% [markdown]
+# The failed fraction follows the number of proxies on a path (each is one more thing that can be down);
+# the worst moment follows the blast radius. Same failure rate per proxy, very different incidents: many
+# small ones with sidecars, fewer and larger ones with shared proxies. Move the failure rate:
+
+# %% tags=["nbval-ignore-output"]
+def failures(per_hour, restart_s):
+    for model in MODELS:
+        run = simulate(model, cluster, failures_per_hour=per_hour, restart_s=restart_s, requests=5000, seed=SEED)
+        print(f"{model:<20} failed {run.failed_fraction:.3%}  worst {run.max_pods_cut_off} pods")
+
+
+widgets.interact(failures, per_hour=slider("failures per proxy per hour", 0.5, 0.0, 5.0, 0.1), restart_s=slider("restart (s)", 30, 1, 300));
+
+# %% [markdown]
+# ## 3 · Today's forms of the shared model
+#
+# **Istio ambient mode** (GA in Istio 1.24, November 2024) is the per-node model split in two. A **ztunnel**
+# per node (a Rust L4 proxy, a DaemonSet) does mTLS, identity and L4 authorization and carries node-to-node
+# traffic over HBONE (HTTP CONNECT on port 15008), never parsing HTTP. For L7 (routing, HTTP authorization,
+# retries) a namespace gets a **waypoint**, an Envoy deployed per namespace (or per service with
+# `istio.io/use-waypoint`); the alpha had per-service-account waypoints. A namespace is enrolled with the
+# label `istio.io/dataplane-mode=ambient`, without restarting its pods. In the table, ambient is computed
+# with a waypoint for every namespace; `evaluate("ambient", cluster, {"ns0"})` puts one only where L7 is
+# needed:
+
+# %%
+for waypoints in (None, {"ns0"}, set()):
+    result = evaluate("ambient", cluster, waypoints)
+    label = "every namespace" if waypoints is None else (", ".join(sorted(waypoints)) or "none")
+    print(f"waypoints for {label:<16} {result.memory_mb:>5.0f} MB  {result.hops_per_request:.2f} hops/request  L7 on {result.l7_fraction:.0%} of requests")
+
+# %% [markdown]
+# **Cilium's service mesh** is a per-node variant: eBPF in the kernel handles L3/L4 and one Envoy per node
+# handles L7 for all its pods. eBPF can shorten the path between a pod and its proxy (chapter 03), but it
+# cannot replace the proxy: it has no place to terminate TLS with a workload's key, parse HTTP, retry or
+# route by header. The per-node proxy also brings the per-node model's risks: keys of every workload on the
+# node in one process, noisy neighbours sharing one proxy's CPU, and a larger blast radius.
+#
+# ## 4 · Live: sidecars vs one proxy per node
+#
+# **Stage: live lab** (Linux, root). Two nodes (two bridges joined by a routed fabric), three pods on each.
+# First every pod gets a sidecar; then the same pods get one shared proxy per node instead: the *same proxy
+# code*, running in the node's namespace, capturing the node's pod traffic with two nat rules. For each we
+# measure the proxies' resident memory, kill one proxy, and see which pods lose traffic.
+
+# %% tags=["nbval-ignore-output"]
+import itertools
+import os
+
+LIVE = doctor.check_live()
+assert LIVE.available or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1", LIVE.reason
+print("live stage:", "available" if LIVE.available else f"NOT available: {LIVE.reason}")
+
+
+def reachability(lab):
+    ok = {}
+    for source, target in itertools.permutations(lab.pods, 2):
+        try:
+            lab.request(source, lab.pod(target).ip)
+            ok[(source, target)] = True
+        except OSError:
+            ok[(source, target)] = False
+    return ok
+
+
+live = {}
+if LIVE.available:
+    from meshlab.lab import Lab
+
+    for mode, victim in (("sidecar", "pod0"), ("per-node", "node0")):
+        lab = Lab("ml04").up(6, nodes=2, proxy_mode=mode, down_at_exit=True)
+        try:
+            assert all(reachability(lab).values())
+            memory = lab.proxy_memory()
+            lab.kill_proxy(victim)
+            after = reachability(lab)
+            cut_off = sorted(p for p in lab.pods if not any(ok for pair, ok in after.items() if p in pair))
+            live[mode] = {"proxies": len(memory), "rss_mb": sum(m["rss_kb"] for m in memory.values()) / 1024, "pss_mb": sum(m["pss_kb"] for m in memory.values()) / 1024,
+                          "failing_pairs": sum(not ok for ok in after.values()), "pairs": len(after), "cut_off": cut_off}
+        finally:
+            lab.down()
+    for mode, figures in live.items():
+        print(f"{mode:<9} {figures['proxies']} proxies, RSS {figures['rss_mb']:.1f} MB (PSS {figures['pss_mb']:.1f} MB); "
+              f"after killing one: {figures['failing_pairs']}/{figures['pairs']} pod pairs fail, pods cut off: {figures['cut_off']}")
+    assert live["per-node"]["rss_mb"] < live["sidecar"]["rss_mb"], "shared proxies use less memory"
+    assert live["sidecar"]["cut_off"] == ["pod0"] and len(live["per-node"]["cut_off"]) == 3, "one sidecar cuts off one pod; a node proxy its node's three"
+
+# %% [markdown]
+# The lab's proxy is a small Python process (about 20 MB resident, most of it the interpreter shared with
+# its siblings, hence the lower PSS), not Envoy, so the absolute figures are the lab's own; the ratios are
+# the point: six sidecars against two node proxies, one pod against three cut off. `meshlab.deploy` predicts
+# exactly those pods, and the live tests check the prediction against the observed failures.
+#
+# ## Stage of this chapter
+#
+# Sections 1-3 run on the **model** stage (`meshlab.deploy`: topology, models, availability simulation).
+# Section 4 runs on the **live** stage: two nodes, real proxies carrying real traffic, one of them killed.
+# On the **kind** stage, `istioctl install --set profile=ambient` and the namespace label enrol workloads in
+# ambient mode, and `kubectl top pod -n istio-system` gives ztunnel and waypoint memory to set against the
+# model's calibration.
+#
+# **Lab 04** (`labs/04-choosing-a-model.ipynb`): choose a model under a memory budget, a blast-radius limit
+# and an L7 requirement, and back the choice with numbers.
