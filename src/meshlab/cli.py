@@ -81,9 +81,12 @@ def _lab(args: argparse.Namespace) -> int:
 
     try:
         if args.lab_command == "up":
-            lab = Lab(args.prefix).up(args.pods, nodes=args.nodes, proxy_mode=args.proxy_mode)
+            lab = Lab(args.prefix).up(args.pods, nodes=args.nodes, proxy_mode=args.proxy_mode, datapath=args.datapath)
             proxies = "a sidecar each" if args.proxy_mode == "sidecar" else "one proxy per node"
-            print(f"lab {args.prefix!r} is up: {len(lab.pods)} pods on {args.nodes} node(s), {proxies}; `meshlab lab status --prefix {args.prefix}`")
+            print(f"lab {args.prefix!r} is up: {len(lab.pods)} pods on {args.nodes} node(s), {proxies}, {args.datapath} datapath; `meshlab lab status --prefix {args.prefix}`")
+        elif args.lab_command == "ebpf":
+            stats = Lab.attach(args.prefix).ebpf_stats()
+            print(json.dumps(stats, indent=2) if args.json else "\n".join(f"{name:<22} {value}" for name, value in stats.items()))
         elif args.lab_command == "status":
             status = Lab.attach(args.prefix).status()
             if args.json:
@@ -183,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--pods", type=_pod_count, default=2, help="number of pods (1-200, default 2), spread over the nodes")
     up.add_argument("--nodes", type=int, choices=range(1, 9), default=1, metavar="N", help="number of nodes (1-8, default 1)")
     up.add_argument("--proxy-mode", choices=("sidecar", "per-node"), default="sidecar", help="a sidecar per pod, or one shared proxy per node")
+    up.add_argument("--datapath", choices=("iptables", "ebpf"), default="iptables", help="outbound capture by Istio's iptables rules (default) or by eBPF (connect4 + sockops + sk_msg)")
+    ebpf = lab_commands.add_parser("ebpf", help="the eBPF datapath of a lab started with --datapath ebpf")
+    ebpf_commands = ebpf.add_subparsers(dest="ebpf_command", metavar="COMMAND", required=True)
+    stats = ebpf_commands.add_parser("stats", parents=[prefix], help="the datapath's counters")
+    stats.add_argument("--json", action="store_true")
     status = lab_commands.add_parser("status", parents=[prefix], help="the lab's pods")
     status.add_argument("--json", action="store_true", help='print {"prefix", "datapath", "pods": [{"name", "ip", "app_port", "sidecar"}]}')
     run_in = lab_commands.add_parser("exec", parents=[prefix], help="run a command in a pod's network namespace")

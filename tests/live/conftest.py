@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,6 +21,9 @@ def leftovers() -> list[str]:
     found += [f"state folder {path}" for path in STATE_ROOT.glob(f"{TEST_PREFIX}*")] if STATE_ROOT.exists() else []
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if line.split(":")[1].strip().startswith(f"{TEST_PREFIX}-")]
+    found += [f"mount {line.split()[1]}" for line in Path("/proc/mounts").read_text().splitlines() if line.split()[1].startswith(f"{STATE_ROOT}/{TEST_PREFIX}")]
+    programs = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout if shutil.which("bpftool") else ""
+    found += [f"BPF program {name}" for name in re.findall(r"name (mesh_\w+)", programs)]
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             if b"meshlab.lab.kubelet" in cmdline.read_bytes():

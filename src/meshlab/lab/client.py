@@ -6,14 +6,19 @@ network namespace, so requests leave from that pod and its rules apply to them.
     Reply       the echo app's JSON reply and the request's latency
     HttpClient  one keep-alive connection; get() sends a request and waits for the reply
     get_once    a new connection for one request (what "new-connection latency" measures)
+    send        ``count`` requests, keep-alive or not
+    main        the same as a command (``python -m meshlab.lab.client``), printing JSON: for a
+                process that must itself be somewhere (e.g. in the lab's cgroup for eBPF)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -61,3 +66,29 @@ def get_once(host: str, port: int, path: str = "/", timeout: float = 5.0) -> Rep
     finally:
         client.close()
     return Reply(reply.body, (time.perf_counter() - start) * 1e6)
+
+
+def send(host: str, port: int, count: int = 1, keepalive: bool = True) -> list[Reply]:
+    if not keepalive:
+        return [get_once(host, port, f"/{i}") for i in range(count)]
+    client = HttpClient(host, port)
+    try:
+        return [client.get(f"/{i}") for i in range(count)]
+    finally:
+        client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m meshlab.lab.client", description="Send HTTP requests to the lab's echo app; print JSON replies.")
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--new-connections", action="store_true", help="a new connection per request")
+    args = parser.parse_args(argv)
+    replies = send(args.host, args.port, args.count, keepalive=not args.new_connections)
+    json.dump([asdict(reply) for reply in replies], sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

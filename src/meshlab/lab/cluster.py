@@ -37,9 +37,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from meshlab.ebpf.datapath import EbpfDatapath, EbpfError
 from meshlab.intercept import CaptureConfig, build_rules
 from meshlab.lab import netns
-from meshlab.lab.client import HttpClient, Reply, get_once
+from meshlab.lab.client import Reply, get_once, send
 from meshlab.lab.netns import LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord, record, stop
 
@@ -49,6 +50,7 @@ POD_NETWORK = "10.244"  # node N's pod CIDR is 10.244.N.0/24, as kind numbers it
 FIRST_POD_HOST = 10
 FABRIC_NETWORK = "10.245.0"  # the nodes' addresses on the fabric that joins them (more than one node)
 PROXY_MODES = ("sidecar", "per-node")
+DATAPATHS = ("iptables", "ebpf")
 MAX_NODES = 8
 SERVICE_NETWORK = "10.96.0"  # ClusterIPs, as Kubernetes' default service CIDR 10.96.0.0/12
 APP_PORT = 8080
@@ -106,7 +108,8 @@ class Lab:
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = check_prefix(prefix)
         self.state_dir = STATE_ROOT / prefix
-        self.proxy_mode, self.node_count = "sidecar", 1
+        self.proxy_mode, self.node_count, self.datapath = "sidecar", 1, "iptables"
+        self.ebpf = EbpfDatapath(self.state_dir, prefix)
         self.pods: dict[str, Pod] = {}
         self.processes: list[tuple[str, ProcessRecord]] = []
         self.services: dict[str, dict] = {}
@@ -114,11 +117,14 @@ class Lab:
         self._lock = threading.Lock()
 
     # -- life cycle ------------------------------------------------------------------------
-    def up(self, pods: int | list[PodSpec] = 2, down_at_exit: bool = False, nodes: int = 1, proxy_mode: str = "sidecar") -> Lab:
+    def up(self, pods: int | list[PodSpec] = 2, down_at_exit: bool = False, nodes: int = 1, proxy_mode: str = "sidecar", datapath: str = "iptables") -> Lab:
         """Create the nodes and pods, apply the rules, start apps and proxies; undo everything on failure.
 
         ``pods`` is a count (spread over the nodes in turn) or PodSpecs. ``proxy_mode`` "sidecar"
         gives meshed pods their own sidecar; "per-node" gives every node one shared proxy instead.
+        ``datapath`` "ebpf" sends meshed pods' outbound connections to their sidecar with
+        cgroup/connect4 instead of iptables, and short-circuits local socket pairs with sk_msg
+        (inbound capture stays Istio's PREROUTING rules).
         ``down_at_exit`` stops the lab when this Python process exits (for notebooks, whose cells
         cannot share a ``with`` block); the CLI leaves it off, since its lab outlives the command."""
         specs = [PodSpec(f"pod{i}", node=i % nodes) for i in range(pods)] if isinstance(pods, int) else list(pods)
@@ -130,13 +136,19 @@ class Lab:
             raise LabUsageError(f"a lab has 1 to {MAX_NODES} nodes, and every pod's node must be one of them (0-{nodes - 1})")
         if proxy_mode not in PROXY_MODES:
             raise LabUsageError(f"proxy mode {proxy_mode!r} is not one of {', '.join(PROXY_MODES)}")
+        if datapath not in DATAPATHS:
+            raise LabUsageError(f"datapath {datapath!r} is not one of {', '.join(DATAPATHS)}")
+        if datapath == "ebpf" and proxy_mode != "sidecar":
+            raise LabUsageError("the eBPF datapath works with sidecars (proxy mode 'sidecar') only")
         if proxy_mode == "per-node":
             specs = [replace(spec, sidecar=False) for spec in specs]
+        if datapath == "ebpf":  # connect4 replaces outbound capture; Istio's inbound rules stay
+            specs = [replace(spec, capture=replace(spec.capture, outbound_ip_ranges_include="", outbound_ports_include="")) for spec in specs]
         if os.geteuid() != 0:
             raise LabError("the live lab needs root here (it creates network namespaces and applies iptables rules): run as root; meshlab doctor says what this machine can run")
         if (self.state_dir / "state.json").exists() or netns.with_prefix(self.prefix):
             raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}` (or `meshlab lab cleanup --prefix {self.prefix}` after a crash)")
-        self.proxy_mode, self.node_count = proxy_mode, nodes
+        self.proxy_mode, self.node_count, self.datapath = proxy_mode, nodes, datapath
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.state_dir.chmod(0o755)
@@ -152,6 +164,11 @@ class Lab:
             if proxy_mode == "per-node":
                 for node in range(nodes):
                     self._capture_at_node(node)
+            if datapath == "ebpf":
+                try:
+                    self.ebpf.up()
+                except EbpfError as error:
+                    raise LabError(f"the eBPF datapath could not start: {error}") from None
             self._start_processes(specs)
             self._save()
         except BaseException:
@@ -185,7 +202,7 @@ class Lab:
         except FileNotFoundError:
             raise LabUsageError(f"no lab with prefix {prefix!r} is running (start one with `meshlab lab up --prefix {prefix}`)") from None
         lab.pods = {pod["name"]: Pod(pod["name"], pod["netns"], pod["ip"], tuple(pod["ports"]), pod["sidecar"], pod["capture"], pod["node"]) for pod in state["pods"]}
-        lab.proxy_mode, lab.node_count = state["proxy_mode"], state["nodes"]
+        lab.proxy_mode, lab.node_count, lab.datapath = state["proxy_mode"], state["nodes"], state["datapath"]
         lab.processes = [(p["pod"], ProcessRecord(p["pid"], p["start_time"], p["role"])) for p in state["processes"]]
         lab.services = state["services"]
         return lab
@@ -240,10 +257,11 @@ class Lab:
         processes = []
         for spec in specs:
             pod = self.pods[spec.name]
-            processes.append({"role": "app", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "app")), "ports": list(pod.ports)})
+            cgroup = str(self.ebpf.cgroup) if self.datapath == "ebpf" and spec.sidecar else None
+            processes.append({"role": "app", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "app")), "ports": list(pod.ports), "cgroup": cgroup})
             if spec.sidecar:
                 processes.append({"role": "sidecar", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "sidecar")),
-                                  "uid": SIDECAR_UID, "gid": SIDECAR_GID, "services": str(self.state_dir / "services.json")})
+                                  "uid": SIDECAR_UID, "gid": SIDECAR_GID, "services": str(self.state_dir / "services.json"), "cgroup": cgroup})
         if self.proxy_mode == "per-node":
             for node in range(self.node_count):
                 name = f"node{node}"
@@ -278,7 +296,7 @@ class Lab:
     def _save(self) -> None:
         state = {
             "prefix": self.prefix,
-            "datapath": "iptables",
+            "datapath": self.datapath,
             "proxy_mode": self.proxy_mode,
             "nodes": self.node_count,
             "pods": [asdict(pod) for pod in self.pods.values()],
@@ -314,7 +332,7 @@ class Lab:
     def status(self) -> dict:
         return {
             "prefix": self.prefix,
-            "datapath": "iptables",
+            "datapath": self.datapath,
             "proxy_mode": self.proxy_mode,
             "pods": [{"name": p.name, "ip": p.ip, "app_port": p.app_port, "sidecar": p.sidecar, "node": f"node{p.node}"} for p in self.pods.values()],
         }
@@ -393,20 +411,34 @@ class Lab:
 
     def request(self, pod: str, host: str, port: int = APP_PORT, path: str = "/") -> Reply:
         """One HTTP request from ``pod`` on a new connection."""
+        if self._in_cgroup(pod):
+            return self.requests(pod, host, port, 1, keepalive=False)[0]
         return self.in_pod(pod, get_once, host, port, path)
 
     def requests(self, pod: str, host: str, port: int = APP_PORT, count: int = 100, keepalive: bool = True) -> list[Reply]:
-        """``count`` requests from ``pod``, over one keep-alive connection or a new connection each."""
-        def send() -> list[Reply]:
-            if not keepalive:
-                return [get_once(host, port, f"/{i}") for i in range(count)]
-            client = HttpClient(host, port)
-            try:
-                return [client.get(f"/{i}") for i in range(count)]
-            finally:
-                client.close()
+        """``count`` requests from ``pod``, over one keep-alive connection or a new connection each.
 
-        return self.in_pod(pod, send)
+        With the eBPF datapath a meshed pod's client must be a process in the lab's cgroup (the
+        programs see only those sockets), so it runs as ``python -m meshlab.lab.client`` there."""
+        if not self._in_cgroup(pod):
+            return self.in_pod(pod, send, host, port, count, keepalive)
+        argv = [sys.executable, "-m", "meshlab.lab.client", host, str(port), "--count", str(count)] + ([] if keepalive else ["--new-connections"])
+        done = self.exec(pod, self.in_cgroup_argv(argv))
+        if done.returncode != 0:
+            raise ConnectionError(f"client in pod {pod} failed: {done.stderr.strip()[-500:]}")
+        return [Reply(**reply) for reply in json.loads(done.stdout)]
+
+    def _in_cgroup(self, pod: str) -> bool:
+        return self.datapath == "ebpf" and self.pod(pod).sidecar
+
+    def in_cgroup_argv(self, argv: list[str]) -> list[str]:
+        """``argv`` run by a shell that first moves itself into the lab's eBPF cgroup."""
+        return ["sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', "sh", str(self.ebpf.cgroup), *argv]
+
+    def ebpf_stats(self) -> dict[str, int]:
+        if self.datapath != "ebpf":
+            raise LabUsageError(f"lab {self.prefix!r} runs the {self.datapath} datapath; start one with --datapath ebpf")
+        return self.ebpf.stats()
 
 
 def cleanup(prefix: str, recorded: list[ProcessRecord] | None = None) -> dict:
@@ -432,6 +464,10 @@ def cleanup(prefix: str, recorded: list[ProcessRecord] | None = None) -> dict:
         if process.pid != os.getpid() and process.alive():
             stop(process)
             stopped += 1
+    try:
+        EbpfDatapath(state_dir, prefix).down()  # after the processes: a cgroup can only go once it is empty
+    except EbpfError as error:
+        raise LabError(f"cleanup of {prefix!r}: {error}") from None
     for name in namespaces:
         netns.delete(name)
     shutil.rmtree(state_dir, ignore_errors=True)

@@ -7,7 +7,7 @@ a sidecar then drops to uid 1337 itself. This process prints the children's PIDs
 exits; the children live on until the lab stops them.
 
 Run as ``python -m meshlab.lab.kubelet`` with the spec on standard input:
-``{"processes": [{"role": "app"|"sidecar"|"node-proxy", "pod", "netns", "log", "ports", "uid", "gid", "services"}]}``.
+``{"processes": [{"role": "app"|"sidecar"|"node-proxy", "pod", "netns", "log", "ports", "uid", "gid", "services", "cgroup"}]}``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from meshlab.ebpf.datapath import join_cgroup
 from meshlab.lab import apps, sidecar
 from meshlab.lab.netns import NetNS
 
@@ -32,6 +33,8 @@ def _child(spec: dict) -> None:
     os.close(log)
     os.close(null)
     sys.stdout = os.fdopen(1, "w", buffering=1)
+    if spec.get("cgroup"):  # the eBPF datapath's programs see only sockets of processes in its cgroup
+        join_cgroup(spec["cgroup"])
     NetNS(spec["netns"]).enter()
     if spec["role"] == "app":
         apps.run(spec["pod"], spec["ports"])

@@ -1,0 +1,31 @@
+"""The traversal counts of the request path (chapter 03's model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshlab.intercept.paths import request_segments, traversals
+
+
+@pytest.mark.parametrize("same_node", [True, False])
+def test_iptables_crosses_the_stack_six_times_and_iptables_four(same_node):
+    assert traversals("iptables", same_node) == {"stack": 6, "iptables": 4, "stack_avoided": 0}
+
+
+def test_merbridge_skips_the_stack_on_one_node_and_keeps_only_the_wire_across_nodes():
+    assert traversals("ebpf-merbridge", same_node=True) == {"stack": 0, "iptables": 0, "stack_avoided": 6}
+    assert traversals("ebpf-merbridge", same_node=False) == {"stack": 2, "iptables": 0, "stack_avoided": 4}
+
+
+def test_the_two_avoidable_iptables_traversals_are_the_loopback_segments():
+    loopback = [s for s in request_segments("iptables", same_node=False) if "app" in s.name]
+    assert sum(s.iptables for s in loopback) == 2 and all(s.local for s in loopback)
+
+
+def test_this_labs_ebpf_datapath_keeps_istios_rules_for_inbound():
+    assert traversals("ebpf-meshlab", same_node=True) == {"stack": 2, "iptables": 4, "stack_avoided": 4}
+
+
+def test_unknown_datapath_is_named():
+    with pytest.raises(ValueError, match="unknown datapath 'xdp'"):
+        traversals("xdp", True)
