@@ -4,7 +4,6 @@ process outside the lab's cgroup keeps the normal path, and nothing stays attach
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -55,28 +54,14 @@ def test_loopback_messages_are_redirected_socket_to_socket(lab):
     assert lab.ebpf_stats()["redirected_messages"] - before >= 4 * 50
 
 
-def payload_packets(lab: Lab, pod: str, exchange) -> tuple[int, int]:
-    """(packets, packets carrying payload) that tcpdump saw on the pod's lo, port 8080, during exchange()."""
-    capture = subprocess.Popen(lab.pod(pod).namespace.argv(["tcpdump", "-i", "lo", "-nn", "-q", "-l", "-U", "tcp port 8080"]),
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        time.sleep(1.0)  # tcpdump needs a moment before it captures
-        exchange()
-        time.sleep(0.5)
-    finally:
-        capture.terminate()
-    lengths = [int(length) for length in re.findall(r"tcp (\d+)", capture.communicate(timeout=10)[0])]
-    return len(lengths), sum(length > 0 for length in lengths)
-
-
 def test_tcpdump_sees_no_payload_for_a_redirected_exchange(lab):
     target = lab.pod("pod0").ip
-    packets, with_payload = payload_packets(lab, "pod0", lambda: lab.requests("pod1", target, 8080, count=20))
+    packets, with_payload = lab.loopback_packets("pod0", 8080, lambda: lab.requests("pod1", target, 8080, count=20))
     assert packets > 0, "the handshakes and FINs are still seen on lo"
     assert with_payload == 0, "the sidecar -> app bytes went socket to socket, not through lo"
     # control: a client outside the cgroup talking to the same app over the same lo carries payload
     outside = [sys.executable, "-m", "meshlab.lab.client", "127.0.0.1", "8080", "--count", "20"]
-    _, control_payload = payload_packets(lab, "pod0", lambda: lab.exec("pod0", outside))
+    _, control_payload = lab.loopback_packets("pod0", 8080, lambda: lab.exec("pod0", outside))
     assert control_payload >= 20
 
 

@@ -87,6 +87,27 @@ class EbpfDatapath:
         for program, attach_type in CGROUP_PROGRAMS.items():
             _run(["bpftool", "cgroup", "attach", str(self.cgroup), attach_type, "pinned", str(self.programs / program)], f"attaching {program}")
         _run(["bpftool", "prog", "attach", "pinned", str(self.programs / "mesh_sk_msg"), "msg_verdict", "pinned", str(self.maps / "sock_pairs")], "attaching mesh_sk_msg")
+        ids = [json.loads(_run(["bpftool", "-j", "prog", "show", "pinned", str(path)], "reading program ids"))["id"] for path in sorted(self.programs.iterdir())]
+        self.ids_file.write_text(json.dumps(ids))
+
+    @property
+    def ids_file(self) -> Path:
+        return self.state_dir / "ebpf-program-ids.json"
+
+    def _wait_until_freed(self, timeout: float = 5.0) -> None:
+        """The kernel frees detached programs asynchronously; wait so that "down" means gone."""
+        try:
+            ids = json.loads(self.ids_file.read_text())
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + timeout
+        while ids and time.monotonic() < deadline:
+            ids = [i for i in ids if subprocess.run(["bpftool", "prog", "show", "id", str(i)], capture_output=True, check=False).returncode == 0]
+            if ids:
+                time.sleep(0.05)
+        if ids:
+            raise EbpfError(f"BPF programs {ids} are still loaded {timeout:.0f} s after the lab detached them")
+        self.ids_file.unlink()
 
     def down(self) -> None:
         """Remove the cgroup (detaching its programs), the pins and both mounts; idempotent.
@@ -98,6 +119,7 @@ class EbpfDatapath:
                 _run(["umount", str(mount)], f"unmounting {mount}")
             if mount.is_dir():
                 mount.rmdir()
+        self._wait_until_freed()
 
     def _remove_cgroup(self, timeout: float = 5.0) -> None:
         """rmdir once the cgroup is empty: processes that were just killed keep it busy until they are reaped."""

@@ -435,6 +435,20 @@ class Lab:
         """``argv`` run by a shell that first moves itself into the lab's eBPF cgroup."""
         return ["sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', "sh", str(self.ebpf.cgroup), *argv]
 
+    def loopback_packets(self, pod: str, port: int, exchange) -> tuple[int, int]:
+        """Run ``exchange()`` while tcpdump watches the pod's ``lo`` for TCP port ``port``; returns
+        (packets seen, packets carrying payload). Redirected sk_msg data never reaches ``lo``."""
+        capture = subprocess.Popen(self.pod(pod).namespace.argv(["tcpdump", "-i", "lo", "-nn", "-q", "-l", "-U", f"tcp port {port}"]),
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            time.sleep(1.0)  # tcpdump needs about a second before it captures
+            exchange()
+            time.sleep(0.5)
+        finally:
+            capture.terminate()
+        lengths = [int(length) for length in re.findall(r"tcp (\d+)", capture.communicate(timeout=10)[0])]
+        return len(lengths), sum(length > 0 for length in lengths)
+
     def ebpf_stats(self) -> dict[str, int]:
         if self.datapath != "ebpf":
             raise LabUsageError(f"lab {self.prefix!r} runs the {self.datapath} datapath; start one with --datapath ebpf")

@@ -1,0 +1,188 @@
+# %% [markdown]
+# # 03 · Shortening the path
+#
+# Chapter 02 sent every request through three TCP connections and four iptables decisions. Two of those
+# connections never leave the pod: app ↔ its own sidecar, over loopback. Their bytes still go down one
+# TCP/IP stack and up another. Merbridge, an open-source project, replaces
+# Istio's iptables rules with eBPF programs that decide at `connect()` time and hand data from socket to
+# socket. This chapter counts what that removes, then runs meshlab's own version of it in the live lab.
+#
+# **After this chapter you can**
+# - count stack and iptables traversals on a request path, with iptables or eBPF, on one node or two;
+# - explain what each of Merbridge's programs does: `cgroup/connect4`, `sockops`, `sk_msg`,
+#   `cgroup/getsockopt`, and why the proxy's own connections must be left alone;
+# - show live that redirected messages never appear on `lo` and that a process outside the mesh's cgroup
+#   keeps the normal path;
+# - say what eBPF cannot take over from the proxy, and what the ebpf stage needs from a kernel.
+
+# %%
+import os
+import re
+import sys
+from importlib import resources
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+
+from meshlab import doctor
+from meshlab.intercept.paths import DATAPATHS, request_segments, traversals
+from meshlab.viz import new_axes, use_book_style
+
+use_book_style()
+
+# %% [markdown]
+# ## 1 · Model: what a request crosses
+#
+# `meshlab.intercept.paths` counts, for the three connections of one request, the stack traversals (a
+# segment's bytes go down the sender's stack and up the receiver's: 2) and the nat-table traversals of
+# each connection's first packet.
+
+# %%
+for same_node in (True, False):
+    print("same node" if same_node else "two nodes")
+    for datapath in DATAPATHS:
+        counts = traversals(datapath, same_node)
+        print(f"  {datapath:<15} stack {counts['stack']}  iptables {counts['iptables']}  stack traversals avoided {counts['stack_avoided']}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+for ax, same_node in zip(axes, (True, False)):
+    new_axes("one node" if same_node else "two nodes", "", "traversals per request", ax)
+    x = np.arange(len(DATAPATHS))
+    ax.bar(x - 0.2, [traversals(d, same_node)["stack"] for d in DATAPATHS], 0.4, label="TCP/IP stack")
+    ax.bar(x + 0.2, [traversals(d, same_node)["iptables"] for d in DATAPATHS], 0.4, label="iptables (nat)")
+    ax.set_xticks(x, DATAPATHS)
+axes[0].legend()
+plt.show()
+
+# %% [markdown]
+# The four iptables traversals are the ones chapter 02's trace showed: app A's OUTPUT (REDIRECT to 15001),
+# sidecar A's OUTPUT (RETURN, uid 1337), pod B's PREROUTING (REDIRECT to 15006) and sidecar B's OUTPUT
+# towards the app (RETURN, source 127.0.0.6). The first and the last sit on the loopback segments: with
+# eBPF they are avoidable on every path, which is the seed's "four traversals, two of them avoidable".
+# Across nodes the middle segment must cross the wire, so only the local hops shrink.
+#
+# Pick a datapath and placement to see the segments:
+
+# %% tags=["nbval-ignore-output"]
+def show_segments(datapath, same_node):
+    for segment in request_segments(datapath, same_node):
+        how = "socket to socket (sk_msg)" if segment.redirected else "through the TCP/IP stack"
+        print(f"{segment.name:<24} {how:<28} iptables traversals: {segment.iptables}")
+
+
+widgets.interact(show_segments, datapath=widgets.Dropdown(options=DATAPATHS, description="datapath"), same_node=widgets.Checkbox(True, description="same node"));
+
+# %% [markdown]
+# ## 2 · How Merbridge replaces iptables
+#
+# - **`cgroup/connect4`** runs when a process in the cgroup calls `connect()`. If the destination is in the
+#   mesh and the caller is not the proxy (uid 1337), it rewrites the destination to the sidecar's
+#   127.0.0.1:15001 and remembers the original by socket cookie. No NAT, no conntrack entry.
+# - **`sockops`** sees connections become ESTABLISHED. It moves the original destination to a key the
+#   sidecar can name (the app socket's own address, which is the sidecar's peer), and puts the socket in a
+#   **sockhash** keyed by its 4-tuple.
+# - **`sk_msg`** runs on every `sendmsg()` of a socket in the sockhash. If the peer socket (the same 4-tuple,
+#   ends swapped) is there too, `bpf_msg_redirect_hash` puts the data straight into the peer's receive queue.
+# - **`cgroup/getsockopt`** answers the sidecar's `getsockopt(SOL_IP, SO_ORIGINAL_DST)`, which no longer has a
+#   conntrack entry to read, from the map. The proxy is unchanged.
+#
+# The **same-node loop problem**: a proxy connecting to its own pod's IP (an app calling itself through a
+# service) would be rewritten again to its own 15001 and loop. Merbridge detects that case and drops the
+# first connection once; meshlab's connect4 never rewrites the proxy's own connections (uid 1337), and its
+# inbound capture stays Istio's PREROUTING rules, which handle that path as in chapter 02.
+#
+# meshlab's programs are in `meshlab/ebpf/mesh.bpf.c`, compiled on first use with `clang -O2 -g -target bpf`
+# and loaded with bpftool. Its programs and maps:
+
+# %%
+source = (resources.files("meshlab.ebpf") / "mesh.bpf.c").read_text()
+for section, name in re.findall(r'SEC\("([^"]+)"\)\s*\nint (\w+)', source):
+    print(f"program  {name:<16} section {section}")
+for kind, name in re.findall(r"__uint\(type, (BPF_MAP_TYPE_\w+)\);.*?\} (\w+) SEC", source, re.S):
+    print(f"map      {name:<20} {kind}")
+
+# %% [markdown]
+# ## 3 · Live: the eBPF datapath
+#
+# **Stage: live lab with eBPF** (Linux, root, clang, libbpf-dev, bpftool; `meshlab doctor` checks). The
+# lab mounts its own bpffs and cgroup2 under `/run/meshlab/<prefix>/`, puts the meshed pods' processes in
+# the cgroup `<prefix>-pods`, and attaches the four programs. Outbound capture is connect4's; inbound stays
+# Istio's PREROUTING rules.
+
+# %% tags=["nbval-ignore-output"]
+EBPF = doctor.diagnose(("live", "ebpf"))
+available = all(report.available for report in EBPF.values())
+for stage, report in EBPF.items():
+    print(f"{stage}: {'available' if report.available else 'NOT available: ' + report.reason}")
+assert available or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1", EBPF
+if available:
+    from meshlab.lab import Lab
+
+    lab = Lab("ml03").up(2, datapath="ebpf", down_at_exit=True)
+    print("attached to the lab's cgroup:", lab.ebpf.attached())
+    reply = lab.request("pod1", lab.pod("pod0").ip, 8080)
+    import time
+
+    time.sleep(0.2)
+    hop = lab.hops("pod1")[-1]
+    print(f"pod1's sidecar: accepted from {hop['downstream']}, original destination {hop['original_dst']}")
+    print("counters:", lab.ebpf_stats())
+    assert hop["downstream"].startswith("127.0.0.1:") and hop["original_dst"] == f"{lab.pod('pod0').ip}:8080"
+
+# %% [markdown]
+# The packet capture: tcpdump on pod0's `lo` while pod1 sends 20 requests. The sidecar → app connection's
+# handshake and FIN cross `lo`; its bytes do not. The control: the same app, called over the same `lo` by
+# a process outside the cgroup.
+
+# %% tags=["nbval-ignore-output"]
+if available:
+    target = lab.pod("pod0").ip
+    packets, payload = lab.loopback_packets("pod0", 8080, lambda: lab.requests("pod1", target, 8080, count=20))
+    print(f"redirected: {packets} packets on lo, {payload} with payload")
+    outside = [sys.executable, "-m", "meshlab.lab.client", "127.0.0.1", "8080", "--count", "20"]
+    control_packets, control_payload = lab.loopback_packets("pod0", 8080, lambda: lab.exec("pod0", outside))
+    print(f"outside the cgroup: {control_packets} packets on lo, {control_payload} with payload")
+    assert payload == 0 and control_payload >= 20
+
+# %% [markdown]
+# The cost of the stack: a 64-byte ping-pong over loopback, the normal path against sk_msg redirection,
+# both ends pinned to one CPU. `benchmarks/bench_ebpf.py` measures it with more rounds.
+
+# %% tags=["nbval-ignore-output"]
+if available:
+    import json
+
+    argv = [sys.executable, "-m", "meshlab.ebpf.pingpong", "--count", "5000", "--cpu", "0"]
+    normal = json.loads(lab.exec("pod0", argv).stdout)
+    redirected = json.loads(lab.exec("pod0", lab.in_cgroup_argv(argv)).stdout)
+    print(f"normal path: p50 {normal['p50_us']:.1f} µs, p99 {normal['p99_us']:.1f} µs")
+    print(f"redirected:  p50 {redirected['p50_us']:.1f} µs, p99 {redirected['p99_us']:.1f} µs  (p50 ratio {normal['p50_us'] / redirected['p50_us']:.2f}x)")
+    lab.down()
+    assert redirected["count"] == normal["count"] == 5000
+
+# %% [markdown]
+# ## 4 · What eBPF does not replace
+#
+# eBPF moves bytes and makes per-connection decisions in the kernel; it cannot be the proxy:
+# - **L7 needs a proxy.** Routing by header, retries, HTTP authorization and telemetry need the request
+#   parsed; the kernel has no place to terminate TLS with the workload's key.
+# - **Keys on the node.** Doing mTLS for pods without sidecars means a per-node component holding every
+#   local workload's key (Cilium's per-node Envoy, Istio's ztunnel): the per-node model of chapter 04, with
+#   its identities per proxy and its blast radius.
+# - **Noisy neighbours.** Work moved into the kernel or a shared node proxy is no longer accounted to the pod
+#   that caused it.
+# - **Blast radius.** A bad program attached to a cgroup or a node affects every pod there at once.
+#
+# **What the ebpf stage needs**: Linux with BTF (`/sys/kernel/btf/vmlinux`), cgroup v2, and the program types
+# used here (Merbridge documents kernel 5.7 or newer; 5.10 or newer is the safer floor); clang, libbpf-dev and
+# bpftool; root (CAP_BPF, CAP_NET_ADMIN). WSL2 and custom kernels may lack the options (`bpftool feature
+# probe` tells); macOS and Windows need a Linux VM; containers need `--privileged`. `meshlab doctor` checks the
+# kernel version, BTF, the tools and root.
+#
+# ## Stage of this chapter
+#
+# Section 1 runs on the **model** stage. Section 3 runs on the **live** stage with eBPF: real programs
+# attached to a real cgroup, real counters, a real packet capture. On the **kind** stage, Merbridge or
+# Cilium can be installed in the cluster; meshlab's model gives the counts to look for.
