@@ -6,6 +6,7 @@
     meshlab intercept istio-iptables ...  Istio's capture rules (--dry-run prints them)
     meshlab lab up|status|exec|logs|down|cleanup   the embedded live lab
     meshlab deploy compare --topology FILE  the four deployment models, computed
+    meshlab xds simulate --timeline FILE    Istio's debounce on a timeline of changes
 
 Errors the reader can fix (a busy port, a malformed lab) are printed as one line
 naming what was wrong and what is accepted, with exit code 2, like argparse's own.
@@ -140,6 +141,27 @@ def _deploy_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _xds_simulate(args: argparse.Namespace) -> int:
+    from meshlab.xds.simulate import TimelineError, simulate_timeline
+
+    try:
+        timeline = json.loads(args.timeline.read_text())
+        result = simulate_timeline(timeline)
+    except OSError as error:
+        raise UsageError(f"cannot read {args.timeline}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{args.timeline} is not valid JSON: {error.msg} at line {error.lineno}") from None
+    except (TimelineError, ValueError) as error:
+        raise UsageError(f"{args.timeline}: {error}") from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for push in result["pushes"]:
+            kind = "full" if push["full"] else "eds"
+            print(f"{push['start_ms']:>10} -> {push['end_ms']:<10} {kind:<4} {push['merged_events']:>3} events  {', '.join(push['configs'])}  {push['reasons']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshlab", description="How service meshes work inside: the textbook's helper command.")
     parser.add_argument("--version", action="version", version=f"meshlab {__version__}")
@@ -177,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--restart-s", type=float, default=30.0, help="seconds a failed proxy stays down (default 30)")
     compare.add_argument("--seed", type=int, default=0)
     compare.set_defaults(run=_deploy_compare)
+
+    xds = commands.add_parser("xds", help="the control plane's push pipeline (debounce, push queue) and xDS")
+    xds_commands = xds.add_subparsers(dest="xds_command", metavar="COMMAND", required=True)
+    simulate = xds_commands.add_parser("simulate", help="simulate Istio's debounce for a timeline of changes")
+    simulate.add_argument("--timeline", type=Path, required=True, help='JSON: {"debounce_after_ms", "debounce_max_ms", "enable_eds_debounce", "push_ms", "events": [{"t_ms", "full", "configs", "reason"}]}')
+    simulate.add_argument("--json", action="store_true", help='print {"pushes": [{"start_ms", "end_ms", "full", "configs", "reasons", "merged_events"}]}')
+    simulate.set_defaults(run=_xds_simulate)
 
     lab = commands.add_parser("lab", help="the embedded live lab: pods as network namespaces with Istio's rules and sidecars")
     lab_commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)

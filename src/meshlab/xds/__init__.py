@@ -1,0 +1,14 @@
+"""The control plane's push pipeline, as Istio 1.30.3 runs it, on a simulated or a real clock.
+
+    clock        SimClock (simpy) and AsyncioClock: the only place time comes from
+    pushrequest  PushRequest and its merge
+    debounce     DebounceOptions and the Debouncer
+    pushqueue    PushQueue (enqueue, dequeue, mark_done, pending) and the push throttle
+    simulate     a timeline of changes -> pushes; a fleet of proxies at scale
+"""
+
+from meshlab.xds.debounce import DebounceOptions, Debouncer
+from meshlab.xds.pushqueue import AsyncPushQueue, PushQueue, SimPushQueue, push_throttle
+from meshlab.xds.pushrequest import PushRequest
+
+__all__ = ["AsyncPushQueue", "DebounceOptions", "Debouncer", "PushQueue", "PushRequest", "SimPushQueue", "push_throttle"]
