@@ -162,6 +162,36 @@ def _xds_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _xds_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from meshlab.xds.debounce import DebounceOptions
+    from meshlab.xds.server import ControlPlane, bootstrap, load_config
+
+    try:
+        services = load_config(json.loads(args.config.read_text()))
+    except OSError as error:
+        raise UsageError(f"cannot read {args.config}: {error.strerror}") from None
+    except (json.JSONDecodeError, ValueError) as error:
+        raise UsageError(f"{args.config}: {error}") from None
+
+    async def serve() -> None:
+        plane = ControlPlane(DebounceOptions(args.debounce_after_ms, args.debounce_max_ms), args.push_throttle)
+        plane.on_exchange = lambda record: print(json.dumps(record), flush=True)
+        port = await plane.start(args.port)
+        for service in services:
+            plane.set_service(service)
+        bootstrap(port, path=args.bootstrap)
+        print(f"meshlab xds: ADS on 127.0.0.1:{port}; clients: GRPC_XDS_BOOTSTRAP={args.bootstrap}, target xds:///<service>", file=sys.stderr, flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshlab", description="How service meshes work inside: the textbook's helper command.")
     parser.add_argument("--version", action="version", version=f"meshlab {__version__}")
@@ -206,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--timeline", type=Path, required=True, help='JSON: {"debounce_after_ms", "debounce_max_ms", "enable_eds_debounce", "push_ms", "events": [{"t_ms", "full", "configs", "reason"}]}')
     simulate.add_argument("--json", action="store_true", help='print {"pushes": [{"start_ms", "end_ms", "full", "configs", "reasons", "merged_events"}]}')
     simulate.set_defaults(run=_xds_simulate)
+    serve_xds = xds_commands.add_parser("serve", help="run the live ADS control plane (gRPC xDS clients connect to it)")
+    serve_xds.add_argument("--config", type=Path, required=True, help='JSON: {"services": [{"name", "routes": {cluster: weight}, "clusters": {cluster: ["host:port"]}}]}')
+    serve_xds.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    serve_xds.add_argument("--bootstrap", type=Path, default=Path("xds-bootstrap.json"), help="where to write the clients' bootstrap file")
+    serve_xds.add_argument("--debounce-after-ms", type=float, default=100.0)
+    serve_xds.add_argument("--debounce-max-ms", type=float, default=10_000.0)
+    serve_xds.add_argument("--push-throttle", type=int, default=0, help="0: automatic, as PILOT_PUSH_THROTTLE")
+    serve_xds.set_defaults(run=_xds_serve)
 
     lab = commands.add_parser("lab", help="the embedded live lab: pods as network namespaces with Istio's rules and sidecars")
     lab_commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)

@@ -1,0 +1,271 @@
+"""A live xDS control plane: ADS over gRPC, fed by the same Debouncer and PushQueue as the simulator.
+
+Configuration changes become PushRequests for the Debouncer (routes and clusters full, endpoints
+incremental). A debounced push takes a new snapshot (a new version) and enqueues every connected
+client in the PushQueue; PUSH_THROTTLE sender tasks dequeue, send the client every resource type
+it watches (endpoints only, for an incremental push) and mark it done once written.
+
+Each ADS stream is one client ("proxy"). Requests are read as gRPC's xDS client sends them: a
+request without a nonce subscribes (answered at once); one carrying the nonce of our last response
+for its type is an ACK, or a NACK when it has ``error_detail`` (the client keeps its last good
+configuration), and if its resource list changed it is also a subscription change, answered again;
+one carrying an older nonce is stale and ignored, as Istio does, since a newer response is already
+on its way. Every request and response is recorded in ``exchanges`` for notebooks.
+
+    Connection         one ADS stream's state
+    ControlPlane       the asyncio control plane: start, stop, set_service, set_endpoints
+    ControlPlaneThread the same, run on its own thread for synchronous callers (tests, notebooks)
+    bootstrap          the bootstrap JSON a gRPC client needs to find this control plane
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+from meshlab.xds.clock import AsyncioClock
+from meshlab.xds.debounce import DebounceOptions, Debouncer
+from meshlab.xds.pushqueue import AsyncPushQueue, push_throttle
+from meshlab.xds.pushrequest import PushRequest
+from meshlab.xds.resources import ENDPOINT, SHORT, MeshConfig, Service, build
+
+
+def load_config(data: dict) -> list[Service]:
+    """Services from ``{"services": [{"name", "routes": {cluster: weight}, "clusters": {cluster: ["host:port"]}}]}``."""
+    if not isinstance(data, dict) or not isinstance(data.get("services"), list):
+        raise ValueError('a control-plane config is {"services": [{"name", "routes", "clusters"}]}')
+    services = []
+    for index, entry in enumerate(data["services"]):
+        missing = [key for key in ("name", "routes", "clusters") if key not in entry]
+        if missing:
+            raise ValueError(f"services[{index}]: missing field {missing[0]!r}")
+        unknown = sorted(set(entry["routes"]) - set(entry["clusters"]))
+        if unknown:
+            raise ValueError(f"services[{index}] ({entry['name']}): route to unknown cluster {unknown[0]!r}")
+        services.append(Service(entry["name"], dict(entry["routes"]), {k: list(v) for k, v in entry["clusters"].items()}))
+    return services
+
+
+def bootstrap(port: int, node_id: str = "meshlab-client", path: Path | None = None) -> dict:
+    """What GRPC_XDS_BOOTSTRAP must point to; written to ``path`` when given."""
+    config = {
+        "xds_servers": [{"server_uri": f"127.0.0.1:{port}", "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
+        "node": {"id": node_id, "cluster": "meshlab", "locality": {"zone": "meshlab"}},
+    }
+    if path is not None:
+        Path(path).write_text(json.dumps(config))
+    return config
+
+
+@dataclass(eq=False)
+class Connection:
+    id: int
+    node: str = ""
+    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    watched: dict[str, set[str]] = field(default_factory=dict)
+    last_nonce: dict[str, str] = field(default_factory=dict)
+    acked: dict[str, str] = field(default_factory=dict)
+    answered: set[str] = field(default_factory=set)  # nonces the client has ACKed or NACKed
+
+
+class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
+    def __init__(self, options: DebounceOptions = DebounceOptions(), throttle: int = 0, cpus: int = 2) -> None:
+        self.options, self.throttle = options, push_throttle(throttle, cpus)
+        self.config = MeshConfig()
+        self.snapshot = MeshConfig()
+        self.version = 0
+        self.connections: dict[int, Connection] = {}
+        self.exchanges: list[dict] = []
+        self.pushes: list[dict] = []
+        self._ids = itertools.count(1)
+        self._nonces = itertools.count(1)
+        self.server = None
+        self.port = 0
+        self.on_exchange = None  # called with each exchange record (e.g. to print them live)
+
+    # -- life cycle ------------------------------------------------------------------------
+    async def start(self, port: int = 0) -> int:
+        self.clock = AsyncioClock()
+        self.queue = AsyncPushQueue()
+        self.debouncer = Debouncer(self.clock, self._push, self.options)
+        self.server = grpc.aio.server()
+        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{port}")
+        await self.server.start()
+        self._senders = [asyncio.create_task(self._sender()) for _ in range(self.throttle)]
+        return self.port
+
+    async def stop(self) -> None:
+        for task in self._senders:
+            task.cancel()
+        await self.server.stop(grace=0.5)
+
+    # -- configuration changes -------------------------------------------------------------
+    def set_service(self, service: Service) -> None:
+        """A route or cluster change: a full push (new listeners, routes and clusters)."""
+        self.config.services[service.name] = copy.deepcopy(service)
+        self.debouncer.update(PushRequest(True, frozenset({f"Service/{service.name}"}), {"config": 1}, self.clock.now_ms()))
+
+    def set_endpoints(self, cluster: str, endpoints: list[str]) -> None:
+        """An endpoint change: an incremental (EDS-only) push."""
+        owner = next((s for s in self.config.services.values() if cluster in s.clusters), None)
+        if owner is None:
+            raise KeyError(f"no cluster {cluster!r}; clusters are {', '.join(self.config.clusters())}")
+        owner.clusters[cluster] = list(endpoints)
+        self.debouncer.update(PushRequest(False, frozenset({f"Endpoints/{cluster}"}), {"endpoint": 1}, self.clock.now_ms()))
+
+    def _push(self, request: PushRequest, merged: int, done) -> None:
+        """Istio's Push: a new snapshot (a new version) for a full push, then every client enqueued."""
+        self.version += 1
+        self.snapshot = copy.deepcopy(self.config)
+        self.pushes.append({"t_ms": self.clock.now_ms(), "version": self.version, "full": request.full, "configs": sorted(request.configs or ()),
+                            "merged_events": merged, "clients": len(self.connections)})
+        for connection in self.connections.values():
+            self.queue.enqueue(connection, replace(request))
+        done()
+
+    async def _sender(self) -> None:
+        while True:
+            connection, request = await self.queue.dequeue()
+            try:
+                types = [t for t in connection.watched if request.full or t == ENDPOINT]
+                await asyncio.gather(*(self._respond(connection, type_url) for type_url in types))
+            finally:
+                self.queue.mark_done(connection)
+
+    # -- the ADS stream --------------------------------------------------------------------
+    async def StreamAggregatedResources(self, request_iterator, context):
+        connection = Connection(next(self._ids))
+        self.connections[connection.id] = connection
+        writer = asyncio.create_task(self._write(connection, context))
+        try:
+            async for request in request_iterator:
+                await self._on_request(connection, request)
+        finally:
+            writer.cancel()
+            self.connections.pop(connection.id, None)
+
+    async def _write(self, connection: Connection, context) -> None:
+        while True:
+            response, written = await connection.outbox.get()
+            await context.write(response)
+            written.set_result(None)
+
+    async def _on_request(self, connection: Connection, request: discovery_pb2.DiscoveryRequest) -> None:
+        connection.node = connection.node or request.node.id
+        type_url, names = request.type_url, set(request.resource_names)
+        record = {"t_ms": round(self.clock.now_ms(), 3), "node": connection.node, "connection": connection.id, "direction": "request", "type": SHORT.get(type_url, type_url),
+                  "version": request.version_info, "nonce": request.response_nonce, "resources": sorted(names)}
+        if request.response_nonce and request.response_nonce != connection.last_nonce.get(type_url):
+            record["kind"] = "stale (ignored)"  # it answers an older response; a newer one is on its way
+            self._record(record)
+            return
+        if request.response_nonce:
+            connection.answered.add(request.response_nonce)
+            if request.HasField("error_detail"):
+                record.update(kind="NACK", error=request.error_detail.message)
+            else:
+                record["kind"] = "ACK"
+                connection.acked[type_url] = request.version_info
+            self._record(record)
+            if names == connection.watched.get(type_url):
+                return
+            record["kind"] += " + subscription change"
+        else:
+            record["kind"] = "subscribe"
+            self._record(record)
+        connection.watched[type_url] = names
+        await self._respond(connection, type_url)
+
+    async def _respond(self, connection: Connection, type_url: str) -> None:
+        resources = build(type_url, self.snapshot)
+        wanted = connection.watched.get(type_url, set())
+        chosen = [resources[name] for name in sorted(wanted) if name in resources]
+        nonce = str(next(self._nonces))
+        connection.last_nonce[type_url] = nonce
+        response = discovery_pb2.DiscoveryResponse(version_info=str(self.version), resources=chosen, type_url=type_url, nonce=nonce)
+        self._record({"t_ms": round(self.clock.now_ms(), 3), "node": connection.node, "connection": connection.id, "direction": "response", "kind": "response",
+                      "type": SHORT[type_url], "version": str(self.version), "nonce": nonce, "resources": sorted(n for n in wanted if n in resources)})
+        written = asyncio.get_running_loop().create_future()
+        await connection.outbox.put((response, written))
+        await written
+
+    # -- observing -------------------------------------------------------------------------
+    def _record(self, record: dict) -> None:
+        self.exchanges.append(record)
+        if self.on_exchange is not None:
+            self.on_exchange(record)
+
+    def settled(self) -> bool:
+        """Nothing left to push, and every client has ACKed or NACKed the current version of every
+        type it watches (a NACKing client keeps its last good version)."""
+        idle = self.debouncer.request is None and self.debouncer.free and not self.queue.pending() and not self.queue.processing()
+        answered = all(c.last_nonce.get(t) in c.answered for c in self.connections.values() for t in c.watched)
+        return idle and answered
+
+
+class ControlPlaneThread:
+    """A ControlPlane on its own event loop thread, with synchronous methods."""
+
+    def __init__(self, options: DebounceOptions = DebounceOptions(), throttle: int = 0) -> None:
+        self.plane = ControlPlane(options, throttle)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="meshlab-xds", daemon=True)
+
+    def start(self) -> int:
+        self.thread.start()
+        return self.call(self.plane.start())
+
+    def stop(self) -> None:
+        self.call(self.plane.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+    def call(self, work):
+        """Run a coroutine, or a plain function, on the control plane's loop and return its result."""
+        if asyncio.iscoroutine(work):
+            return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=30)
+        future: Future = Future()
+
+        def run():
+            try:
+                future.set_result(work())
+            except Exception as error:  # handed to the caller's thread
+                future.set_exception(error)
+
+        self.loop.call_soon_threadsafe(run)
+        return future.result(timeout=30)
+
+    def set_service(self, service: Service) -> None:
+        self.call(lambda: self.plane.set_service(service))
+
+    def set_endpoints(self, cluster: str, endpoints: list[str]) -> None:
+        self.call(lambda: self.plane.set_endpoints(cluster, endpoints))
+
+    def wait_settled(self, timeout: float = 10.0) -> float:
+        """Wait until the pushes are out and every client has answered them; returns the seconds waited."""
+        start = time.monotonic()
+        time.sleep(self.plane.options.debounce_after_ms / 1000)  # let the debouncer see the change first
+        while not self.call(self.plane.settled):
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"the clients did not answer version {self.plane.version} within {timeout:.0f} s")
+            time.sleep(0.002)
+        return time.monotonic() - start
+
+    @property
+    def exchanges(self) -> list[dict]:
+        return self.call(lambda: list(self.plane.exchanges))
+
+    @property
+    def pushes(self) -> list[dict]:
+        return self.call(lambda: list(self.plane.pushes))
