@@ -38,6 +38,9 @@ def test_runtime_dependencies_agree():
         requirement = Requirement(text)
         wanted[CONDA_NAMES.get(requirement.name, requirement.name).lower()] = requirement.specifier
     listed = dict(conda_spec(item) for item in environment["dependencies"] if isinstance(item, str) and not item.startswith(("python", "pip")))
+    for section in (item["pip"] for item in environment["dependencies"] if isinstance(item, dict)):
+        for requirement in (Requirement(text) for text in section if not text.startswith("-")):
+            listed[requirement.name.lower()] = requirement.specifier
     assert listed == wanted, "environment.yml and pyproject.toml list different runtime dependencies"
 
 
@@ -50,7 +53,7 @@ def test_python_requirement_agrees():
 def test_conda_route_installs_meshlab_itself():
     _, environment = load()
     pip_sections = [item["pip"] for item in environment["dependencies"] if isinstance(item, dict)]
-    assert pip_sections == [["-e ."]]
+    assert [section[-1] for section in pip_sections] == ["-e ."]
     assert environment["channels"] == ["conda-forge"]
 
 
