@@ -89,6 +89,7 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self.pushes: list[dict] = []
         self._ids = itertools.count(1)
         self._nonces = itertools.count(1)
+        self._built: dict = {}
         self.server = None
         self.port = 0
         self.on_exchange = None  # called with each exchange record (e.g. to print them live)
@@ -113,8 +114,13 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     # -- configuration changes -------------------------------------------------------------
     def set_service(self, service: Service) -> None:
         """A route or cluster change: a full push (new listeners, routes and clusters)."""
-        self.config.services[service.name] = copy.deepcopy(service)
-        self.debouncer.update(PushRequest(True, frozenset({f"Service/{service.name}"}), {"config": 1}, self.clock.now_ms()))
+        self.set_services([service])
+
+    def set_services(self, services: list[Service]) -> None:
+        """Several services changed at once (one configuration event, as one kubectl apply)."""
+        for service in services:
+            self.config.services[service.name] = copy.deepcopy(service)
+        self.debouncer.update(PushRequest(True, frozenset(f"Service/{s.name}" for s in services), {"config": 1}, self.clock.now_ms()))
 
     def set_endpoints(self, cluster: str, endpoints: list[str]) -> None:
         """An endpoint change: an incremental (EDS-only) push."""
@@ -128,6 +134,7 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         """Istio's Push: a new snapshot (a new version) for a full push, then every client enqueued."""
         self.version += 1
         self.snapshot = copy.deepcopy(self.config)
+        self._built = {}  # resources are built once per snapshot and type, then shared by every client
         self.pushes.append({"t_ms": self.clock.now_ms(), "version": self.version, "full": request.full, "configs": sorted(request.configs or ()),
                             "merged_events": merged, "clients": len(self.connections)})
         for connection in self.connections.values():
@@ -188,7 +195,9 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         await self._respond(connection, type_url)
 
     async def _respond(self, connection: Connection, type_url: str) -> None:
-        resources = build(type_url, self.snapshot)
+        if type_url not in self._built:
+            self._built[type_url] = build(type_url, self.snapshot)
+        resources = self._built[type_url]
         wanted = connection.watched.get(type_url, set())
         chosen = [resources[name] for name in sorted(wanted) if name in resources]
         nonce = str(next(self._nonces))
@@ -248,6 +257,9 @@ class ControlPlaneThread:
 
     def set_service(self, service: Service) -> None:
         self.call(lambda: self.plane.set_service(service))
+
+    def set_services(self, services: list[Service]) -> None:
+        self.call(lambda: self.plane.set_services(services))
 
     def set_endpoints(self, cluster: str, endpoints: list[str]) -> None:
         self.call(lambda: self.plane.set_endpoints(cluster, endpoints))
