@@ -12,7 +12,7 @@
 
 # %%
 from meshlab.check import lab04
-from meshlab.deploy import MODELS, compare, evaluate
+from meshlab.deploy import compare, evaluate
 
 cluster = lab04.cluster()
 for model, figures in compare(cluster)["models"].items():

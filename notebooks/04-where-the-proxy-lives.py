@@ -20,7 +20,6 @@
 # %%
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
 
 from meshlab import doctor
 from meshlab.deploy import MODELS, compare, evaluate, generate_topology, simulate

@@ -22,13 +22,6 @@ def lab():
         yield running
 
 
-def settle(lab: Lab, proxy: str, count: int) -> list[dict]:
-    deadline = time.monotonic() + 5
-    while len(lab.hops(proxy)) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return lab.hops(proxy)
-
-
 def test_programs_are_attached_to_the_labs_cgroup(lab):
     assert lab.status()["datapath"] == "ebpf"
     assert lab.ebpf.attached() == ["mesh_connect4", "mesh_getsockopt", "mesh_sockops"]
@@ -38,7 +31,7 @@ def test_connect4_sends_the_app_to_its_sidecar_and_getsockopt_tells_it_where_to(
     before, hops = lab.ebpf_stats(), len(lab.hops("pod1"))
     reply = lab.request("pod1", lab.pod("pod0").ip, 8080)
     assert reply.body["pod"] == "pod0" and reply.body["peer"].startswith("127.0.0.6:")
-    hop = settle(lab, "pod1", hops + 1)[-1]
+    hop = lab.wait_for_hops("pod1", hops + 1)[-1]
     assert hop["downstream"].startswith("127.0.0.1:"), "connect4 rewrote the app's destination to the sidecar on localhost"
     assert hop["original_dst"] == f"{lab.pod('pod0').ip}:8080", "getsockopt answered SO_ORIGINAL_DST from the map"
     after = lab.ebpf_stats()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import pytest
@@ -28,14 +27,6 @@ def lab():
         yield running
 
 
-def hops_after(lab: Lab, pod: str, count: int) -> list[dict]:
-    """The sidecar logs a hop when a connection ends; wait for the count to grow."""
-    deadline = time.monotonic() + 5
-    while len(lab.hops(pod)) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return lab.hops(pod)
-
-
 def test_status_lists_the_pods(lab):
     status = lab.status()
     assert status["prefix"] == "mll" and status["datapath"] == "iptables"
@@ -56,8 +47,8 @@ def test_a_request_crosses_both_sidecars_and_the_app_sees_127_0_0_6(lab):
     reply = lab.request("pod1", "10.244.0.10", 8080, "/through-both")
     assert reply.body["pod"] == "pod0" and reply.body["path"] == "/through-both"
     assert reply.body["peer"].startswith("127.0.0.6:")
-    outbound = hops_after(lab, "pod1", before_out + 1)[-1]
-    inbound = hops_after(lab, "pod0", before_in + 1)[-1]
+    outbound = lab.wait_for_hops("pod1", before_out + 1)[-1]
+    inbound = lab.wait_for_hops("pod0", before_in + 1)[-1]
     assert (outbound["direction"], outbound["original_dst"], outbound["upstream"]) == ("outbound", "10.244.0.10:8080", "10.244.0.10:8080")
     assert (inbound["direction"], inbound["downstream"], inbound["upstream_source"]) == ("inbound", outbound["upstream_source"], reply.body["peer"])
     assert lab.counters("pod1")["outbound_connections"] >= 1 and lab.counters("pod0")["inbound_connections"] >= 1
@@ -73,7 +64,7 @@ def test_a_service_vip_goes_to_its_endpoint(lab):
     before = len(lab.hops("pod1"))
     reply = lab.request("pod1", vip, 80, "/via-vip")
     assert reply.body["pod"] == "pod0" and reply.body["local"] == "10.244.0.10:8080"
-    hop = hops_after(lab, "pod1", before + 1)[-1]
+    hop = lab.wait_for_hops("pod1", before + 1)[-1]
     assert (hop["original_dst"], hop["service"], hop["upstream"]) == (f"{vip}:80", f"{vip}:80", "10.244.0.10:8080")
 
 
@@ -84,7 +75,7 @@ def test_an_excluded_inbound_port_bypasses_the_sidecar(lab):
     assert reply.body["peer"].startswith("10.244.0.11:"), "the app saw pod1's sidecar directly, not 127.0.0.6"
     still = lab.request("pod1", "10.244.0.10", 8080, "/app")
     assert still.body["peer"].startswith("127.0.0.6:")
-    inbound = [hop for hop in hops_after(lab, "pod0", before + 1)[before:] if hop["direction"] == "inbound"]
+    inbound = [hop for hop in lab.wait_for_hops("pod0", before + 1)[before:] if hop["direction"] == "inbound"]
     assert [hop["original_dst"] for hop in inbound] == ["10.244.0.10:8080"]
 
 

@@ -369,6 +369,15 @@ class Lab:
         text = self.logs(proxy, self._proxy_role(proxy))
         return [record for record in map(json.loads, text.splitlines()) if record.get("event") == "hop"]
 
+    def wait_for_hops(self, proxy: str, count: int, timeout: float = 5.0) -> list[dict]:
+        """A hop is logged when its connection closes: wait until ``proxy`` has logged ``count``."""
+        deadline = time.monotonic() + timeout
+        while len(hops := self.hops(proxy)) < count:
+            if time.monotonic() > deadline:
+                raise LabError(f"{proxy} logged {len(hops)} hops, not {count}, within {timeout:.0f} s; see its log in {self.state_dir}")
+            time.sleep(0.02)
+        return hops
+
     def proxy_memory(self) -> dict[str, dict[str, int]]:
         """Resident (RSS) and proportional (PSS, shared pages split among sharers) memory of each proxy, in kB."""
         memory = {}

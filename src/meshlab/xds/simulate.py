@@ -178,7 +178,6 @@ def simulate_fleet(proxies: int, events: list[tuple[float, PushRequest]], option
     senders = push_throttle(throttle, cpus)
     delivery_ms = cost.ms()
     waiting: list[list[int]] = [[] for _ in range(proxies)]  # push ids each proxy has not received yet
-    in_flight: dict[int, list[int]] = {}
     outstanding: dict[int, int] = {}
     covered: dict[int, list[float]] = {}  # push id -> event times it carries
     pending_events: list[float] = []
