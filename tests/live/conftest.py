@@ -22,6 +22,8 @@ def leftovers() -> list[str]:
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if line.split(":")[1].strip().startswith(f"{TEST_PREFIX}-")]
     found += [f"mount {line.split()[1]}" for line in Path("/proc/mounts").read_text().splitlines() if line.split()[1].startswith(f"{STATE_ROOT}/{TEST_PREFIX}")]
+    for hierarchy in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+        found += [f"cgroup {path}" for path in hierarchy.glob(f"{TEST_PREFIX}*-pods")] if hierarchy.is_dir() else []
     programs = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout if shutil.which("bpftool") else ""
     found += [f"BPF program {name}" for name in re.findall(r"name (mesh_\w+)", programs)]
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
