@@ -94,7 +94,7 @@ def parse_trace(text: str) -> list[Step]:
     return steps
 
 
-def kernel_trace(namespace: NetNS, rule: list[str], trigger: Callable[[], object], settle: float = 0.3, timeout: float = 5.0) -> list[Step]:
+def kernel_trace(namespace: NetNS, rule: list[str], trigger: Callable[[], object], settle: float = 0.5, timeout: float = 5.0) -> list[Step]:
     """Insert ``rule`` (from trace_rule), watch with xtables-monitor, run ``trigger``, remove the rule.
 
     Reading stops at the first verdict that ends the packet's way through nat (where Istio's
