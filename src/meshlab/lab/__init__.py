@@ -2,7 +2,8 @@
 
     netns      network namespaces the lab owns (create, enter, run, delete)
     processes  processes the lab started, by PID and start time
-    cluster    Lab: a node, pods, services; up/down/status/exec/logs/hops/requests; cleanup
+    network    nodes, bridges, the fabric and how pods are wired to them
+    cluster    Lab: nodes, pods, services; up/down/status/exec/logs/hops/requests; cleanup
     kubelet    starts pods' processes by forking one pre-imported Python
     sidecar    the transparent proxy (15001 outbound, 15006 inbound) running as uid 1337
     apps       the demo HTTP echo app

@@ -1,11 +1,8 @@
 """The embedded live lab: a node, its pods, their sidecars and Istio's rules, on your own kernel.
 
-A node is a network namespace holding a bridge; a pod is a network namespace with ``lo`` up and
-a veth to that bridge, a /32 address from the node's pod CIDR and a default route via the node
-(so even same-node traffic is routed by the node, as with Calico or Cilium, which is what lets a
-per-node proxy capture it), and (if meshed) Istio's own rules from ``meshlab.intercept`` applied
-with iptables-restore, a sidecar process as uid 1337 and the demo app. Several nodes are joined
-by a fabric bridge and routes to each other's pod CIDRs. In ``per-node`` proxy mode the pods have
+A node is a network namespace holding a bridge; a pod is a network namespace wired to it
+(``meshlab.lab.network``) with, if meshed, Istio's own rules from ``meshlab.intercept`` applied
+with iptables-restore, a sidecar process as uid 1337 and the demo app. In ``per-node`` proxy mode the pods have
 no sidecars; one shared proxy per node (the same proxy code) captures its pods' traffic in the
 node's namespace, as Linkerd 1's per-host proxy or Istio ambient's ztunnel do. A service is a
 stable virtual address whose connections the proxies send to its endpoints, as Envoy does with EDS.
@@ -39,16 +36,14 @@ from pathlib import Path
 
 from meshlab.ebpf.datapath import EbpfDatapath, EbpfError
 from meshlab.intercept import CaptureConfig, build_rules
-from meshlab.lab import netns
+from meshlab.lab import netns, network
 from meshlab.lab.client import Reply, get_once, send
 from meshlab.lab.netns import LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord, record, stop
 
 DEFAULT_PREFIX = "ml"
 STATE_ROOT = Path("/run/meshlab")
-POD_NETWORK = "10.244"  # node N's pod CIDR is 10.244.N.0/24, as kind numbers its nodes
 FIRST_POD_HOST = 10
-FABRIC_NETWORK = "10.245.0"  # the nodes' addresses on the fabric that joins them (more than one node)
 PROXY_MODES = ("sidecar", "per-node")
 DATAPATHS = ("iptables", "ebpf")
 MAX_NODES = 8
@@ -154,16 +149,16 @@ class Lab:
             self.state_dir.chmod(0o755)
             self._write_services()
             for node in range(nodes):
-                self._create_node(node)
+                network.create_node(self.prefix, node)
             if nodes > 1:
-                self._create_fabric(nodes)
+                network.create_fabric(self.prefix, nodes)
             hosts = dict.fromkeys(range(nodes), FIRST_POD_HOST)
             for index, spec in enumerate(specs):
-                self._create_pod(spec, f"{POD_NETWORK}.{spec.node}.{hosts[spec.node]}", index)
+                self._create_pod(spec, f"{network.POD_NETWORK}.{spec.node}.{hosts[spec.node]}", index)
                 hosts[spec.node] += 1
             if proxy_mode == "per-node":
                 for node in range(nodes):
-                    self._capture_at_node(node)
+                    network.capture_at_node(self.prefix, node)
             if datapath == "ebpf":
                 try:
                     self.ebpf.up()
@@ -209,49 +204,14 @@ class Lab:
 
     # -- building --------------------------------------------------------------------------
     def node_netns(self, node: int) -> NetNS:
-        return NetNS(f"{self.prefix}-node{node}")
-
-    def _create_node(self, node: int) -> None:
-        """A namespace with a bridge whose address is the pods' gateway, forwarding between its pods."""
-        namespace = netns.create(self.node_netns(node).name)
-        netns.ip_batch(namespace.name, ["link add br0 type bridge", f"addr add {POD_NETWORK}.{node}.1/24 dev br0", "link set br0 up"])
-        # Pods on one bridge still talk through the gateway (their addresses are /32): no ICMP redirects.
-        namespace.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.br0.send_redirects=0"])
-
-    def _create_fabric(self, nodes: int) -> None:
-        """Join the nodes through a bridge in a fabric namespace; each node routes to the others' pod CIDRs."""
-        fabric = netns.create(f"{self.prefix}-fabric")
-        netns.ip_batch(fabric.name, ["link add fab0 type bridge", "link set fab0 up"])
-        for node in range(nodes):
-            name = self.node_netns(node).name
-            netns.ip_batch(fabric.name, [f"link add n{node} type veth peer name fab netns {name}", f"link set n{node} master fab0 up"])
-            routes = [f"route add {POD_NETWORK}.{other}.0/24 via {FABRIC_NETWORK}.{other + 1}" for other in range(nodes) if other != node]
-            netns.ip_batch(name, [f"addr add {FABRIC_NETWORK}.{node + 1}/24 dev fab", "link set fab up", *routes])
+        return NetNS(network.node_name(self.prefix, node))
 
     def _create_pod(self, spec: PodSpec, ip: str, index: int) -> None:
-        pod = netns.create(f"{self.prefix}-{spec.name}")
-        node, gateway = self.node_netns(spec.node).name, f"{POD_NETWORK}.{spec.node}.1"
-        host_end = f"veth{index}"
-        netns.ip_batch(node, [f"link add {host_end} type veth peer name eth0 netns {pod.name}", f"link set {host_end} master br0 up"])
-        netns.ip_batch(pod.name, [f"addr add {ip}/32 dev eth0", "link set eth0 up", f"route add {gateway} dev eth0 scope link", f"route add default via {gateway}"])
+        pod = network.wire_pod(self.prefix, spec.name, spec.node, ip, index)
         if spec.sidecar:
             # What istio-init does: Istio's rules, in the pod's namespace, before any app starts.
             pod.run(["iptables-restore", "--noflush"], stdin=build_rules(spec.capture).restore_text(4))
         self.pods[spec.name] = Pod(spec.name, pod.name, ip, spec.ports, spec.sidecar, spec.capture.istio_fields() if spec.sidecar else {}, spec.node)
-
-    def _capture_at_node(self, node: int) -> None:
-        """Per-node proxy: TCP from the node's pods goes to its outbound listener, TCP from other
-        nodes to its pods to its inbound listener; the proxy's own connections start in the node
-        (OUTPUT) and are not captured. Counterpart of the pod rules, one level up."""
-        rules = [
-            "*nat",
-            ":MESHLAB_NODE_PROXY - [0:0]",
-            "-A PREROUTING -p tcp -j MESHLAB_NODE_PROXY",
-            "-A MESHLAB_NODE_PROXY -i br0 -p tcp -j REDIRECT --to-ports 15001",
-            f"-A MESHLAB_NODE_PROXY -i fab -d {POD_NETWORK}.{node}.0/24 -p tcp -j REDIRECT --to-ports 15006",
-            "COMMIT",
-        ]
-        self.node_netns(node).run(["iptables-restore", "--noflush"], stdin="\n".join(rules) + "\n")
 
     def _start_processes(self, specs: list[PodSpec]) -> None:
         processes = []
