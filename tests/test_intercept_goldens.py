@@ -122,3 +122,14 @@ def test_owner_groups_come_from_istios_environment_variable(capsys, monkeypatch)
     monkeypatch.setenv("ISTIO_OUTBOUND_OWNER_GROUPS", "java,202")
     main(["intercept", "istio-iptables", "-n"])
     assert capsys.readouterr().out == golden("outbound-owner-groups")
+
+
+def test_owner_groups_by_name_are_matched_by_the_walk():
+    from meshlab.intercept.walk import Connection, walk
+
+    config = config_of("outbound-owner-groups", OutboundIPRangesInclude="*")
+    text = render_commands(config)
+    java = Connection("OUTPUT", "10.0.0.2", "10.96.0.1", 80, out_interface="eth0", uid=1000, gids=(1000, "java"))
+    other = Connection("OUTPUT", "10.0.0.2", "10.96.0.1", 80, out_interface="eth0", uid=1000, gids=(1000,))
+    assert walk(text, java).verdict == "REDIRECT", "a process in an included group is captured"
+    assert walk(text, other).verdict == "ACCEPT", "any other group returns before capture"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -56,6 +57,18 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _in_host_network_namespace() -> bool:
+    """True unless this process runs in a named network namespace (``ip netns``, as the lab's pods).
+
+    Conservative on purpose: applying Istio's rules where they do not belong captures every
+    outbound connection of the machine, so anything that is not provably a pod counts as the host."""
+    try:
+        here = os.stat("/proc/self/ns/net").st_ino
+        return not any(os.stat(path).st_ino == here for path in Path("/run/netns").glob("*"))
+    except OSError:
+        return True
+
+
 def _pod_count(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 200:
         raise argparse.ArgumentTypeError(f"{text!r} is not a pod count; use 1-200")
@@ -67,6 +80,9 @@ def _istio_iptables(args: argparse.Namespace) -> int:
         config = istio_flags.config_from(args)
     except ConfigError as error:
         raise UsageError(str(error)) from None
+    if not config.dry_run and _in_host_network_namespace() and not args.allow_host:
+        raise UsageError("this would change the host's own iptables rules (this is not a named network namespace); run it inside a pod "
+                         "(meshlab lab exec POD -- meshlab intercept istio-iptables ...), use --dry-run, or pass --allow-host")
     print(render_commands(config))
     if not config.dry_run:
         try:
@@ -217,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate (and unless --dry-run, apply in the current network namespace) the rules of istio-iptables 1.30.3.",
     )
     istio_flags.add_arguments(istio_iptables)
+    istio_iptables.add_argument("--allow-host", action="store_true", help="apply even outside a named network namespace (meshlab refuses by default)")
     istio_iptables.set_defaults(run=_istio_iptables)
 
     deploy = commands.add_parser("deploy", help="deployment models: sidecar, per-node, per-service-account, ambient")

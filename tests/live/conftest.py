@@ -35,9 +35,17 @@ def leftovers() -> list[str]:
     return found
 
 
+def host_ruleset() -> str:
+    """The host's own netfilter state (this process's namespace), which no test may change."""
+    tools = [["iptables-save"], ["ip6tables-save"], ["nft", "list", "ruleset"]]
+    outputs = [subprocess.run(argv, capture_output=True, text=True).stdout for argv in tools if shutil.which(argv[0])]
+    return "\n".join(line for output in outputs for line in output.splitlines() if not line.startswith("#"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind():
-    before = leftovers()
+    before, rules = leftovers(), host_ruleset()
     yield
     after = [item for item in leftovers() if item not in before]
     assert not after, f"the live tests left these behind: {after}"
+    assert host_ruleset() == rules, "a test changed the host's own iptables/nftables rules"

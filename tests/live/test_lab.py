@@ -131,3 +131,11 @@ def test_cli_round_trip_leaves_the_host_as_it_was():
     again = meshlab("down")
     assert again.returncode == 0, "down is idempotent"
     assert with_prefix("mlc") == [] and ruleset() == host_before
+
+
+def test_applying_rules_is_refused_in_the_hosts_namespace_and_works_in_a_pods(lab):
+    host = subprocess.run([sys.executable, "-m", "meshlab.cli", "intercept", "istio-iptables", "-i", "*"], capture_output=True, text=True, timeout=60)
+    assert host.returncode == 2 and "would change the host's own iptables rules" in host.stderr
+    applied = lab.exec("plain", [sys.executable, "-m", "meshlab.cli", "intercept", "istio-iptables", "-i", "10.96.0.0/12"])
+    assert applied.returncode == 0, applied.stderr
+    assert "-A ISTIO_OUTPUT -d 10.96.0.0/12 -j ISTIO_REDIRECT" in lab.iptables_save("plain")

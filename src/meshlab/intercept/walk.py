@@ -43,7 +43,7 @@ class Connection:
     in_interface: str | None = None
     out_interface: str | None = None
     uid: int | None = None
-    gids: tuple[int, ...] = ()
+    gids: tuple[int | str, ...] = ()  # the socket owner's groups, as numbers or names (e.g. "java")
     mark: int = 0
     connmark: int = 0
     ctstate: str = "NEW"
@@ -142,8 +142,9 @@ def _mark_matches(value: int, spec: str) -> bool:
     return value & mask_value == int(wanted, 0)
 
 
-def _owner_matches(ids: tuple[int, ...], spec: str) -> bool:
-    return spec.isdigit() and int(spec) in ids
+def _owner_matches(ids: tuple, spec: str) -> bool:
+    """``--uid-owner``/``--gid-owner`` take a number or a name; Connection ids may be either."""
+    return spec in {str(i) for i in ids}
 
 
 @dataclass
