@@ -139,3 +139,15 @@ def test_applying_rules_is_refused_in_the_hosts_namespace_and_works_in_a_pods(la
     applied = lab.exec("plain", [sys.executable, "-m", "meshlab.cli", "intercept", "istio-iptables", "-i", "10.96.0.0/12"])
     assert applied.returncode == 0, applied.stderr
     assert "-A ISTIO_OUTPUT -d 10.96.0.0/12 -j ISTIO_REDIRECT" in lab.iptables_save("plain")
+
+
+def test_the_kernels_rules_are_exactly_what_the_generator_rendered(lab):
+    """What the kind stage compares for a real pod: iptables-save output against meshlab's rendering."""
+    from meshlab.intercept import CaptureConfig
+    from meshlab.intercept.compare import differences
+
+    config = CaptureConfig.from_istio_fields(lab.pod("pod0").capture)
+    saved = lab.pod("pod0").namespace.run(["iptables-save"]).stdout
+    assert differences(saved, config) == []
+    other = replace(config, inbound_ports_exclude="9090,9091")
+    assert differences(saved, other) == ["nat:ISTIO_INBOUND: missing: --dport -j -p 9091 RETURN tcp"]

@@ -5,6 +5,10 @@
     capture   build_rules: the capture logic of istio-iptables 1.30.3, step by step
     render    render_commands: the commands istio-iptables runs, in Istio's golden format
     flags     the istio-iptables command line
+    apply     install and remove the rules in a network namespace
+    walk      a connection's first packet through the rules, as netfilter does
+    paths     stack and iptables traversals of a request, iptables vs eBPF
+    compare   a kernel's saved rules against the generator's, option order ignored
 """
 
 from meshlab.intercept.capture import build_rules
