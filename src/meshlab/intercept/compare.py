@@ -5,6 +5,7 @@ options, writes ``--to-ports`` for ``--to-port``, lists insertions in their fina
 counters and chain headers. Both sides are therefore reduced to, per table and chain, the ordered
 list of each rule's options as a sorted tuple; what differs is reported per chain.
 
+    normalize         one rule's options, iptables-save's rewriting undone, order ignored
     saved_rules       iptables-save (or restore) text -> {(table, chain): [rule tokens, ...]} for ISTIO-related chains
     expected_rules    the same for a CaptureConfig, as the kernel will hold them
     differences       human-readable differences, empty when identical
@@ -21,7 +22,8 @@ from meshlab.intercept.walk import parse_rules
 _IMPLICIT = {("-m", "tcp"), ("-m", "udp")}
 
 
-def _tokens(params: list[str]) -> tuple[str, ...]:
+def normalize(params: list[str]) -> tuple[str, ...]:
+    """A rule's options as iptables-save and the generator would both state them, as a sorted tuple."""
     kept, index = [], 0
     while index < len(params):
         if tuple(params[index : index + 2]) in _IMPLICIT:
@@ -41,7 +43,7 @@ def saved_rules(text: str) -> dict[tuple[str, str], list[tuple[str, ...]]]:
         for chain, rules in chains.items():
             relevant = [rule for rule in rules if chain.startswith("ISTIO_") or any(p.startswith("ISTIO_") for p in rule)]
             if relevant:
-                result[(table, chain)] = [_tokens(rule) for rule in relevant]
+                result[(table, chain)] = [normalize(rule) for rule in relevant]
     return result
 
 

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from meshlab.intercept.compare import normalize
 from meshlab.intercept.walk import Step
 from meshlab.lab.netns import NetNS
 
@@ -33,25 +34,18 @@ NAT_VERDICT = re.compile(r"nat:\w+:(policy:\w+|rule:0x[0-9a-f]+:(ACCEPT|DROP))")
 
 #: nf_tables verdict codes xtables-monitor prints as numbers (include/uapi/linux/netfilter/nf_tables.h).
 NFT_VERDICTS = {"0xffffffff": "CONTINUE", "0xfffffffb": "RETURN"}
-#: What iptables-save adds to a rule that the generator does not write.
-_SAVE_ONLY = {("-m", "tcp"), ("-m", "udp")}
-
-
 def rule_tokens(text: str) -> tuple[str, ...]:
-    """A rule's options as a sorted tuple, ignoring the -4/-t/-A framing, option order and the
-    implicit ``-m tcp``/``-m udp`` iptables-save adds, so the kernel's form and ours compare equal."""
-    tokens = text.split()
-    kept, index = [], 0
+    """A traced rule (``-4 -t nat -A CHAIN ...``) without its framing, normalized as meshlab.intercept.compare does."""
+    tokens, params, index = text.split(), [], 0
     while index < len(tokens):
-        pair = tuple(tokens[index : index + 2])
         if tokens[index] in ("-4", "-6"):
             index += 1
-        elif pair in _SAVE_ONLY or tokens[index] in ("-t", "-A"):
+        elif tokens[index] in ("-t", "-A"):
             index += 2
         else:
-            kept.append("--to-ports" if tokens[index] == "--to-port" else tokens[index])  # iptables-save writes --to-ports
+            params.append(tokens[index])
             index += 1
-    return tuple(sorted(kept))
+    return normalize(params)
 
 
 def comparable(steps: list[Step]) -> list[tuple[str, str, str, tuple[str, ...]]]:
