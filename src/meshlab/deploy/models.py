@@ -58,7 +58,6 @@ class ModelResult:
     memory_mb: float
     cpu_cores: float
     blast_radius_max_pods: int
-    upgrade_blast_radius_max_pods: int
     pod_restarts_for_upgrade: int
     keys_per_node_max: int
     identities_per_proxy_max: int
@@ -72,7 +71,7 @@ class ModelResult:
             "memory_mb": round(self.memory_mb, 1),
             "cpu_cores": round(self.cpu_cores, 3),
             "blast_radius_max_pods": self.blast_radius_max_pods,
-            "upgrade_blast_radius_max_pods": self.upgrade_blast_radius_max_pods,
+            "upgrade_blast_radius_max_pods": self.blast_radius_max_pods,  # upgrading a proxy restarts it: the same pods
             "pod_restarts_for_upgrade": self.pod_restarts_for_upgrade,
             "keys_per_node_max": self.keys_per_node_max,
             "identities_per_proxy_max": self.identities_per_proxy_max,
@@ -153,7 +152,6 @@ def evaluate(model: str, topology: Topology, waypoint_namespaces: set[str] | Non
         memory_mb=memory,
         cpu_cores=cpu,
         blast_radius_max_pods=blast,
-        upgrade_blast_radius_max_pods=blast,
         pod_restarts_for_upgrade=len(topology.pods) if model == "sidecar" else 0,
         keys_per_node_max=max(keys_per_node.values()),
         identities_per_proxy_max=max(identities_per_proxy),

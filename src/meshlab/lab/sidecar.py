@@ -202,7 +202,6 @@ class _Downstream(_Half):
         destination = original_destination(transport.get_extra_info("socket"))
         hop = Hop(self.sidecar.pod, self.direction, _address(transport.get_extra_info("peername")), _address(destination))
         self.splice = _Splice(self.sidecar, hop, self)
-        self.sidecar.counters[f"{self.direction}_connections"] += 1
         asyncio.get_running_loop().create_task(self.sidecar.connect_upstream(self.splice, destination))
 
 
@@ -212,7 +211,6 @@ class Sidecar:
     def __init__(self, pod: str, services: ServiceTable, log=None, inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE) -> None:
         self.pod, self.services, self.inbound_source = pod, services, inbound_source
         self.stream = log or sys.stdout
-        self.counters = {"outbound_connections": 0, "inbound_connections": 0, "upstream_errors": 0}
 
     def log(self, record: dict) -> None:
         self.stream.write(json.dumps(record) + "\n")
@@ -238,7 +236,6 @@ class Sidecar:
         try:
             transport, _ = await loop.create_connection(lambda: splice.up, host, port, local_addr=local)
         except OSError as error:
-            self.counters["upstream_errors"] += 1
             splice.down.transport.close()
             splice.finish(f"connect to {host}:{port} failed: {error.strerror or error}")
             return

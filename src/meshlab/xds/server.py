@@ -74,7 +74,6 @@ class Connection:
     outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
     watched: dict[str, set[str]] = field(default_factory=dict)
     last_nonce: dict[str, str] = field(default_factory=dict)
-    acked: dict[str, str] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)  # nonces the client has ACKed or NACKed
 
 
@@ -183,7 +182,6 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                 record.update(kind="NACK", error=request.error_detail.message)
             else:
                 record["kind"] = "ACK"
-                connection.acked[type_url] = request.version_info
             self._record(record)
             if names == connection.watched.get(type_url):
                 return
