@@ -179,10 +179,7 @@ if LIVE.available:
 if LIVE.available:
     reply = lab.request("pod1", lab.pod("pod0").ip, 8080, "/hello")
     print("the app saw:", reply.body)
-    import time
-
-    time.sleep(0.1)  # a hop is logged when its connection closes
-    outbound, inbound = lab.hops("pod1")[-1], lab.hops("pod0")[-1]
+    outbound, inbound = lab.sidecar_hops(reply, client="pod1", server="pod0")  # chained by socket addresses
     for hop in (outbound, inbound):
         print(f"{hop['pod']} sidecar, {hop['direction']:>8}: {hop['downstream']} -> (original {hop['original_dst']}) -> {hop['upstream']} from {hop['upstream_source']}")
     assert outbound["direction"] == "outbound" and inbound["direction"] == "inbound", "the request must cross both sidecars"

@@ -123,10 +123,7 @@ if available:
     lab = Lab("ml03").up(2, datapath="ebpf", down_at_exit=True)
     print("attached to the lab's cgroup:", lab.ebpf.attached())
     reply = lab.request("pod1", lab.pod("pod0").ip, 8080)
-    import time
-
-    time.sleep(0.2)
-    hop = lab.hops("pod1")[-1]
+    hop, _ = lab.sidecar_hops(reply, client="pod1", server="pod0")
     print(f"pod1's sidecar: accepted from {hop['downstream']}, original destination {hop['original_dst']}")
     print("counters:", lab.ebpf_stats())
     assert hop["downstream"].startswith("127.0.0.1:") and hop["original_dst"] == f"{lab.pod('pod0').ip}:8080"

@@ -43,14 +43,12 @@ def test_sidecars_run_as_uid_1337_and_apps_do_not(lab):
 
 
 def test_a_request_crosses_both_sidecars_and_the_app_sees_127_0_0_6(lab):
-    before_out, before_in = len(lab.hops("pod1")), len(lab.hops("pod0"))
     reply = lab.request("pod1", "10.244.0.10", 8080, "/through-both")
     assert reply.body["pod"] == "pod0" and reply.body["path"] == "/through-both"
     assert reply.body["peer"].startswith("127.0.0.6:")
-    outbound = lab.wait_for_hops("pod1", before_out + 1)[-1]
-    inbound = lab.wait_for_hops("pod0", before_in + 1)[-1]
-    assert (outbound["direction"], outbound["original_dst"], outbound["upstream"]) == ("outbound", "10.244.0.10:8080", "10.244.0.10:8080")
-    assert (inbound["direction"], inbound["downstream"], inbound["upstream_source"]) == ("inbound", outbound["upstream_source"], reply.body["peer"])
+    outbound, inbound = lab.sidecar_hops(reply, "pod1", "pod0")
+    assert (outbound["original_dst"], outbound["upstream"]) == ("10.244.0.10:8080", "10.244.0.10:8080")
+    assert (inbound["original_dst"], inbound["upstream"]) == ("10.244.0.10:8080", "10.244.0.10:8080")
     assert lab.counters("pod1")["outbound_connections"] >= 1 and lab.counters("pod0")["inbound_connections"] >= 1
     assert lab.counters("pod1")["bytes_from_upstream"] >= len(json.dumps(reply.body))
     # the kernel counted the redirections: nat rules see each connection's first packet
@@ -61,22 +59,23 @@ def test_a_request_crosses_both_sidecars_and_the_app_sees_127_0_0_6(lab):
 def test_a_service_vip_goes_to_its_endpoint(lab):
     vip = lab.add_service("echo", 80, ["pod0"])
     assert vip.startswith("10.96.0.")
-    before = len(lab.hops("pod1"))
     reply = lab.request("pod1", vip, 80, "/via-vip")
     assert reply.body["pod"] == "pod0" and reply.body["local"] == "10.244.0.10:8080"
-    hop = lab.wait_for_hops("pod1", before + 1)[-1]
+    hop, _ = lab.sidecar_hops(reply, "pod1", "pod0")
     assert (hop["original_dst"], hop["service"], hop["upstream"]) == (f"{vip}:80", f"{vip}:80", "10.244.0.10:8080")
 
 
 def test_an_excluded_inbound_port_bypasses_the_sidecar(lab):
-    before = len(lab.hops("pod0"))
     reply = lab.request("pod1", "10.244.0.10", 9090, "/metrics")
     assert reply.body["local"] == "10.244.0.10:9090"
     assert reply.body["peer"].startswith("10.244.0.11:"), "the app saw pod1's sidecar directly, not 127.0.0.6"
+    outbound = lab.wait_for_hop("pod1", direction="outbound", original_dst="10.244.0.10:9090")
+    assert outbound["upstream_source"] == reply.body["peer"], "pod1's sidecar still captured its side"
     still = lab.request("pod1", "10.244.0.10", 8080, "/app")
     assert still.body["peer"].startswith("127.0.0.6:")
-    inbound = [hop for hop in lab.wait_for_hops("pod0", before + 1)[before:] if hop["direction"] == "inbound"]
-    assert [hop["original_dst"] for hop in inbound] == ["10.244.0.10:8080"]
+    lab.sidecar_hops(still, "pod1", "pod0")  # the 8080 request, sent after, has its inbound hop ...
+    inbound = {hop["original_dst"] for hop in lab.hops("pod0") if hop["direction"] == "inbound"}
+    assert "10.244.0.10:9090" not in inbound  # ... and 9090 never had one
 
 
 def test_a_pod_without_sidecar_is_not_captured(lab):

@@ -8,7 +8,6 @@ to both ports and compares the reader's verdicts with the sidecar's own hop log.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from meshlab.check import CheckFailed, answer_of
@@ -56,7 +55,9 @@ def check_live(capture_config: Callable[[], CaptureConfig], bypassed: Callable) 
     with Lab("ml2l").up([PodSpec("app", capture=config), PodSpec("client")]) as lab:
         target = lab.pod("app").ip
         replies = {port: lab.request("client", target, port, f"/port-{port}") for port in (METRICS_PORT, APP_PORT)}
-        time.sleep(0.1)  # hops are logged when connections close
+        # a hop is logged when its connection closes: wait for the later (8080) request's, which the
+        # rules just checked capture; the 9090 connection closed before that request was sent
+        lab.wait_for_hop("app", direction="inbound", original_dst=f"{target}:{APP_PORT}")
         inbound = {hop["original_dst"] for hop in lab.hops("app") if hop["direction"] == "inbound"}
     truth = {port: f"{target}:{port}" not in inbound for port in replies}
     if truth != {METRICS_PORT: True, APP_PORT: False}:

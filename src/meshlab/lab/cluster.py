@@ -329,14 +329,25 @@ class Lab:
         text = self.logs(proxy, self._proxy_role(proxy))
         return [record for record in map(json.loads, text.splitlines()) if record.get("event") == "hop"]
 
-    def wait_for_hops(self, proxy: str, count: int, timeout: float = 5.0) -> list[dict]:
-        """A hop is logged when its connection closes: wait until ``proxy`` has logged ``count``."""
+    def wait_for_hop(self, proxy: str, timeout: float = 5.0, **fields) -> dict:
+        """The hop of ``proxy`` whose fields equal ``fields``, waited for: a hop is logged only when its
+        connection closes, possibly after the client already has its reply. Matching by content, not by
+        position, keeps an earlier connection that closes late from being taken for this one."""
         deadline = time.monotonic() + timeout
-        while len(hops := self.hops(proxy)) < count:
+        while not (found := [hop for hop in self.hops(proxy) if all(hop.get(key) == value for key, value in fields.items())]):
             if time.monotonic() > deadline:
-                raise LabError(f"{proxy} logged {len(hops)} hops, not {count}, within {timeout:.0f} s; see its log in {self.state_dir}")
+                raise LabError(f"{proxy} logged no hop with {fields} within {timeout:.0f} s; see its log in {self.state_dir}")
             time.sleep(0.02)
-        return hops
+        return found[-1]
+
+    def sidecar_hops(self, reply: Reply, client: str, server: str) -> tuple[dict, dict]:
+        """The (outbound, inbound) hops one request made through the client's and the server's sidecars.
+
+        The app saw the inbound sidecar's upstream socket as its peer; that sidecar accepted from the
+        outbound sidecar's upstream socket: the two addresses chain the hops to this very request."""
+        inbound = self.wait_for_hop(server, direction="inbound", upstream_source=reply.body["peer"])
+        outbound = self.wait_for_hop(client, direction="outbound", upstream_source=inbound["downstream"])
+        return outbound, inbound
 
     def proxy_memory(self) -> dict[str, dict[str, int]]:
         """Resident (RSS) and proportional (PSS, shared pages split among sharers) memory of each proxy, in kB."""
