@@ -7,7 +7,7 @@
 # istio-iptables's `-d 9090`. Here you write the configuration yourself, check it on the model stage,
 # then prove it in the live lab.
 #
-# Stage: **model** for exercise 1, **live** (Linux, root) for exercise 2.
+# Stage: **model** for exercise 1, **live** (Linux; root, or unprivileged user namespaces) for exercise 2.
 
 # %%
 from meshlab.check import lab02

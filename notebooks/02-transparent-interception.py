@@ -154,10 +154,13 @@ print("\ninbound in TPROXY mode:", inbound.summary())
 # %% [markdown]
 # ## 4 · Live: the same rules in your kernel
 #
-# **Stage: live lab** (Linux, root). `meshlab.lab.Lab` makes each pod a network namespace on a bridge
-# (pod CIDR 10.244.0.0/24), writes the rules above into it with `iptables-restore` (what istio-init does),
-# and starts meshlab's sidecar, running as uid 1337 and listening on 15001 and 15006, next to a small
-# echo app that reports the peer address it saw. Pod `pod0` and `pod1` are meshed; `plain` has no sidecar.
+# **Stage: live lab** (Linux; root, or unprivileged user namespaces). `meshlab.lab.Lab` makes each pod a
+# network namespace on a bridge (pod CIDR 10.244.0.0/24), writes the rules above into it with
+# `iptables-restore` (what istio-init does), and starts meshlab's sidecar, running as uid 1337 and
+# listening on 15001 and 15006, next to a small echo app that reports the peer address it saw. Pod `pod0`
+# and `pod1` are meshed; `plain` has no sidecar. Without root the lab lives in a user namespace where
+# only your own uid exists: the sidecar then marks its sockets (0x539) and the rules match that mark
+# exactly where Istio's match `--uid-owner 1337`; the walk below shows which you got.
 # The printed numbers differ from run to run, so these cells check what must hold instead of pinning text.
 
 # %% tags=["nbval-ignore-output"]
@@ -262,9 +265,9 @@ if LIVE.available:
 # %% tags=["nbval-ignore-output"]
 if LIVE.available:
     lab.down()
-    from meshlab.lab.netns import with_prefix
+    from meshlab.lab.netns import MACHINE
 
-    assert with_prefix("ml02") == [], "the lab removed its namespaces"
+    assert MACHINE.with_prefix("ml02") == [], "the lab removed its namespaces"
     print("lab ml02 is down")
 
 # %% [markdown]

@@ -140,7 +140,7 @@ for waypoints in (None, {"ns0"}, set()):
 #
 # ## 4 · Live: sidecars vs one proxy per node
 #
-# **Stage: live lab** (Linux, root). Two nodes (two bridges joined by a routed fabric), three pods on each.
+# **Stage: live lab** (Linux; root, or unprivileged user namespaces). Two nodes (two bridges joined by a routed fabric), three pods on each.
 # First every pod gets a sidecar; then the same pods get one shared proxy per node instead: the *same proxy
 # code*, running in the node's namespace, capturing the node's pod traffic with two nat rules. For each we
 # measure the proxies' resident memory, kill one proxy, and see which pods lose traffic.

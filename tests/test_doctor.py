@@ -74,7 +74,7 @@ def test_kind_available_when_everything_is_there(tmp_path, monkeypatch):
 
 
 def test_live_without_iptables_says_which_package(tmp_path, monkeypatch):
-    fake_commands(tmp_path, ip="true", unshare="true", setpriv="true")
+    fake_commands(tmp_path, ip="true", unshare="true", nsenter="true", setpriv="true")
     monkeypatch.setenv("PATH", str(tmp_path))
     report = doctor.check_live()
     assert not report.available
@@ -82,16 +82,30 @@ def test_live_without_iptables_says_which_package(tmp_path, monkeypatch):
     assert report.fix.startswith("apt-get install iptables")
 
 
+def fake_live_commands(folder: Path, unshare: str) -> None:
+    """Every command the live stage needs, succeeding, except ``unshare`` (given its shell body)."""
+    fake_commands(folder, ip="true", iptables="true", iptables_restore="true", xtables_monitor="true", setpriv="true", nsenter="true",
+                  sh="true", mount="true", unshare=unshare)
+
+
 def test_live_when_namespaces_are_refused(tmp_path, monkeypatch):
-    fake_commands(tmp_path, ip="true", iptables="true", iptables_restore="true", xtables_monitor="true", setpriv="true", unshare="echo 'unshare failed: Operation not permitted' >&2; exit 1")
+    fake_live_commands(tmp_path, unshare="echo 'unshare failed: Operation not permitted' >&2; exit 1")
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(doctor, "_is_root", lambda: True)
     report = doctor.check_live()
     assert "cannot create a network namespace" in report.reason and "Operation not permitted" in report.reason
     monkeypatch.setattr(doctor, "_is_root", lambda: False)
     report = doctor.check_live()
-    assert "unprivileged user namespaces are refused (unshare failed: Operation not permitted)" in report.reason
-    assert "the live lab needs root" in report.reason and report.fix == "run as root (sudo make lab)"
+    assert report.reason.startswith("not root, and this kernel refused an unprivileged user namespace (unshare failed: Operation not permitted); settings: user.max_user_namespaces=")
+    assert report.fix.startswith("run as root (sudo), or allow unprivileged user namespaces")
+
+
+def test_live_without_root_where_user_namespaces_work(tmp_path, monkeypatch):
+    fake_live_commands(tmp_path, unshare="true")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(doctor, "_is_root", lambda: False)
+    report = doctor.check_live()
+    assert report.available and report.reason.startswith("not root: the lab runs inside a user namespace")
 
 
 def test_ebpf_without_toolchain_says_install_bpftool(tmp_path, monkeypatch):

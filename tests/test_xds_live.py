@@ -18,6 +18,7 @@ def greeter():
     running = Greeter()
     yield running
     running.close()
+    assert not running.folder.exists(), "close() removes the bootstrap file and its folder"
 
 
 def backends(records) -> Counter:

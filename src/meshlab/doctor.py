@@ -79,7 +79,7 @@ def check_model() -> StageReport:
     return StageReport(True, f"Python {version} with {', '.join(needed)}")
 
 
-LIVE_COMMANDS = {"ip": "iproute2", "iptables": "iptables", "iptables-restore": "iptables", "xtables-monitor": "iptables", "unshare": "util-linux", "setpriv": "util-linux"}
+LIVE_COMMANDS = {"ip": "iproute2", "iptables": "iptables", "iptables-restore": "iptables", "xtables-monitor": "iptables", "unshare": "util-linux", "nsenter": "util-linux", "setpriv": "util-linux"}
 
 
 def check_live() -> StageReport:
@@ -91,9 +91,12 @@ def check_live() -> StageReport:
         packages = sorted({LIVE_COMMANDS[c] for c in missing})
         return StageReport(False, f"missing commands: {', '.join(missing)}", f"apt-get install {' '.join(packages)} (make test does this when run as root)")
     if not _is_root():
-        ok, said = _run(["unshare", "--user", "--map-root-user", "--net", "true"])
-        userns = "unprivileged user namespaces work here, but" if ok else f"unprivileged user namespaces are refused ({said}), and"
-        return StageReport(False, f"{userns} the live lab needs root: it applies Istio's --uid-owner 1337 rules, which need uid 1337 to exist in the pod's namespace", "run as root (sudo make lab)")
+        from meshlab.lab import rootless
+
+        if reason := rootless.unavailable():
+            return StageReport(False, f"not root, and {reason}", rootless.FIX)
+        return StageReport(True, "not root: the lab runs inside a user namespace, where its proxy marks its sockets (0x539) "
+                                 "instead of running as uid 1337; the eBPF datapath needs root")
     ok, said = _run(["unshare", "--net", "true"])
     if not ok:
         return StageReport(False, f"cannot create a network namespace: unshare --net failed: {said}", "run as root on a Linux host or a privileged container (--privileged)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from meshlab.lab.cluster import STATE_ROOT
+from meshlab.lab.rootless import HOLDER_NAME
 
 #: Every prefix the live tests use starts with "ml".
 TEST_PREFIX = "ml"
@@ -19,6 +20,7 @@ def leftovers() -> list[str]:
     namespaces = Path("/run/netns")
     found = [f"namespace {path.name}" for path in namespaces.iterdir() if path.name.startswith(TEST_PREFIX)] if namespaces.is_dir() else []
     found += [f"state folder {path}" for path in STATE_ROOT.glob(f"{TEST_PREFIX}*")] if STATE_ROOT.exists() else []
+    found += [f"rootless state folder {path}" for path in Path("/tmp").glob(f"meshlab-[0-9]*/{TEST_PREFIX}*")]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if line.split(":")[1].strip().startswith(f"{TEST_PREFIX}-")]
     found += [f"mount {line.split()[1]}" for line in Path("/proc/mounts").read_text().splitlines() if line.split()[1].startswith(f"{STATE_ROOT}/{TEST_PREFIX}")]
@@ -28,8 +30,11 @@ def leftovers() -> list[str]:
     found += [f"BPF program {name}" for name in re.findall(r"name (mesh_\w+)", programs)]
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if b"meshlab.lab.kubelet" in cmdline.read_bytes():
+            argv = cmdline.read_bytes()
+            if b"meshlab.lab.kubelet" in argv:
                 found.append(f"process {cmdline.parent.name} (a pod's app or sidecar)")
+            elif HOLDER_NAME.encode() in argv:
+                found.append(f"process {cmdline.parent.name} (a rootless lab's namespace holder)")
         except OSError:
             pass
     return found

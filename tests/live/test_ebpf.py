@@ -11,7 +11,7 @@ import json
 import pytest
 
 from meshlab.lab import Lab, cleanup
-from meshlab.lab.netns import with_prefix
+from meshlab.lab.netns import MACHINE
 
 pytestmark = [pytest.mark.live, pytest.mark.ebpf]
 
@@ -82,4 +82,4 @@ def test_cleanup_after_a_crash_detaches_and_unmounts_everything():
     del lab  # as if the process had died: nothing but the prefix is known
     cleanup("mlec")
     assert mesh_programs() == before, "the lab's four programs are gone"
-    assert str(state) not in open("/proc/mounts").read() and with_prefix("mlec") == [] and not state.exists()
+    assert str(state) not in open("/proc/mounts").read() and MACHINE.with_prefix("mlec") == [] and not state.exists()

@@ -11,7 +11,7 @@ import pytest
 
 from meshlab.lab import Lab, LabError, LabUsageError, PodSpec
 from meshlab.lab.cluster import DEFAULT_CAPTURE, STATE_ROOT
-from meshlab.lab.netns import with_prefix
+from meshlab.lab.netns import MACHINE
 
 pytestmark = pytest.mark.live
 
@@ -97,7 +97,7 @@ def test_a_failure_half_way_through_up_removes_what_was_created(monkeypatch):
     monkeypatch.setattr(Lab, "_start_processes", broken)
     with pytest.raises(LabError, match="simulated failure"):
         Lab("mlf").up(3)
-    assert with_prefix("mlf") == [] and not (STATE_ROOT / "mlf").exists()
+    assert MACHINE.with_prefix("mlf") == [] and not (STATE_ROOT / "mlf").exists()
 
 
 def ruleset() -> str:
@@ -129,7 +129,7 @@ def test_cli_round_trip_leaves_the_host_as_it_was():
         assert meshlab("down").returncode == 0
     again = meshlab("down")
     assert again.returncode == 0, "down is idempotent"
-    assert with_prefix("mlc") == [] and ruleset() == host_before
+    assert MACHINE.with_prefix("mlc") == [] and ruleset() == host_before
 
 
 def test_applying_rules_is_refused_in_the_hosts_namespace_and_works_in_a_pods(lab):

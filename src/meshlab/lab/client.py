@@ -68,12 +68,14 @@ def get_once(host: str, port: int, path: str = "/", timeout: float = 5.0) -> Rep
     return Reply(reply.body, (time.perf_counter() - start) * 1e6)
 
 
-def send(host: str, port: int, count: int = 1, keepalive: bool = True) -> list[Reply]:
+def send(host: str, port: int, count: int = 1, keepalive: bool = True, path: str | None = None) -> list[Reply]:
+    """``count`` requests to ``path`` (or to /0, /1, ...: each reply then says which it answers)."""
+    paths = [path or f"/{i}" for i in range(count)]
     if not keepalive:
-        return [get_once(host, port, f"/{i}") for i in range(count)]
+        return [get_once(host, port, each) for each in paths]
     client = HttpClient(host, port)
     try:
-        return [client.get(f"/{i}") for i in range(count)]
+        return [client.get(each) for each in paths]
     finally:
         client.close()
 
@@ -84,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("port", type=int)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--new-connections", action="store_true", help="a new connection per request")
+    parser.add_argument("--path", help="the path every request asks for (default /0, /1, ...)")
     args = parser.parse_args(argv)
-    replies = send(args.host, args.port, args.count, keepalive=not args.new_connections)
+    replies = send(args.host, args.port, args.count, keepalive=not args.new_connections, path=args.path)
     json.dump([asdict(reply) for reply in replies], sys.stdout)
     return 0
 

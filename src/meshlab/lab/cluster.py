@@ -13,6 +13,9 @@ lab's state folder (``/run/meshlab/<prefix>``), so ``down`` and ``cleanup`` (aft
 exactly what the lab started and delete exactly what it created. A failure during ``up`` removes
 what was created before it.
 
+Without root the same lab runs inside a user namespace that one holder process keeps open
+(``meshlab.lab.rootless``); its state folder is then ``/tmp/meshlab-<uid>/<prefix>``.
+
     PodSpec   what to create: name, sidecar or not, capture configuration, app ports
     Pod       a running pod: name, namespace, IP, ports, sidecar
     Lab       up, down, status, exec, logs, hops, counters, requests, services; a context manager
@@ -36,13 +39,14 @@ from pathlib import Path
 
 from meshlab.ebpf.datapath import EbpfDatapath, EbpfError
 from meshlab.intercept import CaptureConfig, build_rules
-from meshlab.lab import netns, network
-from meshlab.lab.client import Reply, get_once, send
-from meshlab.lab.netns import LabError, LabUsageError, NetNS
+from meshlab.lab import network, rootless
+from meshlab.lab.client import Reply, send
+from meshlab.lab.netns import MACHINE, Host, LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord, record, stop
 
 DEFAULT_PREFIX = "ml"
-STATE_ROOT = Path("/run/meshlab")
+#: Root keeps lab state in /run; a user without root in a folder of their own (see ``_state_root``).
+STATE_ROOT = Path("/run/meshlab") if os.geteuid() == 0 else Path(f"/tmp/meshlab-{os.geteuid()}")
 FIRST_POD_HOST = 10
 PROXY_MODES = ("sidecar", "per-node")
 DATAPATHS = ("iptables", "ebpf")
@@ -86,6 +90,7 @@ class Pod:
     sidecar: bool
     capture: dict = field(default_factory=dict)
     node: int = 0
+    host: Host = field(default=MACHINE, repr=False, compare=False)
 
     @property
     def app_port(self) -> int:
@@ -93,7 +98,11 @@ class Pod:
 
     @property
     def namespace(self) -> NetNS:
-        return NetNS(self.netns)
+        return NetNS(self.netns, self.host)
+
+    def saved(self) -> dict:
+        """What the state file keeps (the host is the lab's, kept once)."""
+        return {key: value for key, value in asdict(self).items() if key != "host"}
 
 
 class Lab:
@@ -103,6 +112,7 @@ class Lab:
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = check_prefix(prefix)
         self.state_dir = STATE_ROOT / prefix
+        self.host = MACHINE
         self.proxy_mode, self.node_count, self.datapath = "sidecar", 1, "iptables"
         self.ebpf = EbpfDatapath(self.state_dir, prefix)
         self.pods: dict[str, Pod] = {}
@@ -139,26 +149,32 @@ class Lab:
             specs = [replace(spec, sidecar=False) for spec in specs]
         if datapath == "ebpf":  # connect4 replaces outbound capture; Istio's inbound rules stay
             specs = [replace(spec, capture=replace(spec.capture, outbound_ip_ranges_include="", outbound_ports_include="")) for spec in specs]
-        if os.geteuid() != 0:
-            raise LabError("the live lab needs root here (it creates network namespaces and applies iptables rules): run as root; meshlab doctor says what this machine can run")
-        if (self.state_dir / "state.json").exists() or netns.with_prefix(self.prefix):
+        if self.rootless:
+            if datapath == "ebpf":
+                raise LabUsageError("the eBPF datapath needs root (it loads BPF programs and makes a cgroup); without root use --datapath iptables")
+            if reason := rootless.unavailable():
+                raise LabError(f"the live lab needs root, or user namespaces to run without it: {reason}; fix: {rootless.FIX}")
+        if (self.state_dir / "state.json").exists() or MACHINE.with_prefix(self.prefix) or rootless.holder_of(self.state_dir):
             raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}` (or `meshlab lab cleanup --prefix {self.prefix}` after a crash)")
         self.proxy_mode, self.node_count, self.datapath = proxy_mode, nodes, datapath
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            self.state_dir.chmod(0o755)
+            _state_root()
+            self.state_dir.mkdir(exist_ok=True)
+            self.state_dir.chmod(0o755)  # the sidecars, as uid 1337, read services.json
+            if self.rootless:
+                self.host = rootless.start_holder(self.state_dir)
             self._write_services()
             for node in range(nodes):
-                network.create_node(self.prefix, node)
+                network.create_node(self.host, self.prefix, node)
             if nodes > 1:
-                network.create_fabric(self.prefix, nodes)
+                network.create_fabric(self.host, self.prefix, nodes)
             hosts = dict.fromkeys(range(nodes), FIRST_POD_HOST)
             for index, spec in enumerate(specs):
                 self._create_pod(spec, f"{network.POD_NETWORK}.{spec.node}.{hosts[spec.node]}", index)
                 hosts[spec.node] += 1
             if proxy_mode == "per-node":
                 for node in range(nodes):
-                    network.capture_at_node(self.prefix, node)
+                    network.capture_at_node(self.host, self.prefix, node)
             if datapath == "ebpf":
                 try:
                     self.ebpf.up()
@@ -182,6 +198,11 @@ class Lab:
         self.pods.clear()
         self.processes.clear()
 
+    @property
+    def rootless(self) -> bool:
+        """True when this process is not root: the lab then lives in a user namespace."""
+        return os.geteuid() != 0
+
     def __enter__(self) -> Lab:
         return self
 
@@ -196,7 +217,13 @@ class Lab:
             state = json.loads((lab.state_dir / "state.json").read_text())
         except FileNotFoundError:
             raise LabUsageError(f"no lab with prefix {prefix!r} is running (start one with `meshlab lab up --prefix {prefix}`)") from None
-        lab.pods = {pod["name"]: Pod(pod["name"], pod["netns"], pod["ip"], tuple(pod["ports"]), pod["sidecar"], pod["capture"], pod["node"]) for pod in state["pods"]}
+        if lab.rootless:
+            holder = rootless.holder_of(lab.state_dir)
+            if holder is None:
+                raise LabError(f"lab {prefix!r} lost the process holding its namespaces; remove what is left with `meshlab lab cleanup --prefix {prefix}`")
+            lab.host = Host(holder.pid)
+        lab.pods = {pod["name"]: Pod(pod["name"], pod["netns"], pod["ip"], tuple(pod["ports"]), pod["sidecar"], pod["capture"], pod["node"], lab.host)
+                    for pod in state["pods"]}
         lab.proxy_mode, lab.node_count, lab.datapath = state["proxy_mode"], state["nodes"], state["datapath"]
         lab.processes = [(p["pod"], ProcessRecord(p["pid"], p["start_time"], p["role"])) for p in state["processes"]]
         lab.services = state["services"]
@@ -204,16 +231,21 @@ class Lab:
 
     # -- building --------------------------------------------------------------------------
     def node_netns(self, node: int) -> NetNS:
-        return NetNS(network.node_name(self.prefix, node))
+        return NetNS(network.node_name(self.prefix, node), self.host)
 
     def _create_pod(self, spec: PodSpec, ip: str, index: int) -> None:
-        pod = network.wire_pod(self.prefix, spec.name, spec.node, ip, index)
+        pod = network.wire_pod(self.host, self.prefix, spec.name, spec.node, ip, index)
         if spec.sidecar:
             # What istio-init does: Istio's rules, in the pod's namespace, before any app starts.
-            pod.run(["iptables-restore", "--noflush"], stdin=build_rules(spec.capture).restore_text(4))
-        self.pods[spec.name] = Pod(spec.name, pod.name, ip, spec.ports, spec.sidecar, spec.capture.istio_fields() if spec.sidecar else {}, spec.node)
+            rules = build_rules(spec.capture).restore_text(4)
+            if self.rootless:
+                rules = rootless.owner_as_mark(rules, spec.capture.proxy_uid.split(","), spec.capture.proxy_gid.split(","))
+            pod.run(["iptables-restore", "--noflush"], stdin=rules)
+        self.pods[spec.name] = Pod(spec.name, pod.name, ip, spec.ports, spec.sidecar, spec.capture.istio_fields() if spec.sidecar else {}, spec.node, self.host)
 
     def _start_processes(self, specs: list[PodSpec]) -> None:
+        # Without root the proxy cannot become uid 1337 (unmapped); it marks its sockets instead.
+        proxy = {"uid": None, "gid": None, "mark": rootless.PROXY_MARK} if self.rootless else {"uid": SIDECAR_UID, "gid": SIDECAR_GID, "mark": None}
         processes = []
         for spec in specs:
             pod = self.pods[spec.name]
@@ -221,13 +253,13 @@ class Lab:
             processes.append({"role": "app", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "app")), "ports": list(pod.ports), "cgroup": cgroup})
             if spec.sidecar:
                 processes.append({"role": "sidecar", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "sidecar")),
-                                  "uid": SIDECAR_UID, "gid": SIDECAR_GID, "services": str(self.state_dir / "services.json"), "cgroup": cgroup})
+                                  **proxy, "services": str(self.state_dir / "services.json"), "cgroup": cgroup})
         if self.proxy_mode == "per-node":
             for node in range(self.node_count):
                 name = f"node{node}"
                 processes.append({"role": "node-proxy", "pod": name, "netns": self.node_netns(node).name, "log": str(self._log(name, "node-proxy")),
-                                  "uid": SIDECAR_UID, "gid": SIDECAR_GID, "services": str(self.state_dir / "services.json")})
-        done = subprocess.run([sys.executable, "-m", "meshlab.lab.kubelet"], input=json.dumps({"processes": processes}), capture_output=True, text=True, timeout=60)
+                                  **proxy, "services": str(self.state_dir / "services.json")})
+        done = subprocess.run(self.host.argv([sys.executable, "-m", "meshlab.lab.kubelet"]), input=json.dumps({"processes": processes}), capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             raise LabError(f"starting the pods' processes failed: {done.stderr.strip()[-1500:]}")
         for started in json.loads(done.stdout):
@@ -259,7 +291,7 @@ class Lab:
             "datapath": self.datapath,
             "proxy_mode": self.proxy_mode,
             "nodes": self.node_count,
-            "pods": [asdict(pod) for pod in self.pods.values()],
+            "pods": [pod.saved() for pod in self.pods.values()],
             "processes": [{"pod": pod, **asdict(process)} for pod, process in self.processes],
             "services": self.services,
         }
@@ -386,24 +418,26 @@ class Lab:
         name = self.pod(pod).netns
         with self._lock:
             if name not in self._executors:
-                self._executors[name] = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=NetNS(name).enter)
+                self._executors[name] = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=self.pod(pod).namespace.enter)
         return self._executors[name].submit(function, *args).result(timeout=120)
 
     def request(self, pod: str, host: str, port: int = APP_PORT, path: str = "/") -> Reply:
         """One HTTP request from ``pod`` on a new connection."""
-        if self._in_cgroup(pod):
-            return self.requests(pod, host, port, 1, keepalive=False)[0]
-        return self.in_pod(pod, get_once, host, port, path)
+        return self.requests(pod, host, port, 1, keepalive=False, path=path)[0]
 
-    def requests(self, pod: str, host: str, port: int = APP_PORT, count: int = 100, keepalive: bool = True) -> list[Reply]:
-        """``count`` requests from ``pod``, over one keep-alive connection or a new connection each.
+    def requests(self, pod: str, host: str, port: int = APP_PORT, count: int = 100, keepalive: bool = True, path: str | None = None) -> list[Reply]:
+        """``count`` requests from ``pod``, over one keep-alive connection or a new connection each,
+        to ``path`` (or to /0, /1, ...).
 
-        With the eBPF datapath a meshed pod's client must be a process in the lab's cgroup (the
-        programs see only those sockets), so it runs as ``python -m meshlab.lab.client`` there."""
-        if not self._in_cgroup(pod):
-            return self.in_pod(pod, send, host, port, count, keepalive)
-        argv = [sys.executable, "-m", "meshlab.lab.client", host, str(port), "--count", str(count)] + ([] if keepalive else ["--new-connections"])
-        done = self.exec(pod, self.in_cgroup_argv(argv))
+        The client is a thread of this process inside the pod's namespace, except where a thread
+        cannot be: with the eBPF datapath a meshed pod's client must be a process in the lab's cgroup
+        (the programs see only those sockets), and a rootless lab's namespaces can only be entered by
+        processes started inside its user namespace. Then it runs as ``python -m meshlab.lab.client``."""
+        if not (self.rootless or self._in_cgroup(pod)):
+            return self.in_pod(pod, send, host, port, count, keepalive, path)
+        argv = [sys.executable, "-m", "meshlab.lab.client", host, str(port), "--count", str(count)]
+        argv += ([] if keepalive else ["--new-connections"]) + ([] if path is None else ["--path", path])
+        done = self.exec(pod, self.in_cgroup_argv(argv) if self._in_cgroup(pod) else argv)
         if done.returncode != 0:
             raise ConnectionError(f"client in pod {pod} failed: {done.stderr.strip()[-500:]}")
         return [Reply(**reply) for reply in json.loads(done.stdout)]
@@ -435,9 +469,23 @@ class Lab:
         return self.ebpf.stats()
 
 
+def _state_root() -> Path:
+    """The folder holding every lab's state; without root one that only this user owns and can
+    read, created if needed (a folder in /tmp that someone else made is refused)."""
+    if os.geteuid() == 0:
+        STATE_ROOT.mkdir(parents=True, exist_ok=True)
+        return STATE_ROOT
+    STATE_ROOT.mkdir(mode=0o700, exist_ok=True)
+    owner = STATE_ROOT.lstat()
+    if STATE_ROOT.is_symlink() or owner.st_uid != os.geteuid() or owner.st_mode & 0o077:
+        raise LabError(f"{STATE_ROOT} must be a folder owned by you (uid {os.geteuid()}) with mode 0700; remove it and try again")
+    return STATE_ROOT
+
+
 def cleanup(prefix: str, recorded: list[ProcessRecord] | None = None) -> dict:
     """Remove everything carrying ``prefix``: recorded processes (state file or ``recorded``), any
-    process still inside the prefix's namespaces, the namespaces, and the state folder."""
+    process still inside the prefix's namespaces, the namespaces, the state folder and, for a lab
+    without root, the process holding its user namespace (the namespaces go with it)."""
     check_prefix(prefix)
     state_dir = STATE_ROOT / prefix
     processes = list(recorded or [])
@@ -446,9 +494,11 @@ def cleanup(prefix: str, recorded: list[ProcessRecord] | None = None) -> dict:
         processes += [ProcessRecord(p["pid"], p["start_time"], p["role"]) for p in state["processes"]]
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
         pass
-    namespaces = netns.with_prefix(prefix)
+    holder = rootless.holder_of(state_dir)
+    host = Host(holder.pid) if holder else MACHINE
+    namespaces = host.with_prefix(prefix) if holder or os.geteuid() == 0 else []
     for name in namespaces:  # processes started inside our namespaces (e.g. by `lab exec`)
-        for pid in NetNS(name).pids():
+        for pid in NetNS(name, host).pids():
             try:
                 processes.append(record(pid, "in-namespace"))
             except ProcessLookupError:
@@ -458,11 +508,14 @@ def cleanup(prefix: str, recorded: list[ProcessRecord] | None = None) -> dict:
         if process.pid != os.getpid() and process.alive():
             stop(process)
             stopped += 1
-    try:
-        EbpfDatapath(state_dir, prefix).down()  # after the processes: a cgroup can only go once it is empty
-    except EbpfError as error:
-        raise LabError(f"cleanup of {prefix!r}: {error}") from None
+    if os.geteuid() == 0:
+        try:
+            EbpfDatapath(state_dir, prefix).down()  # after the processes: a cgroup can only go once it is empty
+        except EbpfError as error:
+            raise LabError(f"cleanup of {prefix!r}: {error}") from None
     for name in namespaces:
-        netns.delete(name)
+        host.delete(name)
+    if holder:
+        stop(holder)
     shutil.rmtree(state_dir, ignore_errors=True)
     return {"processes_stopped": stopped, "namespaces_deleted": namespaces}

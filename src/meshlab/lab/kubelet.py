@@ -3,11 +3,11 @@
 Starting a fresh Python per process costs a tenth of a second or more each; forking a process
 that has already imported the sidecar and the app costs a millisecond. Each child starts a new
 session, sends its output to its log file, enters its pod's network namespace (setns), and runs;
-a sidecar then drops to uid 1337 itself. This process prints the children's PIDs as JSON and
+a sidecar then drops to uid 1337 itself (or, in a lab without root, marks its sockets instead). This process prints the children's PIDs as JSON and
 exits; the children live on until the lab stops them.
 
 Run as ``python -m meshlab.lab.kubelet`` with the spec on standard input:
-``{"processes": [{"role": "app"|"sidecar"|"node-proxy", "pod", "netns", "log", "ports", "uid", "gid", "services", "cgroup"}]}``.
+``{"processes": [{"role": "app"|"sidecar"|"node-proxy", "pod", "netns", "log", "ports", "uid", "gid", "mark", "services", "cgroup"}]}``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _child(spec: dict) -> None:
         apps.run(spec["pod"], spec["ports"])
     else:
         source = None if spec["role"] == "node-proxy" else sidecar.INBOUND_PASSTHROUGH_SOURCE
-        sidecar.run(spec["pod"], Path(spec["services"]), spec["uid"], spec["gid"], inbound_source=source)
+        sidecar.run(spec["pod"], Path(spec["services"]), spec["uid"], spec["gid"], inbound_source=source, mark=spec.get("mark"))
 
 
 def main() -> int:

@@ -15,8 +15,7 @@ others' pod CIDRs. Only namespaces named with the lab's prefix are created.
 
 from __future__ import annotations
 
-from meshlab.lab import netns
-from meshlab.lab.netns import NetNS
+from meshlab.lab.netns import Host, NetNS
 
 POD_NETWORK = "10.244"  # node N's pod CIDR is 10.244.N.0/24, as kind numbers its nodes
 FABRIC_NETWORK = "10.245.0"  # the nodes' addresses on the fabric that joins them (more than one node)
@@ -30,37 +29,37 @@ def gateway(node: int) -> str:
     return f"{POD_NETWORK}.{node}.1"
 
 
-def create_node(prefix: str, node: int) -> NetNS:
+def create_node(host: Host, prefix: str, node: int) -> NetNS:
     """A namespace with a bridge whose address is the pods' gateway, forwarding between its pods."""
-    namespace = netns.create(node_name(prefix, node))
-    netns.ip_batch(namespace.name, ["link add br0 type bridge", f"addr add {gateway(node)}/24 dev br0", "link set br0 up"])
+    namespace = host.create(node_name(prefix, node))
+    host.ip_batch(namespace.name, ["link add br0 type bridge", f"addr add {gateway(node)}/24 dev br0", "link set br0 up"])
     # Pods on one bridge still talk through the gateway (their addresses are /32): no ICMP redirects.
     namespace.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.br0.send_redirects=0"])
     return namespace
 
 
-def create_fabric(prefix: str, nodes: int) -> NetNS:
+def create_fabric(host: Host, prefix: str, nodes: int) -> NetNS:
     """Join the nodes through a bridge in a fabric namespace; each node routes to the others' pod CIDRs."""
-    fabric = netns.create(f"{prefix}-fabric")
-    netns.ip_batch(fabric.name, ["link add fab0 type bridge", "link set fab0 up"])
+    fabric = host.create(f"{prefix}-fabric")
+    host.ip_batch(fabric.name, ["link add fab0 type bridge", "link set fab0 up"])
     for node in range(nodes):
         name = node_name(prefix, node)
-        netns.ip_batch(fabric.name, [f"link add n{node} type veth peer name fab netns {name}", f"link set n{node} master fab0 up"])
+        host.ip_batch(fabric.name, [f"link add n{node} type veth peer name fab netns {name}", f"link set n{node} master fab0 up"])
         routes = [f"route add {POD_NETWORK}.{other}.0/24 via {FABRIC_NETWORK}.{other + 1}" for other in range(nodes) if other != node]
-        netns.ip_batch(name, [f"addr add {FABRIC_NETWORK}.{node + 1}/24 dev fab", "link set fab up", *routes])
+        host.ip_batch(name, [f"addr add {FABRIC_NETWORK}.{node + 1}/24 dev fab", "link set fab up", *routes])
     return fabric
 
 
-def wire_pod(prefix: str, pod: str, node: int, ip: str, index: int) -> NetNS:
+def wire_pod(host: Host, prefix: str, pod: str, node: int, ip: str, index: int) -> NetNS:
     """A pod namespace: ``lo`` up, a veth to the node's bridge, a /32 address, routes via the node."""
-    namespace = netns.create(f"{prefix}-{pod}")
+    namespace = host.create(f"{prefix}-{pod}")
     host_end = f"veth{index}"
-    netns.ip_batch(node_name(prefix, node), [f"link add {host_end} type veth peer name eth0 netns {namespace.name}", f"link set {host_end} master br0 up"])
-    netns.ip_batch(namespace.name, [f"addr add {ip}/32 dev eth0", "link set eth0 up", f"route add {gateway(node)} dev eth0 scope link", f"route add default via {gateway(node)}"])
+    host.ip_batch(node_name(prefix, node), [f"link add {host_end} type veth peer name eth0 netns {namespace.name}", f"link set {host_end} master br0 up"])
+    host.ip_batch(namespace.name, [f"addr add {ip}/32 dev eth0", "link set eth0 up", f"route add {gateway(node)} dev eth0 scope link", f"route add default via {gateway(node)}"])
     return namespace
 
 
-def capture_at_node(prefix: str, node: int) -> None:
+def capture_at_node(host: Host, prefix: str, node: int) -> None:
     """Per-node proxy: TCP from the node's pods goes to its outbound listener, TCP from other nodes
     to its pods to its inbound listener; the proxy's own connections start in the node (OUTPUT)
     and are not captured. The counterpart of the pod rules, one level up."""
@@ -72,4 +71,4 @@ def capture_at_node(prefix: str, node: int) -> None:
         f"-A MESHLAB_NODE_PROXY -i fab -d {POD_NETWORK}.{node}.0/24 -p tcp -j REDIRECT --to-ports 15006",
         "COMMIT",
     ]
-    NetNS(node_name(prefix, node)).run(["iptables-restore", "--noflush"], stdin="\n".join(rules) + "\n")
+    NetNS(node_name(prefix, node), host).run(["iptables-restore", "--noflush"], stdin="\n".join(rules) + "\n")

@@ -208,8 +208,8 @@ class _Downstream(_Half):
 class Sidecar:
     """The outbound (15001) and inbound (15006) listeners of one pod's sidecar."""
 
-    def __init__(self, pod: str, services: ServiceTable, log=None, inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE) -> None:
-        self.pod, self.services, self.inbound_source = pod, services, inbound_source
+    def __init__(self, pod: str, services: ServiceTable, log=None, inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None) -> None:
+        self.pod, self.services, self.inbound_source, self.mark = pod, services, inbound_source, mark
         self.stream = log or sys.stdout
 
     def log(self, record: dict) -> None:
@@ -233,9 +233,17 @@ class Sidecar:
             host, port = destination
             local = (self.inbound_source, 0) if self.inbound_source else None
         hop.upstream = f"{host}:{port}"
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            transport, _ = await loop.create_connection(lambda: splice.up, host, port, local_addr=local)
+            upstream.setblocking(False)
+            if self.mark is not None:
+                upstream.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
+            if local:
+                upstream.bind(local)
+            await loop.sock_connect(upstream, (host, port))
+            transport, _ = await loop.create_connection(lambda: splice.up, sock=upstream)
         except OSError as error:
+            upstream.close()
             splice.down.transport.close()
             splice.finish(f"connect to {host}:{port} failed: {error.strerror or error}")
             return
@@ -261,17 +269,19 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def run(pod: str, services_file: Path | None, uid: int, gid: int, outbound_port: int = 15001, inbound_port: int = 15006,
-        inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE) -> None:
+def run(pod: str, services_file: Path | None, uid: int | None, gid: int | None, outbound_port: int = 15001, inbound_port: int = 15006,
+        inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None) -> None:
     """Serve until SIGTERM. Call as root inside the pod's (or, for a per-node proxy, the node's)
-    network namespace; a per-node proxy connects to pods from its own address (``inbound_source`` None)."""
+    network namespace; a per-node proxy connects to pods from its own address (``inbound_source`` None).
+    ``uid`` None keeps the caller's uid (a lab without root, where 1337 is not mapped); ``mark``
+    then sets SO_MARK on every upstream socket, which the pod's rules match instead of the uid."""
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    sidecar = Sidecar(pod, ServiceTable(services_file), inbound_source=inbound_source)
+    sidecar = Sidecar(pod, ServiceTable(services_file), inbound_source=inbound_source, mark=mark)
     loop.run_until_complete(sidecar.listen(outbound_port, inbound_port))
-    if os.geteuid() == 0:
+    if uid is not None:
         _drop_privileges(uid, gid)
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.set_exception_handler(lambda _, context: sidecar.log({"event": "error", "message": context.get("message"), "exception": repr(context.get("exception"))}))
-    sidecar.log({"event": "ready", "pod": pod, "outbound_port": outbound_port, "inbound_port": inbound_port, "uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid()})
+    sidecar.log({"event": "ready", "pod": pod, "outbound_port": outbound_port, "inbound_port": inbound_port, "uid": os.getuid(), "gid": os.getgid(), "mark": mark, "pid": os.getpid()})
     loop.run_forever()

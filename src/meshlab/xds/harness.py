@@ -8,6 +8,7 @@ benchmarks start.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,8 +29,8 @@ class Greeter:
         self.servers, self.address = {}, {}
         for name in backends:
             self.add_backend(name)
-        folder = Path(tempfile.mkdtemp(prefix="meshlab-xds-"))
-        self.bootstrap = folder / "bootstrap.json"
+        self.folder = Path(tempfile.mkdtemp(prefix="meshlab-xds-"))
+        self.bootstrap = self.folder / "bootstrap.json"
         bootstrap(self.port, path=self.bootstrap)
 
     def add_backend(self, name: str) -> str:
@@ -42,9 +43,11 @@ class Greeter:
         return Service(target, {f"{target}-{b}": w for b, w in weights.items()}, {f"{target}-{b}": [self.address[b]] for b in weights}, cluster_type)
 
     def close(self) -> None:
+        """Stop the backends and the control plane, and remove the bootstrap file's folder."""
         for server in self.servers.values():
             server.stop(grace=None)
         self.control_plane.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def run_clients(bootstrap_file: Path, targets: list[str], count: int, interval_ms: float = 0.0, processes: int = 1, wait: bool = True):
