@@ -7,6 +7,8 @@
     meshlab lab up|status|exec|logs|down|cleanup   the embedded live lab
     meshlab deploy compare --topology FILE  the four deployment models, computed
     meshlab xds simulate --timeline FILE    Istio's debounce on a timeline of changes
+    meshlab spiffe parse ID                 a SPIFFE ID checked with go-spiffe's rules
+    meshlab spire agent --trust-domain TD --socket PATH --entries FILE   the SPIFFE Workload API
 
 Errors the reader can fix (a busy port, a malformed lab) are printed as one line
 naming what was wrong and what is accepted, with exit code 2, like argparse's own.
@@ -208,6 +210,73 @@ def _xds_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spiffe_parse(args: argparse.Namespace) -> int:
+    from meshlab.identity.spiffeid import SpiffeIdError, parse_id
+
+    try:
+        spiffe_id = parse_id(args.id)
+    except SpiffeIdError as error:
+        raise UsageError(str(error)) from None
+    if args.json:
+        print(json.dumps({"trust_domain": spiffe_id.trust_domain.name, "path": spiffe_id.path}))
+    else:
+        print(f"trust domain: {spiffe_id.trust_domain}\npath: {spiffe_id.path or '(none: this is the trust domain ID)'}")
+    return 0
+
+
+def _spire_agent(args: argparse.Namespace) -> int:
+    """A SPIRE server and one agent in this process: the agent attests with a join token, then
+    serves the Workload API until interrupted, printing each attestation decision as JSON."""
+    import asyncio
+    import signal
+
+    from meshlab.identity.agent import Agent
+    from meshlab.identity.attestation import LabPods
+    from meshlab.identity.entries import EntryError, load_entries
+    from meshlab.identity.server import SpireServer
+    from meshlab.identity.spiffeid import SpiffeIdError, parse_trust_domain
+
+    try:
+        server = SpireServer(parse_trust_domain(args.trust_domain))
+    except SpiffeIdError as error:
+        raise UsageError(f"--trust-domain {args.trust_domain!r}: {error}") from None
+    pods = None
+    if args.lab:
+        from meshlab.lab import Lab, LabError
+
+        try:
+            pods = LabPods(Lab.attach(args.lab))
+        except LabError as error:
+            raise UsageError(f"--lab {args.lab}: {error}") from None
+    agent = Agent(server, args.socket, pods)
+    agent.attest(server.create_join_token())
+    try:
+        server.entries = load_entries(args.entries, agent.id)
+    except EntryError as error:
+        raise UsageError(str(error)) from None
+
+    async def serve() -> None:
+        await agent.start()
+        print(json.dumps({"event": "ready", "agent": str(agent.id), "socket": str(args.socket), "entries": len(server.entries),
+                          "client": f"SPIFFE_ENDPOINT_SOCKET=unix://{args.socket.resolve()}"}), flush=True)
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        shown = 0
+        while not stop.is_set():
+            for decision in agent.decisions[shown:]:
+                print(json.dumps({"event": "attestation", **decision.__dict__}), flush=True)
+            shown = len(agent.decisions)
+            try:
+                await asyncio.wait_for(stop.wait(), 0.2)
+            except asyncio.TimeoutError:
+                pass
+        await agent.stop()
+
+    asyncio.run(serve())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshlab", description="How service meshes work inside: the textbook's helper command.")
     parser.add_argument("--version", action="version", version=f"meshlab {__version__}")
@@ -286,6 +355,22 @@ def build_parser() -> argparse.ArgumentParser:
     lab_commands.add_parser("down", parents=[prefix], help="stop the lab and remove everything it created")
     lab_commands.add_parser("cleanup", parents=[prefix], help="remove everything carrying the prefix (after a crash)")
     lab.set_defaults(run=_lab)
+
+    spiffe = commands.add_parser("spiffe", help="SPIFFE IDs")
+    spiffe_commands = spiffe.add_subparsers(dest="spiffe_command", metavar="COMMAND", required=True)
+    parse = spiffe_commands.add_parser("parse", help="validate a SPIFFE ID (go-spiffe's rules) and show its parts")
+    parse.add_argument("id")
+    parse.add_argument("--json", action="store_true", help='print {"trust_domain", "path"}')
+    parse.set_defaults(run=_spiffe_parse)
+
+    spire = commands.add_parser("spire", help="a SPIRE-style server and agent")
+    spire_commands = spire.add_subparsers(dest="spire_command", metavar="COMMAND", required=True)
+    agent = spire_commands.add_parser("agent", help="serve the SPIFFE Workload API on a Unix socket")
+    agent.add_argument("--trust-domain", required=True, help="e.g. meshlab.test")
+    agent.add_argument("--socket", type=Path, required=True, help="the Workload API's Unix socket path")
+    agent.add_argument("--entries", type=Path, required=True, help='JSON list of {"spiffe_id", "selectors": ["unix:uid:0", ...], "ttl"}')
+    agent.add_argument("--lab", metavar="PREFIX", help="also attest live-lab pods (k8s:* selectors) of this running lab")
+    agent.set_defaults(run=_spire_agent)
 
     serve = commands.add_parser("book", help="open the textbook in JupyterLab (what make lab runs)")
     serve.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

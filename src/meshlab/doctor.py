@@ -69,7 +69,7 @@ def _is_root() -> bool:
 
 def check_model() -> StageReport:
     """The model stage needs only the Python packages the chapters import."""
-    needed = ("matplotlib", "networkx", "simpy", "ipywidgets", "numpy", "grpc", "envoy")  # envoy: xds-protos
+    needed = ("matplotlib", "networkx", "simpy", "ipywidgets", "numpy", "grpc", "envoy", "cryptography", "jwt", "spiffe")  # envoy: xds-protos; jwt: pyjwt
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     version = platform.python_version()
     if sys.version_info < (3, 11):

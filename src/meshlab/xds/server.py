@@ -24,15 +24,14 @@ import asyncio
 import copy
 import itertools
 import json
-import threading
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from meshlab.loopthread import LoopThread
 from meshlab.xds.clock import AsyncioClock
 from meshlab.xds.debounce import DebounceOptions, Debouncer
 from meshlab.xds.pushqueue import AsyncPushQueue, push_throttle
@@ -226,32 +225,19 @@ class ControlPlaneThread:
 
     def __init__(self, options: DebounceOptions = DebounceOptions(), throttle: int = 0) -> None:
         self.plane = ControlPlane(options, throttle)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="meshlab-xds", daemon=True)
+        self.runner = LoopThread("meshlab-xds")
 
     def start(self) -> int:
-        self.thread.start()
+        self.runner.start()
         return self.call(self.plane.start())
 
     def stop(self) -> None:
         self.call(self.plane.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
+        self.runner.stop()
 
     def call(self, work):
         """Run a coroutine, or a plain function, on the control plane's loop and return its result."""
-        if asyncio.iscoroutine(work):
-            return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=30)
-        future: Future = Future()
-
-        def run():
-            try:
-                future.set_result(work())
-            except Exception as error:  # handed to the caller's thread
-                future.set_exception(error)
-
-        self.loop.call_soon_threadsafe(run)
-        return future.result(timeout=30)
+        return self.runner.call(work)
 
     def set_service(self, service: Service) -> None:
         self.call(lambda: self.plane.set_service(service))

@@ -1,0 +1,142 @@
+"""Workload attestation: who is calling the Workload API, told by the kernel, not by the caller.
+
+The agent never asks a workload who it is. It takes the caller's credentials from the Unix socket
+itself (SO_PEERCRED: PID, uid, gid, recorded by the kernel at connect), then reads the rest from
+/proc about that PID: supplementary groups, the executable's path and SHA-256, its network
+namespace. Two attestors turn that into selectors, as SPIRE's do:
+
+- unix: ``uid``, ``user``, ``gid``, ``group``, ``supplementary_gid``, ``path``, ``sha256``;
+- k8s (for live-lab pods): the pod whose network namespace the process is in, as a kubelet would
+  list it: ``ns``, ``sa``, ``node-name``, ``pod-uid``, ``pod-name``, ``pod-label``,
+  ``container-name``, ``container-image``.
+
+PIDs are reused. A caller could connect, hand the socket to another process and exit, and its PID
+could then belong to someone else by the time the agent looks at /proc. SPIRE guards against that
+by remembering the process's start time at connect and refusing when it differs later; so does
+``Caller.check``.
+
+    PeerCredentials     pid, uid, gid of a connected Unix socket's peer (SO_PEERCRED)
+    Caller              credentials plus the process start time seen at accept; check() guards PID reuse
+    AttestationError    the caller could not be attested (gone, reused PID)
+    unix_selectors      the unix attestor
+    LabPods             the k8s attestor over a live lab's pods
+"""
+
+from __future__ import annotations
+
+import grp
+import hashlib
+import os
+import pwd
+import socket
+import struct
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshlab.identity.entries import Selector
+from meshlab.lab.processes import start_time
+
+#: What the lab's containers would be called and run in Kubernetes (the app, and Istio's sidecar container).
+CONTAINERS = {"app": ("app", "meshlab/echo:lab"), "sidecar": ("istio-proxy", "meshlab/sidecar:lab")}
+
+
+class AttestationError(RuntimeError):
+    """The caller cannot be identified safely; the message says why."""
+
+
+@dataclass(frozen=True)
+class PeerCredentials:
+    pid: int
+    uid: int
+    gid: int
+
+
+def peer_credentials(sock: socket.socket) -> PeerCredentials:
+    """The connecting process as the kernel recorded it at connect(2)."""
+    pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return PeerCredentials(pid, uid, gid)
+
+
+@dataclass(frozen=True)
+class Caller:
+    credentials: PeerCredentials
+    start_time: int | None
+
+    @classmethod
+    def at_accept(cls, sock: socket.socket) -> Caller:
+        credentials = peer_credentials(sock)
+        return cls(credentials, start_time(credentials.pid))
+
+    def check(self) -> None:
+        """Refuse when the PID no longer names the process that connected: it exited, or the PID
+        was reused by another process (whose start time then differs)."""
+        pid = self.credentials.pid
+        now = start_time(pid)
+        if self.start_time is None or now is None:
+            raise AttestationError(f"the calling process {pid} has exited; its connection cannot be attested")
+        if now != self.start_time:
+            raise AttestationError(f"PID {pid} now belongs to another process (started at tick {now}, not {self.start_time}): possible PID reuse")
+
+
+_digests: dict[tuple[int, int, int], str] = {}
+
+
+def _sha256(path: Path) -> str:
+    """The executable's SHA-256, cached per (device, inode, mtime): an interpreter is megabytes."""
+    info = path.stat()
+    key = (info.st_dev, info.st_ino, info.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _digests[key]
+
+
+def unix_selectors(caller: Caller) -> set[Selector]:
+    credentials = caller.credentials
+    selectors = {Selector("unix", f"uid:{credentials.uid}"), Selector("unix", f"gid:{credentials.gid}")}
+    try:
+        selectors.add(Selector("unix", f"user:{pwd.getpwuid(credentials.uid).pw_name}"))
+    except KeyError:
+        pass
+    try:
+        selectors.add(Selector("unix", f"group:{grp.getgrgid(credentials.gid).gr_name}"))
+    except KeyError:
+        pass
+    proc = Path(f"/proc/{credentials.pid}")
+    try:
+        groups = next(line for line in (proc / "status").read_text().splitlines() if line.startswith("Groups:")).split()[1:]
+        selectors |= {Selector("unix", f"supplementary_gid:{gid}") for gid in groups}
+        executable = Path(os.readlink(proc / "exe"))
+        selectors |= {Selector("unix", f"path:{executable}"), Selector("unix", f"sha256:{_sha256(proc / 'exe')}")}
+    except OSError as error:
+        raise AttestationError(f"cannot read /proc for the calling process {credentials.pid}: {error.strerror}") from None
+    return selectors
+
+
+class LabPods:
+    """The k8s workload attestor for a live lab: a process belongs to the pod whose network
+    namespace it is in (what the pod's cgroup tells a real kubelet), its container is the sidecar
+    if it is the pod's recorded sidecar process, the app otherwise."""
+
+    def __init__(self, lab) -> None:
+        self.lab = lab
+        self.by_namespace = {os.stat(f"/run/netns/{pod.netns}").st_ino: pod for pod in lab.pods.values()}
+        self.sidecars = {process.pid for _, process in lab.processes if process.role == "sidecar"}
+
+    def pod_of(self, pid: int):
+        try:
+            inode = os.stat(f"/proc/{pid}/ns/net").st_ino
+        except OSError:
+            return None
+        return self.by_namespace.get(inode)
+
+    def selectors(self, caller: Caller) -> set[Selector]:
+        pod = self.pod_of(caller.credentials.pid)
+        if pod is None:
+            return set()
+        container, image = CONTAINERS["sidecar" if caller.credentials.pid in self.sidecars else "app"]
+        values = [f"ns:{pod.namespace}", f"sa:{pod.service_account}", f"node-name:node{pod.node}", f"pod-name:{pod.name}",
+                  f"pod-uid:{uuid.uuid5(uuid.NAMESPACE_URL, f'meshlab:{self.lab.prefix}:{pod.name}')}",
+                  f"container-name:{container}", f"container-image:{image}"]
+        values += [f"pod-label:{key}:{value}" for key, value in pod.labels.items()]
+        return {Selector("k8s", value) for value in values}
