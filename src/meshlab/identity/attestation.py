@@ -135,7 +135,7 @@ class LabPods:
         if pod is None:
             return set()
         container, image = CONTAINERS["sidecar" if caller.credentials.pid in self.sidecars else "app"]
-        values = [f"ns:{pod.namespace}", f"sa:{pod.service_account}", f"node-name:node{pod.node}", f"pod-name:{pod.name}",
+        values = [f"ns:{pod.k8s_namespace}", f"sa:{pod.service_account}", f"node-name:node{pod.node}", f"pod-name:{pod.name}",
                   f"pod-uid:{uuid.uuid5(uuid.NAMESPACE_URL, f'meshlab:{self.lab.prefix}:{pod.name}')}",
                   f"container-name:{container}", f"container-image:{image}"]
         values += [f"pod-label:{key}:{value}" for key, value in pod.labels.items()]

@@ -68,6 +68,14 @@ def _svid_context(server_side: bool) -> tuple[ssl.SSLContext, str]:
     return context(chain, key, roots, server_side), str(svid.spiffe_id)
 
 
+def _failure(error: OSError) -> str:
+    """What went wrong, as OpenSSL put it: the verification message when a chain was refused
+    ("certificate has expired"), else the alert or error reason."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"{error.reason}: {error.verify_message}"
+    return str(getattr(error, "reason", None) or error)
+
+
 def serve(port: int, allow: set[str], connections: int, tls: ssl.SSLContext, me: str) -> None:
     listener = socket.create_server(("0.0.0.0", port))
     print(json.dumps({"event": "ready", "me": me, "port": port}), flush=True)
@@ -81,7 +89,7 @@ def serve(port: int, allow: set[str], connections: int, tls: ssl.SSLContext, me:
                 reason = "" if record["allowed"] else f"{peer} is not allowed to call {me}"
                 connection.sendall(json.dumps({"allowed": record["allowed"], "server": me, "client": peer, "reason": reason}).encode() + b"\n")
         except (ssl.SSLError, OSError) as error:
-            record.update(allowed=False, refused=f"TLS handshake failed: {getattr(error, 'reason', None) or error}")
+            record.update(allowed=False, refused=f"TLS handshake failed: {_failure(error)}")
         print(json.dumps(record), flush=True)
 
 
@@ -96,7 +104,7 @@ def call(host: str, port: int, expect: str, tls: ssl.SSLContext, me: str) -> dic
             reply = json.loads(connection.makefile().readline() or "{}")
             record.update(allowed=reply.get("allowed", False), reply=reply)
     except (ssl.SSLError, OSError) as error:
-        record.update(allowed=False, refused=f"TLS failed: {getattr(error, 'reason', None) or error}")
+        record.update(allowed=False, refused=f"TLS failed: {_failure(error)}")
     return record
 
 

@@ -76,14 +76,14 @@ class PodSpec:
     ports: tuple[int, ...] = (APP_PORT, METRICS_PORT)
     node: int = 0
     #: Kubernetes metadata, which workload attestation reads (``k8s:ns``, ``k8s:sa``, ``k8s:pod-label``).
-    namespace: str = "default"
+    k8s_namespace: str = "default"
     service_account: str = "default"
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.name):
             raise LabUsageError(f"pod name {self.name!r} is not valid; use 1-8 lowercase letters or digits, starting with a letter")
-        for what, value in (("namespace", self.namespace), ("service account", self.service_account)):
+        for what, value in (("namespace", self.k8s_namespace), ("service account", self.service_account)):
             if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
                 raise LabUsageError(f"pod {self.name}: {what} {value!r} is not a Kubernetes name (lowercase letters, digits and '-', at most 63)")
 
@@ -97,7 +97,7 @@ class Pod:
     sidecar: bool
     capture: dict = field(default_factory=dict)
     node: int = 0
-    namespace: str = "default"
+    k8s_namespace: str = "default"
     service_account: str = "default"
     labels: dict[str, str] = field(default_factory=dict)
     host: Host = field(default=MACHINE, repr=False, compare=False)
@@ -251,7 +251,7 @@ class Lab:
                 rules = rootless.owner_as_mark(rules, spec.capture.proxy_uid.split(","), spec.capture.proxy_gid.split(","))
             pod.run(["iptables-restore", "--noflush"], stdin=rules)
         self.pods[spec.name] = Pod(spec.name, pod.name, ip, spec.ports, spec.sidecar, spec.capture.istio_fields() if spec.sidecar else {}, spec.node,
-                                   spec.namespace, spec.service_account, dict(spec.labels), self.host)
+                                   spec.k8s_namespace, spec.service_account, dict(spec.labels), self.host)
 
     def _start_processes(self, specs: list[PodSpec]) -> None:
         # Without root the proxy cannot become uid 1337 (unmapped); it marks its sockets instead.

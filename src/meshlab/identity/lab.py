@@ -1,0 +1,90 @@
+"""Identities in the live lab: an agent attesting the lab's pods, and workloads talking mutual TLS.
+
+One SPIRE-style server and agent run in this process; the agent's Workload API socket sits in the
+lab's state folder, which every pod sees (a Unix socket is reached by path, not over the pod's
+network). Workloads are processes in the pods: ``python -m meshlab.identity.mtls`` fetching their
+SVID with the real ``spiffe`` client, so what they get is decided by the kernel's account of who
+they are (SO_PEERCRED, their network namespace -> pod) matched against the entries.
+
+    IdentityLab   with IdentityLab(prefix, pods, entries) as lab: lab.serve(...), lab.call(...), lab.decisions()
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from meshlab.identity.agent import Agent, AgentThread, Decision
+from meshlab.identity.attestation import LabPods
+from meshlab.identity.entries import load_entries
+from meshlab.identity.server import SpireServer
+from meshlab.identity.spiffeid import TrustDomain
+from meshlab.lab import Lab, PodSpec
+
+TRUST_DOMAIN = TrustDomain("meshlab.test")
+MTLS_PORT = 8443
+
+
+class IdentityLab:
+    def __init__(self, prefix: str, pods: list[PodSpec], entries: list[dict], trust_domain: TrustDomain = TRUST_DOMAIN) -> None:
+        self.prefix, self.pod_specs, self.entry_items, self.trust_domain = prefix, pods, entries, trust_domain
+        self.lab: Lab | None = None
+        self.agent: AgentThread | None = None
+        self.servers: list[subprocess.Popen] = []
+
+    def __enter__(self) -> IdentityLab:
+        self.lab = Lab(self.prefix).up(self.pod_specs)
+        try:
+            server = SpireServer(self.trust_domain)
+            agent = Agent(server, self.lab.state_dir / "spire" / "agent.sock", LabPods(self.lab))
+            agent.attest(server.create_join_token())  # node attestation first
+            server.entries = load_entries(self.entry_items, agent.id)
+            self.agent = AgentThread(agent).start()
+        except BaseException:
+            self.lab.down()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in self.servers:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+        if self.agent:
+            self.agent.stop()
+        self.lab.down()
+
+    @property
+    def socket(self) -> str:
+        return f"unix://{self.agent.agent.socket_path}"
+
+    def workload_argv(self, *args: str) -> list[str]:
+        """``python -m meshlab.identity.mtls ARGS`` with the agent's socket in its environment."""
+        return ["env", f"SPIFFE_ENDPOINT_SOCKET={self.socket}", sys.executable, "-m", "meshlab.identity.mtls", *args]
+
+    def serve(self, pod: str, allow: list[str], connections: int, port: int = MTLS_PORT) -> subprocess.Popen:
+        """An mTLS server in ``pod`` accepting ``connections`` connections; it has fetched its SVID
+        and is listening when this returns (its first line said so)."""
+        argv = self.workload_argv("serve", "--port", str(port), "--connections", str(connections), *[arg for spiffe_id in allow for arg in ("--allow", spiffe_id)])
+        process = subprocess.Popen(self.lab.pod(pod).namespace.argv(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.servers.append(process)
+        ready = process.stdout.readline()
+        if not ready:
+            raise RuntimeError(f"the mTLS server in {pod} did not start: {process.communicate(timeout=10)[1].strip()[-800:]}")
+        return process
+
+    def call(self, pod: str, server: str, expect: str, port: int = MTLS_PORT) -> dict:
+        """One mTLS call from a workload in ``pod`` to the server in pod ``server``; its JSON record."""
+        done = self.lab.exec(pod, self.workload_argv("call", self.lab.pod(server).ip, str(port), "--expect", expect))
+        if not done.stdout.strip():
+            raise RuntimeError(f"the workload in {pod} printed nothing: {done.stderr.strip()[-800:]}")
+        return json.loads(done.stdout)
+
+    def decisions(self) -> list[Decision]:
+        return self.agent.decisions()
+
+    def set_entries(self, entries: list[dict]) -> None:
+        """Replace the registration entries (what ``spire-server entry create/delete`` does)."""
+        agent = self.agent.agent
+        self.agent.runner.call(lambda: setattr(agent.server, "entries", load_entries(entries, agent.id)))
