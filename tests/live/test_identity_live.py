@@ -63,10 +63,11 @@ def test_the_right_uid_in_the_wrong_pod_is_not_the_server(zero_trust):
     on the node: the intruder, same uid, other pod, then passes as the server. The narrow entry
     (namespace, service account, label) does not."""
     try:
+        server = zero_trust.serve("client", allow=[SERVER], connections=1, port=9443)  # the client, with its SVID, trusts the server's ID
         zero_trust.set_entries([{"spiffe_id": SERVER, "selectors": ["unix:uid:0"]}, ENTRIES[1]])
-        server = zero_trust.serve("client", allow=[SERVER], connections=1, port=9443)  # a peer that trusts the server's ID
         stolen = zero_trust.call("intruder", "client", expect=CLIENT, port=9443)
         assert stolen["me"] == SERVER, "with the broad entry the intruder is handed the server's identity"
+        assert stolen["allowed"] and stolen["reply"]["client"] == SERVER, "and the client accepts it as the server"
         server.communicate(timeout=30)
     finally:
         zero_trust.set_entries(ENTRIES)

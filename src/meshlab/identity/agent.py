@@ -60,7 +60,7 @@ class Agent:
         self.svid: X509Svid | None = None
         self.decisions: list[Decision] = []
         self.rotations = 0
-        self._svids: dict[RegistrationEntry, X509Svid] = {}
+        self._svids: dict[RegistrationEntry, tuple[X509Svid, dt.datetime]] = {}  # entry -> (SVID, renew at)
         self._callers: dict[int, Caller] = {}  # relay source port -> caller seen at accept
         self._changed: asyncio.Condition | None = None
         self._grpc: grpc.aio.Server | None = None
@@ -147,18 +147,19 @@ class Agent:
 
     # -- X509-SVIDs and rotation ----------------------------------------------------------------
     def _svid_for(self, entry: RegistrationEntry) -> X509Svid:
-        svid = self._svids.get(entry)
-        if svid is None or _past_half_life(svid):
+        cached = self._svids.get(entry)
+        if cached is None or _due(cached[1]):
             key = new_key()  # the agent's key; the server signs only its public half
             certificate = self.server.mint_x509_svid(self.id, entry, key.public_key())
-            svid = self._svids[entry] = X509Svid(entry.spiffe_id, (certificate,), key)
-        return svid
+            # renew at half the lifetime, counted from now (the certificate's notBefore is backdated)
+            cached = self._svids[entry] = (X509Svid(entry.spiffe_id, (certificate,), key), _now() + dt.timedelta(seconds=entry.ttl_s / 2))
+        return cached[0]
 
     async def _rotate(self) -> None:
         """Renew every cached SVID at half its lifetime and wake the open streams."""
         while True:
             await asyncio.sleep(self.rotation_check_s)
-            stale = [entry for entry, svid in self._svids.items() if _past_half_life(svid)]
+            stale = [entry for entry, (_, renew_at) in self._svids.items() if _due(renew_at)]
             if stale:
                 for entry in stale:
                     self._svid_for(entry)
@@ -230,9 +231,12 @@ class Agent:
         return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
-def _past_half_life(svid: X509Svid) -> bool:
-    now = dt.datetime.now(dt.timezone.utc)
-    return now >= svid.issued_at + (svid.expires_at - svid.issued_at) / 2
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _due(renew_at: dt.datetime) -> bool:
+    return _now() >= renew_at
 
 
 async def _require_header(context) -> None:

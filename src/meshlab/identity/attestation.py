@@ -120,7 +120,9 @@ class LabPods:
 
     def __init__(self, lab) -> None:
         self.lab = lab
-        self.by_namespace = {os.stat(f"/run/netns/{pod.netns}").st_ino: pod for pod in lab.pods.values()}
+        # the namespace files' inodes, looked up where the lab's namespaces live (rootless: in its user namespace)
+        inodes = lab.host.run(["stat", "-L", "-c", "%i", *[f"/run/netns/{pod.netns}" for pod in lab.pods.values()]]).stdout.split()
+        self.by_namespace = {int(inode): pod for inode, pod in zip(inodes, lab.pods.values(), strict=True)}
         self.sidecars = {process.pid for _, process in lab.processes if process.role == "sidecar"}
 
     def pod_of(self, pid: int):

@@ -59,14 +59,6 @@ class X509Svid:
     def leaf(self) -> x509.Certificate:
         return self.chain[0]
 
-    @property
-    def expires_at(self) -> dt.datetime:
-        return self.leaf.not_valid_after_utc
-
-    @property
-    def issued_at(self) -> dt.datetime:
-        return self.leaf.not_valid_before_utc
-
     def chain_der(self) -> bytes:
         """What the Workload API sends as ``x509_svid``: DER certificates concatenated, leaf first."""
         return b"".join(cert.public_bytes(serialization.Encoding.DER) for cert in self.chain)

@@ -6,11 +6,12 @@ network). Workloads are processes in the pods: ``python -m meshlab.identity.mtls
 SVID with the real ``spiffe`` client, so what they get is decided by the kernel's account of who
 they are (SO_PEERCRED, their network namespace -> pod) matched against the entries.
 
-    IdentityLab   with IdentityLab(prefix, pods, entries) as lab: lab.serve(...), lab.call(...), lab.decisions()
+    IdentityLab   with IdentityLab(prefix, pods, entries) as lab (or start()/stop()): serve, call, decisions, set_entries
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import subprocess
 import sys
@@ -34,6 +35,14 @@ class IdentityLab:
         self.servers: list[subprocess.Popen] = []
 
     def __enter__(self) -> IdentityLab:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, down_at_exit: bool = False) -> IdentityLab:
+        """The lab's pods, then the SPIRE server and agent (node attestation first), then the entries.
+        ``down_at_exit`` stops everything when this Python process exits (for notebooks)."""
         self.lab = Lab(self.prefix).up(self.pod_specs)
         try:
             server = SpireServer(self.trust_domain)
@@ -44,16 +53,22 @@ class IdentityLab:
         except BaseException:
             self.lab.down()
             raise
+        if down_at_exit:
+            atexit.register(self.stop)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
+        """End the workloads, the agent and the lab (a notebook's cells cannot share a ``with``)."""
         for process in self.servers:
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=10)
+        self.servers.clear()
         if self.agent:
             self.agent.stop()
-        self.lab.down()
+            self.agent = None
+        if self.lab:
+            self.lab.down()
 
     @property
     def socket(self) -> str:

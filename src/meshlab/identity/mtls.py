@@ -27,6 +27,7 @@ import socket
 import ssl
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -76,21 +77,23 @@ def _failure(error: OSError) -> str:
     return str(getattr(error, "reason", None) or error)
 
 
-def serve(port: int, allow: set[str], connections: int, tls: ssl.SSLContext, me: str) -> None:
-    listener = socket.create_server(("0.0.0.0", port))
-    print(json.dumps({"event": "ready", "me": me, "port": port}), flush=True)
-    for _ in range(connections):
-        raw, address = listener.accept()
-        record = {"me": me, "client_address": f"{address[0]}:{address[1]}"}
-        try:
-            with tls.wrap_socket(raw, server_side=True) as connection:
-                peer = record["peer"] = peer_spiffe_id(connection)
-                record["allowed"] = peer in allow
-                reason = "" if record["allowed"] else f"{peer} is not allowed to call {me}"
-                connection.sendall(json.dumps({"allowed": record["allowed"], "server": me, "client": peer, "reason": reason}).encode() + b"\n")
-        except (ssl.SSLError, OSError) as error:
-            record.update(allowed=False, refused=f"TLS handshake failed: {_failure(error)}")
-        print(json.dumps(record), flush=True)
+def serve(port: int, allow: set[str], connections: int, tls: ssl.SSLContext, me: str, host: str = "0.0.0.0") -> Iterator[dict]:
+    """Accept ``connections`` connections; yields a "ready" record once listening, then one record
+    per connection: the peer's proven SPIFFE ID and whether it was allowed (or why the handshake failed)."""
+    with socket.create_server((host, port)) as listener:
+        yield {"event": "ready", "me": me, "port": listener.getsockname()[1]}
+        for _ in range(connections):
+            raw, address = listener.accept()
+            record = {"me": me, "client_address": f"{address[0]}:{address[1]}"}
+            try:
+                with tls.wrap_socket(raw, server_side=True) as connection:
+                    peer = record["peer"] = peer_spiffe_id(connection)
+                    record["allowed"] = peer in allow
+                    reason = "" if record["allowed"] else f"{peer} is not allowed to call {me}"
+                    connection.sendall(json.dumps({"allowed": record["allowed"], "server": me, "client": peer, "reason": reason}).encode() + b"\n")
+            except (ssl.SSLError, OSError) as error:
+                record.update(allowed=False, refused=f"TLS handshake failed: {_failure(error)}")
+            yield record
 
 
 def call(host: str, port: int, expect: str, tls: ssl.SSLContext, me: str) -> dict:
@@ -128,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"me": None, "allowed": False, "refused": f"no SVID for this workload: {error}"}))
         return 1
     if args.command == "serve":
-        serve(args.port, set(args.allow), args.connections, tls, me)
+        for record in serve(args.port, set(args.allow), args.connections, tls, me):
+            print(json.dumps(record), flush=True)
         return 0
     record = call(args.host, args.port, args.expect, tls, me)
     print(json.dumps(record))

@@ -1,0 +1,340 @@
+# %% [markdown]
+# # 13 · Zero trust: identity before network
+#
+# A mesh that authorises by IP address trusts the network: whoever holds an address is whoever that
+# address belonged to. Zero trust turns this round. Every workload carries a cryptographic identity,
+# proves it on every connection, and policy speaks of identities, never of addresses. SPIFFE says what
+# such an identity looks like and how a workload obtains it; SPIRE is its reference implementation;
+# Istio mints the same kind of identity for every sidecar. This chapter builds each piece in
+# `meshlab.identity` and then runs it: an agent serving the SPIFFE Workload API to the real `spiffe`
+# client from PyPI, and pods of the live lab talking mutual TLS, authorised by SPIFFE ID.
+#
+# **After this chapter you can**
+# - read and validate a SPIFFE ID, and say which strings go-spiffe refuses and why;
+# - list what an X509-SVID and a JWT-SVID must contain, and verify one;
+# - explain SPIRE's server/agent split, node attestation, and workload attestation step by step;
+# - write registration entries whose selectors give an identity to exactly the intended workloads;
+# - say how Istio gets its certificates (istiod's CA over SDS) and how SPIRE plugs into the same socket;
+# - show, live, that an unregistered process, the right uid in the wrong pod, another identity and an
+#   expired SVID are all refused.
+
+# %%
+import datetime as dt
+import json
+import os
+import tempfile
+import threading
+from collections import namedtuple
+from pathlib import Path
+
+import ipywidgets as widgets
+import jwt
+import matplotlib.pyplot as plt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from meshlab import doctor
+from meshlab.identity.authority import TrustDomainAuthority, new_key, verify_x509_svid
+from meshlab.identity.entries import load_entries, parse_selector
+from meshlab.identity.server import KubernetesCluster, NodeAttestationError, SpireServer
+from meshlab.identity.spiffeid import SpiffeIdError, TrustDomain, parse_id
+from meshlab.viz import draw_request_path, use_book_style
+
+use_book_style()
+TD = TrustDomain("meshlab.test")
+
+# %% [markdown]
+# ## 1 · Model: the SPIFFE ID
+#
+# `spiffe://<trust domain>/<path>`. The trust domain is the root of trust (one CA, one bundle); the path
+# names the workload, by whatever scheme the operator picks. Istio's is `/ns/<namespace>/sa/<service
+# account>`. meshlab validates as go-spiffe does, the strictest common implementation, with its error
+# texts: lower-case trust domain, no port, no user info, no percent-encoding, no empty or dot segments,
+# no trailing slash.
+
+# %%
+for text in ["spiffe://meshlab.test/ns/default/sa/web", "spiffe://meshlab.test", "spiffe://Meshlab.test/web",
+             "spiffe://meshlab.test:443/web", "spiffe://meshlab.test/ns//sa/web", "spiffe://meshlab.test/ns/../sa/web",
+             "spiffe://meshlab.test/web/", "https://meshlab.test/web"]:
+    try:
+        parsed = parse_id(text)
+        print(f"{text:<42} ok: trust domain {parsed.trust_domain}, path {parsed.path or '(none: the trust domain ID)'}")
+    except SpiffeIdError as error:
+        print(f"{text:<42} refused: {error}")
+
+# %% [markdown]
+# Type an ID and see go-spiffe's verdict (the same function `meshlab spiffe parse` runs).
+
+# %%
+def verdict(spiffe_id):
+    try:
+        parsed = parse_id(spiffe_id)
+        print(f"valid: trust domain {parsed.trust_domain!s}, path {parsed.path or '(none)'}")
+    except SpiffeIdError as error:
+        print(f"invalid: {error}")
+
+
+widgets.interact(verdict, spiffe_id=widgets.Text(value="spiffe://meshlab.test/ns/shop/sa/checkout", description="SPIFFE ID",
+                                                   layout=widgets.Layout(width="520px")));
+
+# %% [markdown]
+# ## 2 · Model: SVIDs, the documents that carry an ID
+#
+# An **X509-SVID** is a certificate whose only URI SAN is the SPIFFE ID; it is not a CA, its key usage is
+# digital signature, and (meshlab sets it) its extended key usage allows both TLS server and client, so one
+# SVID serves both ends of mutual TLS. The trust domain's **bundle** is its CA certificates. A **JWT-SVID**
+# is a signed token (`sub` = the ID, `aud`, `exp`, `kid` naming the key in the trust domain's JWKS bundle),
+# for when TLS does not reach end to end.
+
+# %%
+authority = TrustDomainAuthority(TD)
+USAGES = {ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth", ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth"}
+svid = authority.sign_x509_svid(parse_id("spiffe://meshlab.test/ns/shop/sa/checkout"), dt.timedelta(hours=1))
+for extension in svid.leaf.extensions:
+    value = extension.value
+    if isinstance(value, x509.SubjectAlternativeName):
+        shown = value.get_values_for_type(x509.UniformResourceIdentifier)
+    elif isinstance(value, x509.BasicConstraints):
+        shown = f"CA={value.ca}"
+    elif isinstance(value, x509.KeyUsage):
+        shown = [name for name in ("digital_signature", "key_cert_sign", "crl_sign") if getattr(value, name)]
+    elif isinstance(value, x509.ExtendedKeyUsage):
+        shown = [USAGES.get(usage, usage.dotted_string) for usage in value]
+    else:
+        continue
+    print(f"{type(value).__name__:<24} critical={extension.critical!s:<5} {shown}")
+print("verified against the bundle by cryptography's X.509 verifier ->", verify_x509_svid(list(svid.chain), authority.x509_bundle()))
+token = authority.sign_jwt_svid(svid.spiffe_id, ["payments"], dt.timedelta(minutes=5))
+header = jwt.get_unverified_header(token)
+claims = jwt.decode(token, options={"verify_signature": False})
+print("JWT-SVID header:", {k: ("<key id>" if k == "kid" else v) for k, v in header.items()}, " claims:", sorted(claims))
+
+# %% [markdown]
+# ## 3 · SPIRE's split: the server signs, agents attest
+#
+# SPIRE's **server** holds the trust domain's keys and the **registration entries** (which workload gets
+# which ID). It never talks to workloads. On every node an **agent** first proves *the node* (node
+# attestation); only then does the server sign for it, and only the entries *parented to that agent*. A
+# stolen node therefore yields the identities registered for that node, not the trust domain's.
+#
+# Two node attestors: a one-time **join token** the operator hands over, and **k8s_psat**, where the agent
+# presents its projected service account token and the server checks it with the cluster (TokenReview:
+# signed, for the audience `spire-server`, not expired), checks the service account is allowed, and that
+# the pod really runs on the node it claims. Run both:
+
+# %%
+server = SpireServer(TD)
+token = server.create_join_token()
+agent_cert = server.attest_join_token(token, new_key().public_key())  # the agent keeps the private half
+print("join token accepted; the agent is", verify_x509_svid([agent_cert], server.authority.x509_bundle()).path.rsplit("/", 1)[0] + "/<token>")
+try:
+    server.attest_join_token(token, new_key().public_key())
+except NodeAttestationError as error:
+    print("the same token again:", error)
+cluster = KubernetesCluster("kind", {("spire", "spire-agent-x7"): {"node": "worker", "service_account": "spire-agent"},
+                                     ("default", "web-1"): {"node": "worker", "service_account": "default"}})
+allowed = {"spire:spire-agent"}
+for namespace, pod, audience in (("spire", "spire-agent-x7", "spire-server"), ("default", "web-1", "spire-server"), ("spire", "spire-agent-x7", "vault")):
+    try:
+        server.attest_psat(cluster.projected_token(namespace, pod, audience), cluster, allowed, new_key().public_key())
+        print(f"PSAT of {namespace}/{pod} for {audience}: node attested")
+    except NodeAttestationError as error:
+        print(f"PSAT of {namespace}/{pod} for {audience}: refused: {error}")
+
+# %% [markdown]
+# ## 4 · Workload attestation, step by step
+#
+# A workload asks the agent's **Workload API** (gRPC on a Unix socket every local user may open) for its
+# SVID. It does not say who it is: the agent finds out.
+
+# %%
+Step = namedtuple("Step", "name kind where")
+steps = [Step("workload connects", "app", "Unix socket"), Step("kernel: SO_PEERCRED", "netfilter", "pid, uid, gid"),
+         Step("PID still the same?", "netfilter", "start time"), Step("agent reads /proc", "control-plane", "exe, sha256, groups"),
+         Step("pod of the netns", "control-plane", "ns, sa, labels"), Step("entries ⊆ selectors", "control-plane", "SPIRE's rule"),
+         Step("SVID pushed", "proxy", "renewed at half life")]
+draw_request_path(steps, title="Workload attestation: the kernel names the caller, the entries decide")
+plt.show()
+
+# %% [markdown]
+# 1. The kernel records the connecting process's PID, uid and gid (SO_PEERCRED).
+# 2. PIDs are reused: the agent notes the process's start time at connect and refuses if the PID later
+#    names another process (a caller could hand its connection over and exit).
+# 3. The **unix** attestor reads uid, user, gid, group, supplementary groups, the executable's path and its
+#    SHA-256; the **k8s** attestor finds the pod (SPIRE via the cgroup and the kubelet; meshlab via the
+#    process's network namespace and the lab's pod table): namespace, service account, pod name and UID,
+#    labels, container name and image.
+# 4. An entry applies when **all its selectors** are among the workload's. More selectors, fewer matches.
+#
+# Pick a workload's selectors and see which entries would match:
+
+# %%
+ENTRIES = load_entries([
+    {"spiffe_id": "spiffe://meshlab.test/ns/shop/sa/checkout", "selectors": ["k8s:ns:shop", "k8s:sa:checkout"]},
+    {"spiffe_id": "spiffe://meshlab.test/ns/shop/sa/checkout-strict", "selectors": ["k8s:ns:shop", "k8s:sa:checkout", "k8s:container-name:app"]},
+    {"spiffe_id": "spiffe://meshlab.test/root-anything", "selectors": ["unix:uid:0"]},
+], parse_id("spiffe://meshlab.test/spire/agent/join_token/demo"))
+CANDIDATES = ["unix:uid:0", "unix:uid:1000", "k8s:ns:shop", "k8s:sa:checkout", "k8s:container-name:app", "k8s:container-name:istio-proxy"]
+
+
+def matching(**chosen):
+    workload = {parse_selector(name) for name, on in zip(CANDIDATES, chosen.values()) if on}
+    granted = [str(entry.spiffe_id) for entry in ENTRIES if entry.matches(workload)]
+    print("identities:", granted or "none: PERMISSION_DENIED (no identity issued)")
+
+
+widgets.interact(matching, **{f"s{i}": widgets.Checkbox(value=i in (0, 2, 3, 4), description=name) for i, name in enumerate(CANDIDATES)});
+
+# %% [markdown]
+# ## 5 · How Istio does it, and where SPIRE plugs in
+#
+# In Istio, istiod is the CA. Each sidecar's pilot-agent generates a key, sends a CSR to istiod
+# authenticated with the pod's Kubernetes service account token, and serves the signed certificate to
+# Envoy over **SDS** on a Unix socket; the ID is `spiffe://<trust domain>/ns/<namespace>/sa/<service
+# account>`. Istio's attestation is therefore exactly namespace + service account, proven by the token.
+# SPIRE can replace istiod as the source: when a socket implementing Envoy's SDS API exists at
+# `/run/secrets/workload-spiffe-uds/socket` (SPIRE's agent, mounted by the SPIFFE CSI driver), Envoy
+# fetches its identities there, and SPIRE's richer node and workload attestation applies
+# ([istio.io: SPIRE integration](https://istio.io/latest/docs/ops/integrations/spire/)). Istio's own
+# sidecars and gateways then need registration entries too, or they never become ready.
+#
+# ## 6 · Live, on loopback: the Workload API and the real client
+#
+# **Stage: live, on a Unix socket** (any Linux; no root). One process runs meshlab's SPIRE-style server
+# and agent; the agent attests with a join token, then serves the Workload API. The client is the `spiffe`
+# package from PyPI, as any Python workload would use it. The entry selects this notebook's own process by
+# its uid.
+
+# %% tags=["nbval-ignore-output"]
+from spiffe import JwtSvid, WorkloadApiClient, X509Source
+from spiffe import TrustDomain as ClientTrustDomain
+
+from meshlab.identity.agent import Agent, AgentThread
+
+folder = Path(tempfile.mkdtemp(prefix="meshlab-spire-"))
+spire = SpireServer(TD)
+agent = Agent(spire, folder / "agent.sock")
+agent.attest(spire.create_join_token())
+ME = "spiffe://meshlab.test/ns/book/sa/reader"
+spire.entries = load_entries([{"spiffe_id": ME, "selectors": [f"unix:uid:{os.getuid()}"], "ttl": 2}], agent.id)
+running = AgentThread(agent).start()
+with WorkloadApiClient(f"unix://{agent.socket_path}") as client:
+    fetched = client.fetch_x509_svid()
+    bundle = client.fetch_x509_bundles().get_bundle_for_trust_domain(ClientTrustDomain("meshlab.test"))
+    jwt_svid = client.fetch_jwt_svid({"payments"})
+    jwt_bundle = client.fetch_jwt_bundles().get_bundle_for_trust_domain(ClientTrustDomain("meshlab.test"))
+print("X509-SVID:", fetched.spiffe_id, "expires", fetched.leaf.not_valid_after_utc.isoformat(timespec="seconds"))
+print("chain verifies against the fetched bundle ->", verify_x509_svid(list(fetched.cert_chain), list(bundle.x509_authorities)))
+print("JWT-SVID validates (py-spiffe, signature checked) ->", JwtSvid.parse_and_validate(jwt_svid.token, jwt_bundle, {"payments"}).spiffe_id)
+try:
+    JwtSvid.parse_and_validate(jwt_svid.token, jwt_bundle, {"ledger"})
+except Exception as error:
+    print("the same token for audience 'ledger':", type(error).__name__, error)
+decision = running.decisions()[0]
+print("the agent's decision: pid", decision.pid, "->", decision.granted, "from", [s for s in decision.selectors if not s.startswith("unix:sha256")])
+assert str(fetched.spiffe_id) == ME and decision.granted == (ME,)
+
+# %% [markdown]
+# The entry's TTL is 2 s: the agent renews at half life and pushes the new SVID on the open stream, which
+# `X509Source` (the client's long-lived watcher) picks up without asking.
+
+# %% tags=["nbval-ignore-output"]
+import time
+
+with WorkloadApiClient(f"unix://{agent.socket_path}") as client, X509Source(workload_api_client=client) as source:
+    serials = [source.get_x509_context().default_svid.leaf.serial_number]
+    deadline = time.monotonic() + 6
+    while len(set(serials)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        serials.append(source.get_x509_context().default_svid.leaf.serial_number)
+print(f"distinct SVIDs seen on one stream in {6 - max(deadline - time.monotonic(), 0):.1f} s: {len(set(serials))}")
+assert len(set(serials)) >= 2, "rotations reach the open stream"
+
+# %% [markdown]
+# An SVID taken from a workload stops working when it expires. Here one that expired a minute ago meets a
+# server holding a valid SVID, over mutual TLS on loopback:
+
+# %% tags=["nbval-ignore-output"]
+from meshlab.identity.mtls import call, context, serve
+
+pem = serialization.Encoding.PEM
+roots = spire.authority.ca_certificate.public_bytes(pem)
+server_svid = spire.authority.sign_x509_svid(parse_id("spiffe://meshlab.test/ns/shop/sa/server"), dt.timedelta(hours=1))
+expired = spire.authority.sign_x509_svid(parse_id(ME), dt.timedelta(minutes=1), now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2))
+records = []
+listener = serve(0, {ME}, 1, context(*server_svid.pem_files(), roots, server_side=True), str(server_svid.spiffe_id), host="127.0.0.1")
+port = next(listener)["port"]
+worker = threading.Thread(target=lambda: records.extend(listener))
+worker.start()
+print("client:", call("127.0.0.1", port, str(server_svid.spiffe_id), context(*expired.pem_files(), roots, server_side=False), ME))
+worker.join(timeout=10)
+print("server:", records[0]["refused"])
+assert records[0]["refused"].endswith("certificate has expired")
+running.stop()
+
+# %% [markdown]
+# ## 7 · Live lab: pods with identities, talking mutual TLS
+#
+# **Stage: live lab** (Linux; root, or unprivileged user namespaces). Three pods: `server` and `client` in
+# namespace `shop` with their own service accounts, and `intruder` in `default`, running the same code as
+# the same uid. The agent's socket is in the lab's state folder, reachable from every pod by path; each
+# workload is `python -m meshlab.identity.mtls` in its pod, fetching its SVID with the real client. The
+# k8s selectors come from the process's network namespace. The server allows only the client's ID.
+
+# %% tags=["nbval-ignore-output"]
+LIVE = doctor.check_live()
+print("live stage:", "available" if LIVE.available else f"NOT available: {LIVE.reason} (fix: {LIVE.fix})")
+assert LIVE.available or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1", LIVE.reason
+if LIVE.available:
+    from meshlab.identity.lab import IdentityLab
+    from meshlab.lab import PodSpec
+
+    SERVER, CLIENT = "spiffe://meshlab.test/ns/shop/sa/server", "spiffe://meshlab.test/ns/shop/sa/client"
+    UID = f"unix:uid:{os.getuid()}"
+    NARROW = [{"spiffe_id": SERVER, "selectors": [UID, "k8s:ns:shop", "k8s:sa:server", "k8s:pod-label:app:server"]},
+              {"spiffe_id": CLIENT, "selectors": [UID, "k8s:ns:shop", "k8s:sa:client"]}]
+    pods = [PodSpec("server", k8s_namespace="shop", service_account="server", labels={"app": "server"}),
+            PodSpec("client", k8s_namespace="shop", service_account="client"), PodSpec("intruder")]
+    zero_trust = IdentityLab("ml13", pods, NARROW).start(down_at_exit=True)
+    server_process = zero_trust.serve("server", allow=[CLIENT], connections=1)  # only the client will get that far
+    ok = zero_trust.call("client", "server", expect=SERVER)
+    print("client -> server:", {k: ok[k] for k in ("me", "peer", "allowed")})
+    stranger = zero_trust.call("intruder", "server", expect=SERVER)
+    print("intruder -> server:", stranger["refused"][:120])
+    assert ok["allowed"] and ok["peer"] == SERVER and stranger["me"] is None
+
+# %% [markdown]
+# The intruder got nothing: no entry's selectors are a subset of its own. Now the mistake the lab's
+# exercise is about: an entry that selects the server by uid alone. The intruder runs as the same uid, in
+# another pod, and is handed the server's identity; a peer that trusts the server's ID accepts it.
+
+# %% tags=["nbval-ignore-output"]
+if LIVE.available:
+    peer = zero_trust.serve("client", allow=[SERVER], connections=1, port=9443)  # the client, holding its own SVID, trusts the server's ID
+    zero_trust.set_entries([{"spiffe_id": SERVER, "selectors": [UID]}, NARROW[1]])
+    stolen = zero_trust.call("intruder", "client", expect=CLIENT, port=9443)
+    print("with the uid-only entry the intruder is:", stolen["me"], "- accepted by the client:", stolen["allowed"])
+    zero_trust.set_entries(NARROW)
+    again = zero_trust.call("intruder", "server", expect=SERVER)
+    print("with the narrow entries again:", again["me"], "-", again["refused"][:60])
+    for record in zero_trust.decisions()[-2:]:
+        print(f"  pid {record.pid}: granted {record.granted or '-'}, k8s selectors {[s for s in record.selectors if s.startswith('k8s:pod-name')]}")
+    served = [json.loads(line) for line in server_process.communicate(timeout=30)[0].splitlines()]
+    print("the server's log:", [(r.get("peer"), r["allowed"]) for r in served])
+    assert stolen["me"] == SERVER and stolen["allowed"] and again["me"] is None
+    zero_trust.stop()
+
+# %% [markdown]
+# ## What to remember
+#
+# - An identity is only as good as its **attestation** and its **entries**: SPIFFE IDs, SVIDs and mTLS are
+#   the easy part; the selectors decide who can be whom.
+# - Node attestation bounds the damage of a stolen node to its own entries; workload attestation trusts the
+#   kernel (SO_PEERCRED, /proc, namespaces), never the caller, and guards against PID reuse.
+# - Short-lived SVIDs renewed at half life make theft expire; JWT-SVIDs are bearer tokens, bound to an
+#   audience and a few minutes, for where TLS does not reach.
+# - Istio's default is the same model with one attestor (namespace + service account via istiod); SPIRE
+#   plugs into the same SDS socket when you need more.
+#
+# Next: lab 13 asks you to write the entries yourself; chapter 14 turns from *who* to *what they may do*.
