@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import os
 import tempfile
-import threading
 from collections import namedtuple
 from pathlib import Path
 
@@ -75,6 +74,7 @@ def verdict(spiffe_id):
         print(f"invalid: {error}")
 
 
+# %% tags=["nbval-ignore-output"]
 widgets.interact(verdict, spiffe_id=widgets.Text(value="spiffe://meshlab.test/ns/shop/sa/checkout", description="SPIFFE ID",
                                                    layout=widgets.Layout(width="520px")));
 
@@ -184,6 +184,11 @@ def matching(**chosen):
     print("identities:", granted or "none: PERMISSION_DENIED (no identity issued)")
 
 
+for example in (["unix:uid:0", "k8s:ns:shop", "k8s:sa:checkout", "k8s:container-name:app"], ["k8s:ns:shop", "k8s:sa:checkout", "k8s:container-name:istio-proxy"], ["unix:uid:1000"]):
+    print(f"{', '.join(example):<75}", end=" ")
+    matching(**{f"s{i}": name in example for i, name in enumerate(CANDIDATES)})
+
+# %% tags=["nbval-ignore-output"]
 widgets.interact(matching, **{f"s{i}": widgets.Checkbox(value=i in (0, 2, 3, 4), description=name) for i, name in enumerate(CANDIDATES)});
 
 # %% [markdown]
@@ -256,19 +261,15 @@ assert len(set(serials)) >= 2, "rotations reach the open stream"
 # server holding a valid SVID, over mutual TLS on loopback:
 
 # %% tags=["nbval-ignore-output"]
-from meshlab.identity.mtls import call, context, serve
+from meshlab.identity.mtls import LoopbackServer, call, context
 
 pem = serialization.Encoding.PEM
 roots = spire.authority.ca_certificate.public_bytes(pem)
 server_svid = spire.authority.sign_x509_svid(parse_id("spiffe://meshlab.test/ns/shop/sa/server"), dt.timedelta(hours=1))
 expired = spire.authority.sign_x509_svid(parse_id(ME), dt.timedelta(minutes=1), now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2))
-records = []
-listener = serve(0, {ME}, 1, context(*server_svid.pem_files(), roots, server_side=True), str(server_svid.spiffe_id), host="127.0.0.1")
-port = next(listener)["port"]
-worker = threading.Thread(target=lambda: records.extend(listener))
-worker.start()
-print("client:", call("127.0.0.1", port, str(server_svid.spiffe_id), context(*expired.pem_files(), roots, server_side=False), ME))
-worker.join(timeout=10)
+listener = LoopbackServer(lambda peer: peer == ME, 1, context(*server_svid.pem_files(), roots, server_side=True), str(server_svid.spiffe_id))
+print("client:", call("127.0.0.1", listener.port, str(server_svid.spiffe_id), context(*expired.pem_files(), roots, server_side=False), ME))
+records = listener.join()
 print("server:", records[0]["refused"])
 assert records[0]["refused"].endswith("certificate has expired")
 running.stop()
@@ -326,6 +327,15 @@ if LIVE.available:
     zero_trust.stop()
 
 # %% [markdown]
+# ## Stage of this chapter
+#
+# Sections 1-5 run on the **model** stage (IDs, certificates, tokens, attestation and matching, in this
+# process). Section 6 runs **live** on a Unix socket and loopback: a real gRPC Workload API, the real
+# `spiffe` client, real TLS 1.3 handshakes. Section 7 runs on the **live** lab: pods as network namespaces,
+# the agent attesting processes by the kernel's account of them. On the **kind** stage, SPIRE's own agent
+# (DaemonSet) serves the same API to pods through the SPIFFE CSI driver, and Istio's sidecars fetch their
+# SVIDs from it at `/run/secrets/workload-spiffe-uds/socket`.
+#
 # ## What to remember
 #
 # - An identity is only as good as its **attestation** and its **entries**: SPIFFE IDs, SVIDs and mTLS are

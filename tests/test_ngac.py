@@ -7,33 +7,11 @@ import random
 
 import pytest
 
-from meshlab.ngac import ContextAttribute, Policy, PolicyError, equivalent_pair, role_explosion
-
-
-def hospital() -> Policy:
-    """Two policy classes over the same records: a ward policy and a confidentiality policy."""
-    policy = Policy()
-    for pc in ("wards", "confidentiality"):
-        policy.add("pc", pc)
-    for ua, parent in (("cardiology staff", "wards"), ("doctors", "confidentiality"), ("nurses", "confidentiality")):
-        policy.assign(policy.add("ua", ua), parent)
-    for oa, parent in (("cardiology records", "wards"), ("medical notes", "confidentiality")):
-        policy.assign(policy.add("oa", oa), parent)
-    policy.associate("cardiology staff", {"read", "write"}, "cardiology records")
-    policy.associate("doctors", {"read", "write"}, "medical notes")
-    policy.associate("nurses", {"read"}, "medical notes")
-    for user, attributes in (("alice", ["cardiology staff", "doctors"]), ("bob", ["cardiology staff", "nurses"]), ("carol", ["doctors"])):
-        policy.add("u", user)
-        for attribute in attributes:
-            policy.assign(user, attribute)
-    policy.add("o", "record-17")
-    policy.assign("record-17", "cardiology records")
-    policy.assign("record-17", "medical notes")
-    return policy
+from meshlab.ngac import ContextAttribute, PolicyError, equivalent_pair, hospital_example, role_explosion
 
 
 def test_every_policy_class_must_grant():
-    policy = hospital()
+    policy = hospital_example()
     assert policy.decide("alice", "write", "record-17")  # cardiology staff (wards) AND doctor (confidentiality)
     assert policy.decide("bob", "read", "record-17")
     denied = policy.decide("bob", "write", "record-17")  # wards grants, confidentiality does not
@@ -43,7 +21,7 @@ def test_every_policy_class_must_grant():
 
 
 def test_assignments_follow_the_standard_and_stay_acyclic():
-    policy = hospital()
+    policy = hospital_example()
     with pytest.raises(PolicyError, match="cannot assign u 'alice' to oa 'medical notes'"):
         policy.assign("alice", "medical notes")
     with pytest.raises(PolicyError, match="a pc is assigned to nothing"):
@@ -59,7 +37,7 @@ def test_assignments_follow_the_standard_and_stay_acyclic():
 
 def test_time_and_place_bounded_permissions():
     """Write access to the notes only on shift and on the ward: a condition RBAC cannot state."""
-    policy = hospital()
+    policy = hospital_example()
     on_duty = ContextAttribute("on duty", lambda context: 8 <= context.get("hour", -1) < 20 and context.get("location") == "ward")
     policy.add_context_attribute(on_duty, "confidentiality")
     policy.add("u", "dan")

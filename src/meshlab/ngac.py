@@ -23,6 +23,7 @@ time with ``ContextAttribute``. RBAC has no place for them: a role is held or no
     ContextAttribute  a user attribute held only when a predicate on the context holds
     Decision          allowed, and per policy class the association that granted it (or None)
     RbacPolicy        roles, permissions, user-role assignment; decide
+    hospital_example  the book's two-policy-class example
     role_explosion    RBAC roles vs NGAC elements and associations for attribute dimensions
     equivalent_pair   the same attribute policy written both ways, for checking they agree
 """
@@ -157,6 +158,30 @@ class RbacPolicy:
 
     def decide(self, user: str, right: str, obj: str) -> bool:
         return any((right, obj) in self.roles.get(role, ()) for role in self.user_roles.get(user, ()))
+
+
+def hospital_example() -> Policy:
+    """The book's example: one cardiology record in two policy classes, a ward policy (who works on
+    which ward) and a confidentiality policy (who may read or write medical notes). Alice is a
+    cardiology doctor, Bob a cardiology nurse, Carol a doctor on another ward."""
+    policy = Policy()
+    for pc in ("wards", "confidentiality"):
+        policy.add("pc", pc)
+    for ua, parent in (("cardiology staff", "wards"), ("doctors", "confidentiality"), ("nurses", "confidentiality")):
+        policy.assign(policy.add("ua", ua), parent)
+    for oa, parent in (("cardiology records", "wards"), ("medical notes", "confidentiality")):
+        policy.assign(policy.add("oa", oa), parent)
+    policy.associate("cardiology staff", {"read", "write"}, "cardiology records")
+    policy.associate("doctors", {"read", "write"}, "medical notes")
+    policy.associate("nurses", {"read"}, "medical notes")
+    for user, attributes in (("alice", ["cardiology staff", "doctors"]), ("bob", ["cardiology staff", "nurses"]), ("carol", ["doctors"])):
+        policy.add("u", user)
+        for attribute in attributes:
+            policy.assign(user, attribute)
+    policy.add("o", "record-17")
+    for attribute in ("cardiology records", "medical notes"):
+        policy.assign("record-17", attribute)
+    return policy
 
 
 def role_explosion(dimensions: dict[str, int]) -> dict[str, int]:

@@ -96,6 +96,13 @@ class IdentityLab:
             raise RuntimeError(f"the workload in {pod} printed nothing: {done.stderr.strip()[-800:]}")
         return json.loads(done.stdout)
 
+    def fetch_jwt(self, pod: str, audience: str, subject: str | None = None) -> dict:
+        """A workload in ``pod`` asks for a JWT-SVID (for ``subject``, if given: an impersonation attempt)."""
+        done = self.lab.exec(pod, self.workload_argv("fetch-jwt", "--audience", audience, *(["--as", subject] if subject else [])))
+        if not done.stdout.strip():
+            raise RuntimeError(f"the workload in {pod} printed nothing: {done.stderr.strip()[-800:]}")
+        return json.loads(done.stdout)
+
     def decisions(self) -> list[Decision]:
         return self.agent.decisions()
 

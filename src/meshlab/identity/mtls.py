@@ -10,6 +10,7 @@ real ``spiffe`` client (the socket comes from SPIFFE_ENDPOINT_SOCKET):
 
     python -m meshlab.identity.mtls serve --port 8443 --allow spiffe://td/ns/default/sa/client [--connections N]
     python -m meshlab.identity.mtls call HOST 8443 --expect spiffe://td/ns/default/sa/server
+    python -m meshlab.identity.mtls fetch-jwt --audience AUD [--as spiffe://td/...]   (asking for another ID)
 
 Each prints one JSON object per connection: who it is, who the peer proved to be, and whether the
 exchange was allowed (or why not).
@@ -17,6 +18,7 @@ exchange was allowed (or why not).
     context         an ssl.SSLContext from an SVID and a bundle (PEM), client or server side
     peer_spiffe_id  the SPIFFE ID the peer's certificate proved
     serve, call     the two ends, one JSON line each
+    LoopbackServer  serve() on 127.0.0.1 in a thread
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import socket
 import ssl
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -77,9 +80,10 @@ def _failure(error: OSError) -> str:
     return str(getattr(error, "reason", None) or error)
 
 
-def serve(port: int, allow: set[str], connections: int, tls: ssl.SSLContext, me: str, host: str = "0.0.0.0") -> Iterator[dict]:
+def serve(port: int, authorize: Callable[[str | None], bool], connections: int, tls: ssl.SSLContext, me: str, host: str = "0.0.0.0") -> Iterator[dict]:
     """Accept ``connections`` connections; yields a "ready" record once listening, then one record
-    per connection: the peer's proven SPIFFE ID and whether it was allowed (or why the handshake failed)."""
+    per connection: the peer's proven SPIFFE ID and whether ``authorize(peer)`` allowed it (or why
+    the handshake failed). Authorization sees only the proven ID, never an address."""
     with socket.create_server((host, port)) as listener:
         yield {"event": "ready", "me": me, "port": listener.getsockname()[1]}
         for _ in range(connections):
@@ -88,12 +92,28 @@ def serve(port: int, allow: set[str], connections: int, tls: ssl.SSLContext, me:
             try:
                 with tls.wrap_socket(raw, server_side=True) as connection:
                     peer = record["peer"] = peer_spiffe_id(connection)
-                    record["allowed"] = peer in allow
+                    record["allowed"] = bool(authorize(peer))
                     reason = "" if record["allowed"] else f"{peer} is not allowed to call {me}"
                     connection.sendall(json.dumps({"allowed": record["allowed"], "server": me, "client": peer, "reason": reason}).encode() + b"\n")
             except (ssl.SSLError, OSError) as error:
                 record.update(allowed=False, refused=f"TLS handshake failed: {_failure(error)}")
             yield record
+
+
+class LoopbackServer:
+    """``serve`` on 127.0.0.1 (a free port) in a thread, for notebooks and tests."""
+
+    def __init__(self, authorize: Callable[[str | None], bool], connections: int, tls: ssl.SSLContext, me: str) -> None:
+        serving = serve(0, authorize, connections, tls, me, host="127.0.0.1")
+        self.port = next(serving)["port"]
+        self.records: list[dict] = []
+        self.thread = threading.Thread(target=lambda: self.records.extend(serving), daemon=True)
+        self.thread.start()
+
+    def join(self, timeout: float = 10) -> list[dict]:
+        """The per-connection records, once every expected connection has been served."""
+        self.thread.join(timeout)
+        return self.records
 
 
 def call(host: str, port: int, expect: str, tls: ssl.SSLContext, me: str) -> dict:
@@ -111,6 +131,22 @@ def call(host: str, port: int, expect: str, tls: ssl.SSLContext, me: str) -> dic
     return record
 
 
+def _fetch_jwt(audience: str, subject: str | None) -> int:
+    """Print {"spiffe_id"} of the JWT-SVID the agent issued, or {"refused"}: the agent decides from
+    the caller's attested selectors, whatever ID is asked for."""
+    from spiffe import SpiffeId, WorkloadApiClient
+    from spiffe.workloadapi.errors import WorkloadApiError
+
+    try:
+        with WorkloadApiClient() as client:
+            svid = client.fetch_jwt_svid({audience}, subject=SpiffeId(subject) if subject else None)
+        print(json.dumps({"spiffe_id": str(svid.spiffe_id), "audience": sorted(svid.audience)}))
+        return 0
+    except WorkloadApiError as error:
+        print(json.dumps({"spiffe_id": None, "refused": str(error)}))
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m meshlab.identity.mtls", description="mutual TLS between workloads with SPIFFE identities")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,16 +158,22 @@ def main(argv: list[str] | None = None) -> int:
     client.add_argument("host")
     client.add_argument("port", type=int)
     client.add_argument("--expect", required=True, help="the SPIFFE ID the server must prove")
+    token = commands.add_parser("fetch-jwt", help="ask the agent for a JWT-SVID, optionally for a given SPIFFE ID (impersonation attempts)")
+    token.add_argument("--audience", required=True)
+    token.add_argument("--as", dest="subject", help="the SPIFFE ID to ask for (default: the workload's own)")
     args = parser.parse_args(argv)
     from spiffe.workloadapi.errors import WorkloadApiError
 
+    if args.command == "fetch-jwt":
+        return _fetch_jwt(args.audience, args.subject)
     try:
         tls, me = _svid_context(server_side=args.command == "serve")
     except WorkloadApiError as error:  # e.g. PERMISSION_DENIED: no registration entry matches this process
         print(json.dumps({"me": None, "allowed": False, "refused": f"no SVID for this workload: {error}"}))
         return 1
     if args.command == "serve":
-        for record in serve(args.port, set(args.allow), args.connections, tls, me):
+        allowed = set(args.allow)
+        for record in serve(args.port, allowed.__contains__, args.connections, tls, me):
             print(json.dumps(record), flush=True)
         return 0
     record = call(args.host, args.port, args.expect, tls, me)
