@@ -257,6 +257,27 @@ print(f"distinct SVIDs seen on one stream in {6 - max(deadline - time.monotonic(
 assert len(set(serials)) >= 2, "rotations reach the open stream"
 
 # %% [markdown]
+# The PID-reuse guard, attacked. A child process connects to the agent (the kernel records *its* PID), hands
+# the connected socket to this notebook's process and exits; the notebook then asks over the child's
+# connection. Had the agent looked up the PID only now, the kernel could have given it to another process
+# meanwhile. It noted the start time at connect instead, and refuses:
+
+# %% tags=["nbval-ignore-output"]
+from spiffe.workloadapi.errors import FetchX509SvidError
+
+from meshlab.identity.attacks import hand_over_connection
+
+child = hand_over_connection(agent.socket_path, folder / "relay.sock")
+try:
+    with WorkloadApiClient(f"unix://{folder / 'relay.sock'}") as client:
+        client.fetch_x509_svid()
+except FetchX509SvidError as error:
+    print("over the handed-over connection:", str(error).split(": ", 2)[-1])
+refused = running.decisions()[-1]
+print(f"the agent's decision for pid {refused.pid} (the child, pid {child}): {refused.refused}")
+assert refused.pid == child and "has exited" in refused.refused
+
+# %% [markdown]
 # An SVID taken from a workload stops working when it expires. Here one that expired a minute ago meets a
 # server holding a valid SVID, over mutual TLS on loopback:
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from spiffe import TrustDomain as PyTrustDomain
 from spiffe.workloadapi.errors import FetchJwtSvidError, FetchX509SvidError, ValidateJwtSvidError
 
 from meshlab.identity.agent import Agent, AgentThread
+from meshlab.identity.attacks import hand_over_connection
 from meshlab.identity.attestation import AttestationError, Caller, PeerCredentials
 from meshlab.identity.authority import verify_x509_svid
 from meshlab.identity.entries import load_entries
@@ -126,46 +125,12 @@ def test_the_socket_is_open_to_every_local_user(agent):
     assert oct(agent.agent.socket_path.stat().st_mode & 0o777) == "0o777"
 
 
-def _hand_over_connection(agent_socket: Path, relay_socket: Path) -> None:
-    """The attack SPIRE's PID-reuse guard exists for: a child process connects to the agent, hands
-    the connection to this process (SCM_RIGHTS) and exits; this process then talks over it."""
-    parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            connection.connect(str(agent_socket))
-            socket.send_fds(child_end, [b"x"], [connection.fileno()])
-        finally:
-            os._exit(0)
-    _, fds, _, _ = socket.recv_fds(parent_end, 1, 1)
-    os.waitpid(pid, 0)  # the connecting process is gone
-    inherited = socket.socket(fileno=fds[0])
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(relay_socket))
-    listener.listen(1)
-
-    def relay():
-        local, _ = listener.accept()
-        for source, target in ((local, inherited), (inherited, local)):
-            threading.Thread(target=_copy, args=(source, target), daemon=True).start()
-
-    threading.Thread(target=relay, daemon=True).start()
-
-
-def _copy(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            target.sendall(data)
-    except OSError:
-        pass
-
-
 def test_a_connection_handed_over_by_an_exited_process_is_refused(agent, tmp_path):
-    _hand_over_connection(agent.agent.socket_path, tmp_path / "relay.sock")
+    child = hand_over_connection(agent.agent.socket_path, tmp_path / "relay.sock")
     with WorkloadApiClient(f"unix://{tmp_path / 'relay.sock'}") as client, pytest.raises(FetchX509SvidError, match="has exited; its connection cannot be attested"):
         client.fetch_x509_svid()
-    assert "has exited" in agent.decisions()[-1].refused
+    refused = agent.decisions()[-1]
+    assert refused.pid == child and "has exited" in refused.refused
 
 
 def test_a_reused_pid_is_detected_by_its_start_time():
