@@ -22,6 +22,7 @@
 import datetime as dt
 import json
 import os
+import shutil
 import tempfile
 from collections import namedtuple
 from pathlib import Path
@@ -294,6 +295,7 @@ records = listener.join()
 print("server:", records[0]["refused"])
 assert records[0]["refused"].endswith("certificate has expired")
 running.stop()
+shutil.rmtree(folder)  # the agent's socket and the relay's
 
 # %% [markdown]
 # ## 7 · Live lab: pods with identities, talking mutual TLS
