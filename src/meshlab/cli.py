@@ -7,6 +7,7 @@
     meshlab lab up|status|exec|logs|down|cleanup   the embedded live lab
     meshlab deploy compare --topology FILE  the four deployment models, computed
     meshlab xds simulate --timeline FILE    Istio's debounce on a timeline of changes
+    meshlab metaprotocol decode --codec NAME (--hex HEX | --file F)   one frame's metadata
     meshlab spiffe parse ID                 a SPIFFE ID checked with go-spiffe's rules
     meshlab spire agent --trust-domain TD --socket PATH --entries FILE   the SPIFFE Workload API
 
@@ -210,6 +211,23 @@ def _xds_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metaprotocol_decode(args: argparse.Namespace) -> int:
+    from meshlab.metaprotocol import CODECS, FrameError
+
+    try:
+        data = bytes.fromhex(args.hex) if args.hex is not None else args.file.read_bytes()
+    except ValueError as error:
+        raise UsageError(f"--hex: {error}; give the frame as hexadecimal digits, e.g. 80010001") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {args.file}: {error.strerror}") from None
+    try:
+        message = CODECS[args.codec](max_frame_size=args.max_frame_size).decode(data)
+    except (FrameError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    print(json.dumps({"wait_for_data": True} if message is None else message.summary()))
+    return 0
+
+
 def _spiffe_parse(args: argparse.Namespace) -> int:
     from meshlab.identity.spiffeid import SpiffeIdError, parse_id
 
@@ -275,6 +293,12 @@ def _spire_agent(args: argparse.Namespace) -> int:
 
     asyncio.run(serve())
     return 0
+
+
+def _codec_names() -> list[str]:
+    from meshlab.metaprotocol import CODECS
+
+    return list(CODECS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -355,6 +379,16 @@ def build_parser() -> argparse.ArgumentParser:
     lab_commands.add_parser("down", parents=[prefix], help="stop the lab and remove everything it created")
     lab_commands.add_parser("cleanup", parents=[prefix], help="remove everything carrying the prefix (after a crash)")
     lab.set_defaults(run=_lab)
+
+    meta = commands.add_parser("metaprotocol", help="MetaProtocol codecs")
+    meta_commands = meta.add_subparsers(dest="metaprotocol_command", metavar="COMMAND", required=True)
+    decode = meta_commands.add_parser("decode", help="decode one frame: message type, request id, metadata, bytes consumed")
+    decode.add_argument("--codec", required=True, choices=sorted(_codec_names()))
+    frame = decode.add_mutually_exclusive_group(required=True)
+    frame.add_argument("--hex", help="the frame as hexadecimal digits")
+    frame.add_argument("--file", type=Path, help="a file holding the frame's bytes")
+    decode.add_argument("--max-frame-size", type=int, default=16 * 1024 * 1024, help="larger frames are refused (default 16 MiB)")
+    decode.set_defaults(run=_metaprotocol_decode)
 
     spiffe = commands.add_parser("spiffe", help="SPIFFE IDs")
     spiffe_commands = spiffe.add_subparsers(dest="spiffe_command", metavar="COMMAND", required=True)
