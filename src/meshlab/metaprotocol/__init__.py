@@ -1,15 +1,18 @@
 """Beyond HTTP: Aeraki's MetaProtocol ideas in meshlab — one generic proxy, a codec per protocol.
 
     codec    the codec contract (decode / encode with a mutation / error reply), message types, errors
+    hessian2 Hessian 2 values (what walking a Dubbo body to its attachments needs)
+    dubbo    Dubbo2: header fast path, hessian2 attachments, mutations written back
     thrift   Thrift: binary and compact; framed, unframed and THeader (mutations as THeader headers)
 
-``CODECS`` maps a codec name to its class. Work in progress (issue 7): the dubbo, redis and kafka
-codecs, the MetaRouter router and the proxy are not built yet.
+``CODECS`` maps a codec name to its class. Work in progress (issue 7): the redis and kafka
+codecs, the MetaRouter router and the proxy are not built yet (the dubbo and thrift codecs are).
 """
 
 from meshlab.metaprotocol.codec import Codec, CodecError, FrameError, Message, MessageType
+from meshlab.metaprotocol.dubbo import DubboCodec
 from meshlab.metaprotocol.thrift import ThriftCodec
 
-CODECS: dict[str, type[Codec]] = {"thrift": ThriftCodec}
+CODECS: dict[str, type[Codec]] = {"dubbo": DubboCodec, "thrift": ThriftCodec}
 
-__all__ = ["CODECS", "Codec", "CodecError", "FrameError", "Message", "MessageType", "ThriftCodec"]
+__all__ = ["CODECS", "Codec", "CodecError", "DubboCodec", "FrameError", "Message", "MessageType", "ThriftCodec"]
