@@ -4,15 +4,18 @@
     hessian2 Hessian 2 values (what walking a Dubbo body to its attachments needs)
     dubbo    Dubbo2: header fast path, hessian2 attachments, mutations written back
     thrift   Thrift: binary and compact; framed, unframed and THeader (mutations as THeader headers)
+    redis    RESP commands and replies, matched in order (route-only)
+    kafka    the request header; the correlation id as the stream id (route-only)
 
-``CODECS`` maps a codec name to its class. Work in progress (issue 7): the redis and kafka
-codecs, the MetaRouter router and the proxy are not built yet (the dubbo and thrift codecs are).
+``CODECS`` maps a codec name to its class.
 """
 
 from meshlab.metaprotocol.codec import Codec, CodecError, FrameError, Message, MessageType
 from meshlab.metaprotocol.dubbo import DubboCodec
+from meshlab.metaprotocol.kafka import KafkaCodec
+from meshlab.metaprotocol.redis import RedisCodec
 from meshlab.metaprotocol.thrift import ThriftCodec
 
-CODECS: dict[str, type[Codec]] = {"dubbo": DubboCodec, "thrift": ThriftCodec}
+CODECS: dict[str, type[Codec]] = {"dubbo": DubboCodec, "thrift": ThriftCodec, "redis": RedisCodec, "kafka": KafkaCodec}
 
-__all__ = ["CODECS", "Codec", "CodecError", "DubboCodec", "FrameError", "Message", "MessageType", "ThriftCodec"]
+__all__ = ["CODECS", "Codec", "CodecError", "DubboCodec", "FrameError", "KafkaCodec", "Message", "MessageType", "RedisCodec", "ThriftCodec"]

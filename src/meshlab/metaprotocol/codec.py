@@ -18,6 +18,7 @@ back. The contract follows Aeraki's ``codec.h``:
     FrameError    bytes that can never be a valid frame
     CodecError    a request the codec cannot serve (e.g. a mutation on a route-only framing)
     Codec         the interface, with the frame-size limit
+    DirectedCodec a codec told which direction (requests or responses) it decodes
 """
 
 from __future__ import annotations
@@ -88,3 +89,16 @@ class Codec(ABC):
 
     @abstractmethod
     def error_reply(self, message: Message, error: str) -> bytes: ...
+
+
+class DirectedCodec(Codec):
+    """A codec for a protocol whose replies can look like requests (RESP) or whose two directions have
+    different headers (Kafka): each side of a connection gets its own instance, told its direction."""
+
+    DIRECTIONS = ("request", "response")
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, direction: str = "request") -> None:
+        super().__init__(max_frame_size)
+        if direction not in self.DIRECTIONS:
+            raise ValueError(f"direction {direction!r} is not one of {', '.join(self.DIRECTIONS)}")
+        self.direction = direction
