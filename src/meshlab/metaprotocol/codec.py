@@ -50,7 +50,7 @@ class CodecError(RuntimeError):
     """An operation this codec cannot do for this message."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     message_type: MessageType
     request_id: int | None
@@ -60,7 +60,7 @@ class Message:
     consumed: int
     raw: bytes = field(repr=False, default=b"")
     #: codec-specific facts about the framing, needed to re-encode or to answer in kind
-    envelope: dict = field(repr=False, default_factory=dict)
+    envelope: dict | None = field(repr=False, default=None)
 
     def summary(self) -> dict:
         """What ``meshlab metaprotocol decode`` prints."""

@@ -115,9 +115,12 @@ class Decoder:
             return (self.unpack(">i"),)
         if code == 0x4C:
             return (self.unpack(">q"),)
-        doubles = {0x5B: lambda: 0.0, 0x5C: lambda: 1.0, 0x5D: lambda: float(self.unpack(">b")), 0x5E: lambda: float(self.unpack(">h")),
-                   0x5F: lambda: self.unpack(">i") / 1000.0, 0x44: lambda: self.unpack(">d")}
-        return (doubles[code](),) if code in doubles else None
+        if code == 0x44:
+            return (self.unpack(">d"),)
+        if 0x5B <= code <= 0x5F:  # compact doubles: 0.0, 1.0, a byte, a short, a float in thousandths
+            return ((0.0, 1.0)[code - 0x5B],) if code <= 0x5C else (float(self.unpack(">b")),) if code == 0x5D else \
+                (float(self.unpack(">h")),) if code == 0x5E else (self.unpack(">i") / 1000.0,)
+        return None
 
     def integer(self, depth: int = 0) -> int:
         value = self.value(depth + 1)
@@ -128,6 +131,10 @@ class Decoder:
     def _characters(self, count: int) -> str:
         """``count`` UTF-16 units of (modified) UTF-8: the byte length is known only by scanning."""
         start, units = self.position, 0
+        ascii_end = start + count
+        if ascii_end <= len(self.data) and self.data[start:ascii_end].isascii():  # the common case: one byte per character
+            self.position = ascii_end
+            return self.data[start:ascii_end].decode("ascii")
         while units < count:
             lead = self.byte()
             size = 1 if lead < 0x80 else 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else 4 if lead >> 3 == 0b11110 else 0

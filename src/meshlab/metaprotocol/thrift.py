@@ -32,6 +32,7 @@ INFO_KEYVALUE = 1
 TYPES = {1: MessageType.REQUEST, 2: MessageType.RESPONSE, 3: MessageType.ERROR, 4: MessageType.ONEWAY}
 EXCEPTION = 3
 INTERNAL_ERROR = 6  # TApplicationException.INTERNAL_ERROR
+_FRAME_LENGTH, _VERSION_AND_NAME = struct.Struct(">i"), struct.Struct(">Ii")
 
 
 class _Incomplete(Exception):
@@ -243,6 +244,10 @@ class ThriftCodec(Codec):
     name = "thrift"
 
     def decode(self, buffer: bytes) -> Message | None:
+        if len(buffer) > 16 and buffer[4] == 0x80:  # the common case first: a framed strict-binary message
+            length = _FRAME_LENGTH.unpack_from(buffer)[0]
+            if 12 <= length <= self.max_frame_size and len(buffer) >= 4 + length:
+                return self._framed_binary(buffer, length)
         try:
             return self._decode(buffer)
         except _Incomplete:
@@ -262,7 +267,9 @@ class ThriftCodec(Codec):
                                  {"protocol": protocol, "transport": UNFRAMED})
         if len(buffer) < 4:
             return None
-        length = struct.unpack(">i", buffer[:4])[0]
+        length = struct.unpack_from(">i", buffer)[0]
+        if 2 <= length <= self.max_frame_size and len(buffer) >= 4 + length and buffer[4] == 0x80:
+            return self._framed_binary(buffer, length)  # a short frame the fast path in decode() left to us
         self.check_size(length, "frame length")
         if length < 2 and len(buffer) >= 6:
             raise FrameError(f"thrift: frame length {length} is too short for a message")
@@ -288,6 +295,30 @@ class ThriftCodec(Codec):
         kind, name, seqid = _envelope(reader, protocol)
         return self._message(kind, name, seqid, {}, 4 + reader.position, length - reader.position, 4 + length, buffer,
                              {"protocol": protocol, "transport": FRAMED})
+
+    def _framed_binary(self, buffer: bytes, length: int) -> Message:
+        """The common case, without the general reader: a whole framed strict-binary message."""
+        if length < 12:
+            raise FrameError(f"thrift: frame length {length} is too short for a binary message")
+        version, name_length = _VERSION_AND_NAME.unpack_from(buffer, 4)
+        if version & 0xFFFF0000 != VERSION_1:
+            raise FrameError(f"thrift binary: bad version {version:#010x}")
+        if not 0 <= name_length <= length - 12:
+            raise FrameError(f"thrift binary: method name length {name_length} does not fit the frame")
+        kind = version & 0xFF
+        if kind not in TYPES:
+            raise FrameError(f"thrift: unknown message type {kind}")
+        try:
+            name = buffer[12:12 + name_length].decode()
+        except UnicodeDecodeError:
+            raise FrameError("thrift: method name is not UTF-8") from None
+        seqid = _FRAME_LENGTH.unpack_from(buffer, 12 + name_length)[0]
+        header = 16 + name_length
+        interface, colon, method = name.rpartition(":")
+        metadata = {"method": method, "interface": interface} if colon else {"method": name}
+        raw = buffer if len(buffer) == 4 + length else buffer[:4 + length]
+        return Message(TYPES[kind], seqid, metadata, header, 4 + length - header, 4 + length, raw,
+                       {"protocol": BINARY, "transport": FRAMED, "kind": kind, "name": name})
 
     @staticmethod
     def _message(kind: int, name: str, seqid: int, headers: dict[str, str], header_size: int, body_size: int, consumed: int,
