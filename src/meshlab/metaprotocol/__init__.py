@@ -6,6 +6,7 @@
     thrift   Thrift: binary and compact; framed, unframed and THeader (mutations as THeader headers)
     redis    RESP commands and replies, matched in order (route-only)
     kafka    the request header; the correlation id as the stream id (route-only)
+    router   MetaRouter (metaprotocol.aeraki.io/v1alpha1): matches, weights, mirror, mutation, local rate limit
 
 ``CODECS`` maps a codec name to its class.
 """
