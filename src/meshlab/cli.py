@@ -8,6 +8,7 @@
     meshlab deploy compare --topology FILE  the four deployment models, computed
     meshlab xds simulate --timeline FILE    Istio's debounce on a timeline of changes
     meshlab metaprotocol decode --codec NAME (--hex HEX | --file F)   one frame's metadata
+    meshlab metaprotocol proxy --config METAROUTER.yaml --codec NAME --cluster NAME=HOST:PORT ...
     meshlab spiffe parse ID                 a SPIFFE ID checked with go-spiffe's rules
     meshlab spire agent --trust-domain TD --socket PATH --entries FILE   the SPIFFE Workload API
 
@@ -228,6 +229,49 @@ def _metaprotocol_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metaprotocol_proxy(args: argparse.Namespace) -> int:
+    """The proxy on ``--listen`` until interrupted; one JSON line when ready, the counters at the end."""
+    import asyncio
+    import signal
+
+    from meshlab.metaprotocol import CODECS, DirectedCodec
+    from meshlab.metaprotocol.proxy import Cluster, MetaProtocolProxy
+    from meshlab.metaprotocol.router import MetaRouterError, load_metarouter
+
+    try:
+        router = load_metarouter(args.config.read_text())
+    except OSError as error:
+        raise UsageError(f"cannot read {args.config}: {error.strerror}") from None
+    except MetaRouterError as error:
+        raise UsageError(f"{args.config}: {error}") from None
+    clusters = {}
+    for spec in args.cluster:
+        name, _, endpoints = spec.partition("=")
+        try:
+            clusters[name] = Cluster(name, [(host, int(port)) for host, _, port in (e.rpartition(":") for e in endpoints.split(","))])
+        except ValueError:
+            raise UsageError(f"--cluster {spec!r}: give NAME=HOST:PORT[,HOST:PORT...], NAME being host or host|subset as in the MetaRouter") from None
+    host, _, port = args.listen.rpartition(":")
+    codec = CODECS[args.codec]
+
+    def make_codec(direction: str):
+        return codec(direction=direction) if issubclass(codec, DirectedCodec) else codec()
+
+    async def serve() -> None:
+        proxy = MetaProtocolProxy(make_codec, router, clusters, log=lambda record: print(json.dumps(record), flush=True) if args.verbose else None)
+        bound = await proxy.start(host or "127.0.0.1", int(port))
+        print(json.dumps({"event": "ready", "codec": args.codec, "listen": f"{host or '127.0.0.1'}:{bound}", "clusters": sorted(clusters)}), flush=True)
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await proxy.stop()
+        print(json.dumps({"event": "stopped", "stats": dict(proxy.stats)}), flush=True)
+
+    asyncio.run(serve())
+    return 0
+
+
 def _spiffe_parse(args: argparse.Namespace) -> int:
     from meshlab.identity.spiffeid import SpiffeIdError, parse_id
 
@@ -389,6 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
     frame.add_argument("--file", type=Path, help="a file holding the frame's bytes")
     decode.add_argument("--max-frame-size", type=int, default=16 * 1024 * 1024, help="larger frames are refused (default 16 MiB)")
     decode.set_defaults(run=_metaprotocol_decode)
+    proxy = meta_commands.add_parser("proxy", help="run the MetaProtocol proxy with a MetaRouter")
+    proxy.add_argument("--config", type=Path, required=True, help="a MetaRouter YAML (metaprotocol.aeraki.io/v1alpha1)")
+    proxy.add_argument("--codec", required=True, choices=sorted(_codec_names()))
+    proxy.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (default 127.0.0.1 and a free port)")
+    proxy.add_argument("--cluster", action="append", default=[], metavar="NAME=HOST:PORT[,...]", help="endpoints of host or host|subset (repeat)")
+    proxy.add_argument("--verbose", action="store_true", help="print every local answer and error as JSON")
+    proxy.set_defaults(run=_metaprotocol_proxy)
 
     spiffe = commands.add_parser("spiffe", help="SPIFFE IDs")
     spiffe_commands = spiffe.add_subparsers(dest="spiffe_command", metavar="COMMAND", required=True)

@@ -7,11 +7,12 @@
     redis    RESP commands and replies, matched in order (route-only)
     kafka    the request header; the correlation id as the stream id (route-only)
     router   MetaRouter (metaprotocol.aeraki.io/v1alpha1): matches, weights, mirror, mutation, local rate limit
+    proxy    the asyncio proxy: decode, route, balance, mirror, mutate, rate-limit, replies in order
 
 ``CODECS`` maps a codec name to its class.
 """
 
-from meshlab.metaprotocol.codec import Codec, CodecError, FrameError, Message, MessageType
+from meshlab.metaprotocol.codec import Codec, CodecError, DirectedCodec, FrameError, Message, MessageType
 from meshlab.metaprotocol.dubbo import DubboCodec
 from meshlab.metaprotocol.kafka import KafkaCodec
 from meshlab.metaprotocol.redis import RedisCodec
@@ -19,4 +20,4 @@ from meshlab.metaprotocol.thrift import ThriftCodec
 
 CODECS: dict[str, type[Codec]] = {"dubbo": DubboCodec, "thrift": ThriftCodec, "redis": RedisCodec, "kafka": KafkaCodec}
 
-__all__ = ["CODECS", "Codec", "CodecError", "DubboCodec", "FrameError", "KafkaCodec", "Message", "MessageType", "RedisCodec", "ThriftCodec"]
+__all__ = ["CODECS", "Codec", "CodecError", "DirectedCodec", "DubboCodec", "FrameError", "KafkaCodec", "Message", "MessageType", "RedisCodec", "ThriftCodec"]

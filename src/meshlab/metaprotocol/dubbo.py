@@ -11,7 +11,7 @@ the attachments map. Metadata is ``interface``, ``method`` and every string atta
 Aeraki. A mutation rewrites the attachments map and nothing else: every earlier byte of the body is
 kept, and attachments the mutation does not touch keep their original encoding.
 
-    DubboCodec   decode, encode (attachment mutations), error_reply (a response with the error status)
+    DubboCodec   decode, encode (attachment mutations), error_reply (a response with the error status), heartbeat_reply
 """
 
 from __future__ import annotations
@@ -119,6 +119,12 @@ class DubboCodec(Codec):
             decoder.value()
             pairs[str(key)] = body[begin:decoder.position]
         return pairs
+
+    def heartbeat_reply(self, message: Message) -> bytes | None:
+        """The answer to a heartbeat request: an event response, status OK, same id, a null body."""
+        if not message.envelope["flags"] & FLAG_REQUEST:
+            return None
+        return HEADER.pack(MAGIC, FLAG_EVENT | HESSIAN2, OK, message.request_id, 1) + b"N"
 
     def error_reply(self, message: Message, error: str) -> bytes:
         """A response to the request, status SERVER_ERROR, whose body is the error text (as Dubbo

@@ -1,0 +1,270 @@
+"""The MetaProtocol proxy on loopback, between real clients and real servers: thrift's own client and
+threaded server, dubbo-ssl-python's client against a Dubbo2 backend, hiredis-packed pipelines for
+Redis. Checks the canary split, the mirror, mutations reaching the backend, rate limiting answered in
+the protocol's own format, and replies returned in request order."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections import Counter
+
+import hiredis
+import pytest
+from dubbo_ssl.client import DubboClient
+from thrift.protocol import TBinaryProtocol
+from thrift.server import TServer
+from thrift.Thrift import TApplicationException, TMessageType, TType
+from thrift.transport import TSocket, TTransport
+
+from meshlab.loopthread import LoopThread
+from meshlab.metaprotocol import DubboCodec, RedisCodec, ThriftCodec
+from meshlab.metaprotocol.dubbo import HEADER, MAGIC, HESSIAN2, OK
+from meshlab.metaprotocol.hessian2 import encode_string
+from meshlab.metaprotocol.proxy import Cluster, MetaProtocolProxy
+from meshlab.metaprotocol.router import load_metarouter
+
+
+def metarouter(routes: str, rate_limit: str = "") -> str:
+    return f"""
+apiVersion: metaprotocol.aeraki.io/v1alpha1
+kind: MetaRouter
+metadata: {{name: test}}
+spec:
+  hosts: [svc]
+  routes:
+{routes}
+{rate_limit}
+"""
+
+
+class Running:
+    """A proxy on its own loop thread."""
+
+    def __init__(self, make_codec, router_yaml: str, clusters: dict[str, list[tuple[str, int]]]) -> None:
+        import random
+
+        self.proxy = MetaProtocolProxy(make_codec, load_metarouter(router_yaml, rng=random.Random(3)),
+                                       {name: Cluster(name, endpoints) for name, endpoints in clusters.items()})
+        self.runner = LoopThread("meshlab-metaprotocol-test")
+        self.runner.start()
+        self.port = self.runner.call(self.proxy.start())
+
+    def stop(self) -> None:
+        self.runner.call(self.proxy.stop())
+        self.runner.stop()
+
+
+# -- thrift ---------------------------------------------------------------------------------------
+class NamedProcessor:
+    """A thrift processor answering every call with the backend's name (and the seqid it saw)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.calls = name, Counter()
+
+    def process(self, iprot, oprot) -> None:
+        method, _, seqid = iprot.readMessageBegin()
+        iprot.skip(TType.STRUCT)
+        iprot.readMessageEnd()
+        self.calls[method] += 1
+        oprot.writeMessageBegin(method, TMessageType.REPLY, seqid)
+        oprot.writeStructBegin("result")
+        oprot.writeFieldBegin("success", TType.STRING, 0)
+        oprot.writeString(self.name)
+        oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+        oprot.writeMessageEnd()
+        oprot.trans.flush()
+
+
+def thrift_backend(name: str):
+    processor = NamedProcessor(name)
+    server_socket = TSocket.TServerSocket(host="127.0.0.1", port=0)
+    server = TServer.TThreadedServer(processor, server_socket, TTransport.TFramedTransportFactory(), TBinaryProtocol.TBinaryProtocolFactory(), daemon=True)
+    server_socket.listen()
+    port = server_socket.handle.getsockname()[1]
+    server_socket.listen = lambda: None  # already listening
+    threading.Thread(target=server.serve, daemon=True).start()
+    return processor, ("127.0.0.1", port)
+
+
+def thrift_call(port: int, method: str) -> str:
+    transport = TTransport.TFramedTransport(TSocket.TSocket("127.0.0.1", port))
+    protocol = TBinaryProtocol.TBinaryProtocol(transport)
+    transport.open()
+    try:
+        protocol.writeMessageBegin(method, TMessageType.CALL, 0)
+        protocol.writeStructBegin("args")
+        protocol.writeFieldStop()
+        protocol.writeStructEnd()
+        protocol.writeMessageEnd()
+        transport.flush()
+        _, kind, _ = protocol.readMessageBegin()
+        if kind == TMessageType.EXCEPTION:
+            error = TApplicationException()
+            error.read(protocol)
+            return f"exception: {error.message}"
+        protocol.readStructBegin()
+        _, _, _ = protocol.readFieldBegin()
+        return protocol.readString()
+    finally:
+        transport.close()
+
+
+@pytest.fixture
+def thrift_backends():
+    return {name: thrift_backend(name) for name in ("v1", "v2", "shadow")}
+
+
+def test_thrift_canary_split_and_mirror(thrift_backends):
+    routes = """  - name: canary
+    match: {attributes: {method: {exact: sayHello}}}
+    route:
+    - {destination: {host: svc, subset: v1}, weight: 80}
+    - {destination: {host: svc, subset: v2}, weight: 20}
+    mirror: {host: svc, subset: shadow}
+    mirrorPercentage: {value: 50}"""
+    clusters = {f"svc|{name}": [endpoint] for name, (_, endpoint) in thrift_backends.items()}
+    running = Running(lambda direction: ThriftCodec(), metarouter(routes), clusters)
+    try:
+        answers = Counter(thrift_call(running.port, "sayHello") for _ in range(200))
+        refused = thrift_call(running.port, "unknownMethod")
+    finally:
+        running.stop()
+    assert set(answers) == {"v1", "v2"} and 0.70 < answers["v1"] / 200 < 0.90
+    assert refused == "exception: meshlab metaprotocol proxy: no route"
+    shadow = thrift_backends["shadow"][0].calls["sayHello"]
+    assert 0.35 < shadow / 200 < 0.65 and running.proxy.stats["mirrored"] == shadow
+
+
+def test_thrift_rate_limit_answers_with_an_application_exception(thrift_backends):
+    routes = """  - name: all
+    route:
+    - {destination: {host: svc, subset: v1}}"""
+    limit = """  localRateLimit:
+    tokenBucket: {maxTokens: 3, tokensPerFill: 1, fillInterval: 60s}"""
+    running = Running(lambda direction: ThriftCodec(), metarouter(routes, limit), {"svc|v1": [thrift_backends["v1"][1]]})
+    try:
+        answers = [thrift_call(running.port, "sayHello") for _ in range(5)]
+    finally:
+        running.stop()
+    assert answers == ["v1"] * 3 + ["exception: meshlab metaprotocol proxy: rate limited"] * 2
+
+
+# -- dubbo ----------------------------------------------------------------------------------------
+def dubbo_backend(seen: list):
+    """A Dubbo2 provider on loopback: answers each call with "<method> by backend, tenant <t>"."""
+    codec = DubboCodec()
+
+    async def serve(reader, writer):
+        buffer = bytearray()
+        while data := await reader.read(65536):
+            buffer += data
+            while (request := codec.decode(bytes(buffer))) is not None:
+                del buffer[:request.consumed]
+                seen.append(request.metadata)
+                if request.message_type.value == "Heartbeat":
+                    continue
+                body = b"\x91" + encode_string(f"{request.metadata['method']} by backend, tenant {request.metadata.get('tenant')}")
+                writer.write(HEADER.pack(MAGIC, HESSIAN2, OK, request.request_id, len(body)) + body)
+
+    runner = LoopThread("dubbo-backend")
+    runner.start()
+    server = runner.call(asyncio.start_server(serve, "127.0.0.1", 0))
+    return runner, server, ("127.0.0.1", server.sockets[0].getsockname()[1])
+
+
+def test_a_dubbo_client_gets_its_answer_through_the_proxy_with_a_mutation():
+    seen: list = []
+    runner, server, endpoint = dubbo_backend(seen)
+    routes = """  - name: orders
+    match: {attributes: {interface: {exact: com.shop.OrderService}}}
+    route:
+    - {destination: {host: svc}}
+    requestMutation:
+    - {key: tenant, value: green}"""
+    running = Running(lambda direction: DubboCodec(), metarouter(routes), {"svc": [endpoint]})
+    try:
+        client = DubboClient("com.shop.OrderService", group="prod", host=f"127.0.0.1:{running.port}")
+        answer = client.call("place", ["alice", 42], context={"tenant": "blue"})
+    finally:
+        running.stop()
+        runner.call(lambda: server.close())
+        runner.stop()
+    assert answer == "place by backend, tenant green"
+    assert seen[-1]["tenant"] == "green" and seen[-1]["method"] == "place"
+
+
+# -- redis: replies in request order across upstreams ------------------------------------------------
+def redis_backend(name: str, delay: float):
+    """Answers every command with "+<name>" after ``delay`` seconds (a slow and a fast backend)."""
+    codec = RedisCodec()
+
+    async def serve(reader, writer):
+        buffer = bytearray()
+        while data := await reader.read(65536):
+            buffer += data
+            while (command := codec.decode(bytes(buffer))) is not None:
+                del buffer[:command.consumed]
+                await asyncio.sleep(delay)
+                writer.write(f"+{name}:{command.metadata.get('key')}\r\n".encode())
+
+    runner = LoopThread(f"redis-{name}")
+    runner.start()
+    server = runner.call(asyncio.start_server(serve, "127.0.0.1", 0))
+    return runner, server, ("127.0.0.1", server.sockets[0].getsockname()[1])
+
+
+def test_pipelined_redis_replies_come_back_in_request_order():
+    slow, fast = redis_backend("slow", 0.05), redis_backend("fast", 0.0)
+    routes = """  - name: users
+    match: {attributes: {key: {prefix: "user:"}}}
+    route:
+    - {destination: {host: svc, subset: slow}}
+  - name: rest
+    route:
+    - {destination: {host: svc, subset: fast}}"""
+    running = Running(lambda direction: RedisCodec(direction=direction), metarouter(routes), {"svc|slow": [slow[2]], "svc|fast": [fast[2]]})
+    try:
+        keys = ["user:1", "cart:1", "user:2", "cart:2", "cart:3"]
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as connection:
+            connection.sendall(b"".join(hiredis.pack_command(("GET", key)) for key in keys))
+            reader, replies = hiredis.Reader(), []
+            while len(replies) < len(keys):
+                reader.feed(connection.recv(65536))
+                while (reply := reader.gets()) is not False:
+                    replies.append(reply.decode())
+    finally:
+        running.stop()
+        for runner, server, _ in (slow, fast):
+            runner.call(lambda server=server: server.close())
+            runner.stop()
+    assert replies == ["slow:user:1", "fast:cart:1", "slow:user:2", "fast:cart:2", "fast:cart:3"]
+
+
+def test_the_cli_proxy_routes_real_thrift_calls(thrift_backends, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    config = tmp_path / "metarouter.yaml"
+    config.write_text(metarouter("""  - name: v2-only
+    route:
+    - {destination: {host: svc, subset: v2}}"""))
+    endpoint = thrift_backends["v2"][1]
+    proxy = subprocess.Popen([sys.executable, "-m", "meshlab.cli", "metaprotocol", "proxy", "--config", str(config), "--codec", "thrift",
+                              "--cluster", f"svc|v2={endpoint[0]}:{endpoint[1]}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(proxy.stdout.readline())
+        port = int(ready["listen"].rsplit(":", 1)[1])
+        assert [thrift_call(port, "sayHello") for _ in range(3)] == ["v2"] * 3
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+    stopped = json.loads(proxy.stdout.readline())
+    assert stopped["stats"]["routed:v2-only:svc|v2"] == 3 and stopped["stats"]["replies"] == 3
+    bad = subprocess.run([sys.executable, "-m", "meshlab.cli", "metaprotocol", "proxy", "--config", str(config), "--codec", "thrift", "--cluster", "svc|v2=nowhere"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "give NAME=HOST:PORT" in bad.stderr
