@@ -153,10 +153,9 @@ def test_thrift_rate_limit_answers_with_an_application_exception(thrift_backends
     assert answers == ["v1"] * 3 + ["exception: meshlab metaprotocol proxy: rate limited"] * 2
 
 
-# -- dubbo ----------------------------------------------------------------------------------------
-def dubbo_backend(seen: list):
-    """A Dubbo2 provider on loopback: answers each call with "<method> by backend, tenant <t>"."""
-    codec = DubboCodec()
+# -- backends built on meshlab's own codecs ----------------------------------------------------------
+def codec_backend(codec, respond):
+    """A loopback server decoding requests with ``codec`` and writing ``await respond(request)`` (if any)."""
 
     async def serve(reader, writer):
         buffer = bytearray()
@@ -164,21 +163,39 @@ def dubbo_backend(seen: list):
             buffer += data
             while (request := codec.decode(bytes(buffer))) is not None:
                 del buffer[:request.consumed]
-                seen.append(request.metadata)
-                if request.message_type.value == "Heartbeat":
-                    continue
-                body = b"\x91" + encode_string(f"{request.metadata['method']} by backend, tenant {request.metadata.get('tenant')}")
-                writer.write(HEADER.pack(MAGIC, HESSIAN2, OK, request.request_id, len(body)) + body)
+                if (answer := await respond(request)) is not None:
+                    writer.write(answer)
 
-    runner = LoopThread("dubbo-backend")
+    runner = LoopThread("test-backend")
     runner.start()
     server = runner.call(asyncio.start_server(serve, "127.0.0.1", 0))
     return runner, server, ("127.0.0.1", server.sockets[0].getsockname()[1])
 
 
+def stop_backend(backend) -> None:
+    runner, server, _ = backend
+    runner.call(server.close)
+    runner.stop()
+
+
+# -- dubbo ----------------------------------------------------------------------------------------
+def dubbo_backend(seen: list):
+    """A Dubbo2 provider: answers each call with "<method> by backend, tenant <t>"."""
+
+    async def respond(request):
+        seen.append(request.metadata)
+        if request.message_type.value == "Heartbeat":
+            return None
+        body = b"\x91" + encode_string(f"{request.metadata['method']} by backend, tenant {request.metadata.get('tenant')}")
+        return HEADER.pack(MAGIC, HESSIAN2, OK, request.request_id, len(body)) + body
+
+    return codec_backend(DubboCodec(), respond)
+
+
 def test_a_dubbo_client_gets_its_answer_through_the_proxy_with_a_mutation():
     seen: list = []
-    runner, server, endpoint = dubbo_backend(seen)
+    backend = dubbo_backend(seen)
+    endpoint = backend[2]
     routes = """  - name: orders
     match: {attributes: {interface: {exact: com.shop.OrderService}}}
     route:
@@ -191,30 +208,20 @@ def test_a_dubbo_client_gets_its_answer_through_the_proxy_with_a_mutation():
         answer = client.call("place", ["alice", 42], context={"tenant": "blue"})
     finally:
         running.stop()
-        runner.call(lambda: server.close())
-        runner.stop()
+        stop_backend(backend)
     assert answer == "place by backend, tenant green"
     assert seen[-1]["tenant"] == "green" and seen[-1]["method"] == "place"
 
 
 # -- redis: replies in request order across upstreams ------------------------------------------------
 def redis_backend(name: str, delay: float):
-    """Answers every command with "+<name>" after ``delay`` seconds (a slow and a fast backend)."""
-    codec = RedisCodec()
+    """Answers every command with "+<name>:<key>" after ``delay`` seconds (a slow and a fast backend)."""
 
-    async def serve(reader, writer):
-        buffer = bytearray()
-        while data := await reader.read(65536):
-            buffer += data
-            while (command := codec.decode(bytes(buffer))) is not None:
-                del buffer[:command.consumed]
-                await asyncio.sleep(delay)
-                writer.write(f"+{name}:{command.metadata.get('key')}\r\n".encode())
+    async def respond(command):
+        await asyncio.sleep(delay)
+        return f"+{name}:{command.metadata.get('key')}\r\n".encode()
 
-    runner = LoopThread(f"redis-{name}")
-    runner.start()
-    server = runner.call(asyncio.start_server(serve, "127.0.0.1", 0))
-    return runner, server, ("127.0.0.1", server.sockets[0].getsockname()[1])
+    return codec_backend(RedisCodec(), respond)
 
 
 def test_pipelined_redis_replies_come_back_in_request_order():
@@ -238,9 +245,8 @@ def test_pipelined_redis_replies_come_back_in_request_order():
                     replies.append(reply.decode())
     finally:
         running.stop()
-        for runner, server, _ in (slow, fast):
-            runner.call(lambda server=server: server.close())
-            runner.stop()
+        for backend in (slow, fast):
+            stop_backend(backend)
     assert replies == ["slow:user:1", "fast:cart:1", "slow:user:2", "fast:cart:2", "fast:cart:3"]
 
 
