@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
+import time
 from collections import Counter
 
 import hiredis
 import pytest
 from dubbo_ssl.client import DubboClient
-from thrift.protocol import TBinaryProtocol
-from thrift.server import TServer
-from thrift.Thrift import TApplicationException, TMessageType, TType
-from thrift.transport import TSocket, TTransport
 
-from meshlab.loopthread import LoopThread
 from meshlab.metaprotocol import DubboCodec, RedisCodec, ThriftCodec
-from meshlab.metaprotocol.dubbo import HEADER, MAGIC, HESSIAN2, OK
+from meshlab.metaprotocol.demo import ProxyThread, codec_backend, stop_backend, thrift_backend, thrift_call
+from meshlab.metaprotocol.dubbo import HEADER, HESSIAN2, MAGIC, OK
 from meshlab.metaprotocol.hessian2 import encode_string
-from meshlab.metaprotocol.proxy import Cluster, MetaProtocolProxy
-from meshlab.metaprotocol.router import load_metarouter
 
 
 def metarouter(routes: str, rate_limit: str = "") -> str:
@@ -37,80 +31,6 @@ spec:
 {routes}
 {rate_limit}
 """
-
-
-class Running:
-    """A proxy on its own loop thread."""
-
-    def __init__(self, make_codec, router_yaml: str, clusters: dict[str, list[tuple[str, int]]]) -> None:
-        import random
-
-        self.proxy = MetaProtocolProxy(make_codec, load_metarouter(router_yaml, rng=random.Random(3)),
-                                       {name: Cluster(name, endpoints) for name, endpoints in clusters.items()})
-        self.runner = LoopThread("meshlab-metaprotocol-test")
-        self.runner.start()
-        self.port = self.runner.call(self.proxy.start())
-
-    def stop(self) -> None:
-        self.runner.call(self.proxy.stop())
-        self.runner.stop()
-
-
-# -- thrift ---------------------------------------------------------------------------------------
-class NamedProcessor:
-    """A thrift processor answering every call with the backend's name (and the seqid it saw)."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.calls = name, Counter()
-
-    def process(self, iprot, oprot) -> None:
-        method, _, seqid = iprot.readMessageBegin()
-        iprot.skip(TType.STRUCT)
-        iprot.readMessageEnd()
-        self.calls[method] += 1
-        oprot.writeMessageBegin(method, TMessageType.REPLY, seqid)
-        oprot.writeStructBegin("result")
-        oprot.writeFieldBegin("success", TType.STRING, 0)
-        oprot.writeString(self.name)
-        oprot.writeFieldEnd()
-        oprot.writeFieldStop()
-        oprot.writeStructEnd()
-        oprot.writeMessageEnd()
-        oprot.trans.flush()
-
-
-def thrift_backend(name: str):
-    processor = NamedProcessor(name)
-    server_socket = TSocket.TServerSocket(host="127.0.0.1", port=0)
-    server = TServer.TThreadedServer(processor, server_socket, TTransport.TFramedTransportFactory(), TBinaryProtocol.TBinaryProtocolFactory(), daemon=True)
-    server_socket.listen()
-    port = server_socket.handle.getsockname()[1]
-    server_socket.listen = lambda: None  # already listening
-    threading.Thread(target=server.serve, daemon=True).start()
-    return processor, ("127.0.0.1", port)
-
-
-def thrift_call(port: int, method: str) -> str:
-    transport = TTransport.TFramedTransport(TSocket.TSocket("127.0.0.1", port))
-    protocol = TBinaryProtocol.TBinaryProtocol(transport)
-    transport.open()
-    try:
-        protocol.writeMessageBegin(method, TMessageType.CALL, 0)
-        protocol.writeStructBegin("args")
-        protocol.writeFieldStop()
-        protocol.writeStructEnd()
-        protocol.writeMessageEnd()
-        transport.flush()
-        _, kind, _ = protocol.readMessageBegin()
-        if kind == TMessageType.EXCEPTION:
-            error = TApplicationException()
-            error.read(protocol)
-            return f"exception: {error.message}"
-        protocol.readStructBegin()
-        _, _, _ = protocol.readFieldBegin()
-        return protocol.readString()
-    finally:
-        transport.close()
 
 
 @pytest.fixture
@@ -127,16 +47,20 @@ def test_thrift_canary_split_and_mirror(thrift_backends):
     mirror: {host: svc, subset: shadow}
     mirrorPercentage: {value: 50}"""
     clusters = {f"svc|{name}": [endpoint] for name, (_, endpoint) in thrift_backends.items()}
-    running = Running(lambda direction: ThriftCodec(), metarouter(routes), clusters)
+    running = ProxyThread(lambda direction: ThriftCodec(), metarouter(routes), clusters)
+    shadow = thrift_backends["shadow"][0].calls
     try:
         answers = Counter(thrift_call(running.port, "sayHello") for _ in range(200))
         refused = thrift_call(running.port, "unknownMethod")
+        mirrored = running.stats()["mirrored"]
+        deadline = time.monotonic() + 5
+        while shadow["sayHello"] < mirrored and time.monotonic() < deadline:  # copies are fire-and-forget
+            time.sleep(0.02)
     finally:
         running.stop()
     assert set(answers) == {"v1", "v2"} and 0.70 < answers["v1"] / 200 < 0.90
     assert refused == "exception: meshlab metaprotocol proxy: no route"
-    shadow = thrift_backends["shadow"][0].calls["sayHello"]
-    assert 0.35 < shadow / 200 < 0.65 and running.proxy.stats["mirrored"] == shadow
+    assert 0.35 < mirrored / 200 < 0.65 and shadow["sayHello"] == mirrored, "every sampled copy reached the shadow"
 
 
 def test_thrift_rate_limit_answers_with_an_application_exception(thrift_backends):
@@ -145,37 +69,12 @@ def test_thrift_rate_limit_answers_with_an_application_exception(thrift_backends
     - {destination: {host: svc, subset: v1}}"""
     limit = """  localRateLimit:
     tokenBucket: {maxTokens: 3, tokensPerFill: 1, fillInterval: 60s}"""
-    running = Running(lambda direction: ThriftCodec(), metarouter(routes, limit), {"svc|v1": [thrift_backends["v1"][1]]})
+    running = ProxyThread(lambda direction: ThriftCodec(), metarouter(routes, limit), {"svc|v1": [thrift_backends["v1"][1]]})
     try:
         answers = [thrift_call(running.port, "sayHello") for _ in range(5)]
     finally:
         running.stop()
     assert answers == ["v1"] * 3 + ["exception: meshlab metaprotocol proxy: rate limited"] * 2
-
-
-# -- backends built on meshlab's own codecs ----------------------------------------------------------
-def codec_backend(codec, respond):
-    """A loopback server decoding requests with ``codec`` and writing ``await respond(request)`` (if any)."""
-
-    async def serve(reader, writer):
-        buffer = bytearray()
-        while data := await reader.read(65536):
-            buffer += data
-            while (request := codec.decode(bytes(buffer))) is not None:
-                del buffer[:request.consumed]
-                if (answer := await respond(request)) is not None:
-                    writer.write(answer)
-
-    runner = LoopThread("test-backend")
-    runner.start()
-    server = runner.call(asyncio.start_server(serve, "127.0.0.1", 0))
-    return runner, server, ("127.0.0.1", server.sockets[0].getsockname()[1])
-
-
-def stop_backend(backend) -> None:
-    runner, server, _ = backend
-    runner.call(server.close)
-    runner.stop()
 
 
 # -- dubbo ----------------------------------------------------------------------------------------
@@ -202,7 +101,7 @@ def test_a_dubbo_client_gets_its_answer_through_the_proxy_with_a_mutation():
     - {destination: {host: svc}}
     requestMutation:
     - {key: tenant, value: green}"""
-    running = Running(lambda direction: DubboCodec(), metarouter(routes), {"svc": [endpoint]})
+    running = ProxyThread(lambda direction: DubboCodec(), metarouter(routes), {"svc": [endpoint]})
     try:
         client = DubboClient("com.shop.OrderService", group="prod", host=f"127.0.0.1:{running.port}")
         answer = client.call("place", ["alice", 42], context={"tenant": "blue"})
@@ -233,7 +132,7 @@ def test_pipelined_redis_replies_come_back_in_request_order():
   - name: rest
     route:
     - {destination: {host: svc, subset: fast}}"""
-    running = Running(lambda direction: RedisCodec(direction=direction), metarouter(routes), {"svc|slow": [slow[2]], "svc|fast": [fast[2]]})
+    running = ProxyThread(lambda direction: RedisCodec(direction=direction), metarouter(routes), {"svc|slow": [slow[2]], "svc|fast": [fast[2]]})
     try:
         keys = ["user:1", "cart:1", "user:2", "cart:2", "cart:3"]
         with socket.create_connection(("127.0.0.1", running.port), timeout=10) as connection:
