@@ -15,8 +15,8 @@ IP ?= 127.0.0.1
 
 # What the tests need from Debian: network namespaces and Istio's rules (iproute2,
 # iptables), the browser test (chromium), eBPF (clang, llvm, libbpf-dev, bpftool),
-# packet captures (tcpdump).
-APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump
+# packet captures (tcpdump), Thrift IDL for the MetaProtocol interop tests (thrift-compiler).
+APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump thrift-compiler
 
 .PHONY: lab test system-packages notebooks
 

@@ -173,3 +173,76 @@ def test_the_cli_proxy_routes_real_thrift_calls(thrift_backends, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "meshlab.cli", "metaprotocol", "proxy", "--config", str(config), "--codec", "thrift", "--cluster", "svc|v2=nowhere"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "give NAME=HOST:PORT" in bad.stderr
+
+
+# -- thrift with generated code: the compiler's client and processor through the proxy -----------------
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("thrift") is None:
+        pytest.skip("thrift-compiler is not installed (make test installs it as root: apt-get install thrift-compiler)")
+    out = tmp_path_factory.mktemp("gen")
+    idl = Path(__file__).parent / "data" / "thrift" / "shop.thrift"
+    subprocess.run(["thrift", "--gen", "py", "-out", str(out), str(idl)], check=True)
+    sys.path.insert(0, str(out))
+    try:
+        from shop import Orders, ttypes
+
+        yield Orders, ttypes
+    finally:
+        sys.path.remove(str(out))
+
+
+def test_generated_thrift_client_and_server_through_the_proxy(generated):
+    import threading
+
+    from thrift.protocol import TBinaryProtocol
+    from thrift.server import TServer
+    from thrift.transport import TSocket, TTransport
+
+    orders, ttypes = generated
+    pinged = threading.Event()
+
+    class Handler:
+        def place(self, order):
+            if order.quantity > 10:
+                raise ttypes.OutOfStock(sku=order.sku)
+            return f"placed {order.quantity} x {order.sku} ({len(order.notes)} notes, {sum(order.prices.values()):.2f})"
+
+        def ping(self, at):
+            pinged.set()
+
+    listening = TSocket.TServerSocket(host="127.0.0.1", port=0)
+    server = TServer.TThreadedServer(orders.Processor(Handler()), listening, TTransport.TFramedTransportFactory(),
+                                     TBinaryProtocol.TBinaryProtocolAcceleratedFactory(), daemon=True)
+    listening.listen()
+    endpoint = ("127.0.0.1", listening.handle.getsockname()[1])
+    listening.listen = lambda: None
+    threading.Thread(target=server.serve, daemon=True).start()
+    routes = """  - name: place
+    match: {attributes: {method: {exact: place}}}
+    route: [{destination: {host: svc, subset: v1}}]
+  - name: ping
+    match: {attributes: {method: {exact: ping}}}
+    route: [{destination: {host: svc, subset: v1}}]"""
+    running = ProxyThread(lambda direction: ThriftCodec(), metarouter(routes), {"svc|v1": [endpoint]})
+    transport = TTransport.TFramedTransport(TSocket.TSocket("127.0.0.1", running.port))
+    client = orders.Client(TBinaryProtocol.TBinaryProtocolAccelerated(transport))
+    transport.open()
+    try:
+        answer = client.place(ttypes.Order(sku="A-1", quantity=2, notes=["gift", "fast"], prices={"A-1": 9.5}))
+        with pytest.raises(ttypes.OutOfStock) as refused:
+            client.place(ttypes.Order(sku="B-2", quantity=99, notes=[], prices={}))
+        client.ping(42)  # oneway: no reply slot, and the next call still gets its own reply
+        again = client.place(ttypes.Order(sku="C-3", quantity=1, notes=[], prices={}))
+        assert pinged.wait(5)
+    finally:
+        transport.close()
+        stats = running.stats()
+        running.stop()
+    assert answer == "placed 2 x A-1 (2 notes, 9.50)" and refused.value.sku == "B-2" and again.startswith("placed 1 x C-3")
+    assert stats["routed:place:svc|v1"] == 3 and stats["routed:ping:svc|v1"] == 1 and stats["replies"] == 3
