@@ -144,3 +144,22 @@ def test_deep_nesting_is_refused_not_a_recursion_error(code):
 
     with pytest.raises(HessianError, match="nested deeper than 64"):
         Decoder(code * 5000).value()
+
+
+def test_dubbo_py_frames_decode_and_dubbo_py_reads_ours():
+    """dubbo-py (a second, independent Dubbo2 implementation) both ways: its requests, heartbeats and
+    responses decode; its decoder reads our mutated request, our heartbeat reply and our error reply."""
+    from dubbo.codec.hessian2 import Decoder, DubboHeartBeatRequest, DubboRequest, DubboResponse
+
+    request = DubboRequest(9, True, "2.0.2", "com.shop.Orders", "place", ["alice", 3, 2.5], attachment={"tenant": "blue"}).encode()
+    decoded = codec.decode(request)
+    assert decoded.metadata == {"interface": "com.shop.Orders", "method": "place", "version": "1.0", "tenant": "blue"}
+    rewritten = Decoder(BytesIO(codec.encode(decoded, {"tenant": "green", "x-canary": "v2"}))).decode()
+    assert (rewritten.args, rewritten.attachment) == (["alice", 3, 2.5], {"tenant": "green", "x-canary": "v2"})
+    heartbeat = codec.decode(DubboHeartBeatRequest(5, twoway=True).encode())
+    assert heartbeat.message_type is MessageType.HEARTBEAT
+    assert type(Decoder(BytesIO(codec.heartbeat_reply(heartbeat))).decode()).__name__ == "DubboHeartBeatResponse"
+    refused = Decoder(BytesIO(codec.error_reply(decoded, "rate limited"))).decode()
+    assert (refused.id, refused.status, refused.error) == (9, 80, "rate limited")
+    assert codec.decode(DubboResponse(9, DubboResponse.OK, "done", None).encode()).message_type is MessageType.RESPONSE
+    assert codec.decode(DubboResponse(9, 70, None, "boom").encode()).metadata == {"status": "SERVICE_ERROR"}
