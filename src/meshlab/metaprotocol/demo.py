@@ -8,6 +8,9 @@ servers that decode with a meshlab codec and answer with a function (``codec_bac
     thrift_backend   thrift's TThreadedServer (framed, binary) answering with its name; counts calls
     thrift_call      one call with thrift's client: the backend's name, or "exception: <message>"
     codec_backend    a loopback server answering decoded requests with ``await respond(request)``
+
+Run as ``python -m meshlab.metaprotocol.demo thrift-backend --name v1 --port 9090`` to serve a thrift
+backend in a live-lab pod until stopped (it prints one JSON line when listening).
 """
 
 from __future__ import annotations
@@ -64,29 +67,28 @@ class NamedProcessor:
         oprot.trans.flush()
 
 
-def thrift_backend(name: str) -> tuple[NamedProcessor, tuple[str, int]]:
-    """thrift's own threaded server on a free loopback port (daemon threads: it ends with the process)."""
+def thrift_backend(name: str, host: str = "127.0.0.1", port: int = 0) -> tuple[NamedProcessor, tuple[str, int]]:
+    """thrift's own threaded server (on a free loopback port by default; daemon threads: it ends with the process)."""
     from thrift.protocol import TBinaryProtocol
     from thrift.server import TServer
     from thrift.transport import TSocket, TTransport
 
     processor = NamedProcessor(name)
-    listening = TSocket.TServerSocket(host="127.0.0.1", port=0)
+    listening = TSocket.TServerSocket(host=host, port=port)
     server = TServer.TThreadedServer(processor, listening, TTransport.TFramedTransportFactory(), TBinaryProtocol.TBinaryProtocolFactory(), daemon=True)
     listening.listen()
-    port = listening.handle.getsockname()[1]
     listening.listen = lambda: None  # serve() calls listen() again; the socket already listens on its port
     threading.Thread(target=server.serve, daemon=True).start()
-    return processor, ("127.0.0.1", port)
+    return processor, (host, listening.handle.getsockname()[1])
 
 
-def thrift_call(port: int, method: str) -> str:
+def thrift_call(port: int, method: str, host: str = "127.0.0.1") -> str:
     """One framed binary call with thrift's client; the answer, or "exception: <message>"."""
     from thrift.protocol import TBinaryProtocol
     from thrift.Thrift import TApplicationException, TMessageType
     from thrift.transport import TSocket, TTransport
 
-    transport = TTransport.TFramedTransport(TSocket.TSocket("127.0.0.1", port))
+    transport = TTransport.TFramedTransport(TSocket.TSocket(host, port))
     protocol = TBinaryProtocol.TBinaryProtocol(transport)
     transport.open()
     try:
@@ -130,3 +132,24 @@ def stop_backend(backend) -> None:
     runner, server, _ = backend
     runner.call(server.close)
     runner.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m meshlab.metaprotocol.demo")
+    commands = parser.add_subparsers(dest="command", required=True)
+    backend = commands.add_parser("thrift-backend", help="thrift's threaded server answering every call with its name")
+    backend.add_argument("--name", required=True)
+    backend.add_argument("--host", default="0.0.0.0")
+    backend.add_argument("--port", type=int, default=9090)
+    args = parser.parse_args(argv)
+    _, (host, port) = thrift_backend(args.name, args.host, args.port)
+    print(json.dumps({"event": "ready", "name": args.name, "listen": f"{host}:{port}"}), flush=True)
+    threading.Event().wait()  # until SIGTERM ends the process (the server's threads are daemons)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
