@@ -61,6 +61,13 @@ use_book_style()
 # | | `FrameError` | bytes that can never be a frame: bad magic, impossible or oversized length |
 # | `encode(message, mutation)` | bytes | the message with key/values written back (or `CodecError`: route-only) |
 # | `error_reply(message, error)` | bytes | the protocol's own answer for a local refusal |
+# | `rewrite_request_id(data, id)` | bytes | the frame under another request id (or `CodecError`: none) |
+#
+# The last one exists because the proxy, like Envoy's connection pools, shares one upstream connection
+# among all its clients: their request ids (Dubbo's request id, Thrift's seqid, Kafka's correlation id)
+# are unique per client only — Python's thrift client always sends seqid 0 — so each request travels up
+# under an id of the proxy's own and the reply gets the client's id back. Redis has no ids: replies are
+# matched in order.
 
 # %%
 for name, codec_class in CODECS.items():

@@ -163,3 +163,10 @@ def test_dubbo_py_frames_decode_and_dubbo_py_reads_ours():
     assert (refused.id, refused.status, refused.error) == (9, 80, "rate limited")
     assert codec.decode(DubboResponse(9, DubboResponse.OK, "done", None).encode()).message_type is MessageType.RESPONSE
     assert codec.decode(DubboResponse(9, 70, None, "boom").encode()).metadata == {"status": "SERVICE_ERROR"}
+
+
+def test_rewritten_request_ids_are_read_by_dubbo_py():
+    from dubbo.codec.hessian2 import Decoder, DubboRequest
+
+    frame = DubboRequest(9, True, "2.0.2", "com.shop.Orders", "place", ["alice"], attachment={}).encode()
+    assert Decoder(BytesIO(codec.rewrite_request_id(frame, 123456789))).decode().id == 123456789

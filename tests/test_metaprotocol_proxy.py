@@ -246,3 +246,73 @@ def test_generated_thrift_client_and_server_through_the_proxy(generated):
         running.stop()
     assert answer == "placed 2 x A-1 (2 notes, 9.50)" and refused.value.sku == "B-2" and again.startswith("placed 1 x C-3")
     assert stats["routed:place:svc|v1"] == 3 and stats["routed:ping:svc|v1"] == 1 and stats["replies"] == 3
+
+
+def test_clients_share_one_upstream_connection_with_rewritten_seqids():
+    """thrift's Python client always sends seqid 0. Two clients calling at once share the proxy's one
+    connection to the backend, which answers out of order; the proxy's own seqids keep them apart."""
+    import random as chance
+    import threading
+
+    from thrift.protocol import TBinaryProtocol
+    from thrift.Thrift import TMessageType, TType
+    from thrift.transport import TTransport
+
+    seen_seqids = []
+    codec = ThriftCodec()
+
+    def reply(method: str, seqid: int) -> bytes:
+        memory = TTransport.TMemoryBuffer()
+        framed = TTransport.TFramedTransport(memory)
+        protocol = TBinaryProtocol.TBinaryProtocol(framed)
+        protocol.writeMessageBegin(method, TMessageType.REPLY, seqid)
+        protocol.writeStructBegin("result")
+        protocol.writeFieldBegin("success", TType.STRING, 0)
+        protocol.writeString(method)
+        protocol.writeFieldEnd()
+        protocol.writeFieldStop()
+        protocol.writeStructEnd()
+        protocol.writeMessageEnd()
+        framed.flush()
+        return memory.getvalue()
+
+    async def serve(reader, writer):
+        buffer = bytearray()
+
+        async def answer(request):
+            await asyncio.sleep(chance.random() * 0.02)  # replies overtake each other
+            writer.write(reply(request.metadata["method"], request.request_id))
+
+        while data := await reader.read(65536):
+            buffer += data
+            while (request := codec.decode(bytes(buffer))) is not None:
+                del buffer[:request.consumed]
+                seen_seqids.append(request.request_id)
+                asyncio.get_running_loop().create_task(answer(request))
+
+    from meshlab.loopthread import LoopThread
+
+    runner = LoopThread("out-of-order-backend")
+    runner.start()
+    server = runner.call(asyncio.start_server(serve, "127.0.0.1", 0))
+    endpoint = ("127.0.0.1", server.sockets[0].getsockname()[1])
+    running = ProxyThread(lambda direction: ThriftCodec(), metarouter("""  - name: all
+    route: [{destination: {host: svc}}]"""), {"svc": [endpoint]})
+    results: dict[str, list[str]] = {"a": [], "b": []}
+
+    def client(prefix: str) -> None:
+        results[prefix] = [thrift_call(running.port, f"{prefix}{i}") for i in range(25)]
+
+    try:
+        threads = [threading.Thread(target=client, args=(prefix,)) for prefix in results]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        stats = running.stats()
+    finally:
+        running.stop()
+        stop_backend((runner, server, endpoint))
+    assert results == {prefix: [f"{prefix}{i}" for i in range(25)] for prefix in results}
+    assert stats["upstream_connections"] == 1, "both clients' requests went over one shared connection"
+    assert len(set(seen_seqids)) == 50, "the backend saw the proxy's seqids, not the clients' (all 0)"

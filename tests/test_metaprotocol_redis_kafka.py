@@ -112,3 +112,11 @@ def test_fuzz_redis_replies(data):
 @given(st.binary(max_size=80) | st.binary(max_size=60).map(lambda tail: struct.pack(">ihhi", 10 + len(tail), 3, 0, 1) + tail))
 def test_fuzz_kafka_requests(data):
     fuzz(kafka, data)
+
+
+def test_kafka_correlation_ids_are_rewritten_in_both_directions():
+    _, frame = kafka_request(MetadataRequest[0](topics=["orders"]))
+    assert kafka.decode(kafka.rewrite_request_id(frame, 4242)).request_id == 4242
+    assert KafkaCodec(direction="response").decode(KafkaCodec(direction="response").rewrite_request_id(struct.pack(">ii", 4, 1), 7)).request_id == 7
+    with pytest.raises(CodecError, match="no request id"):
+        redis.rewrite_request_id(hiredis.pack_command(("GET", "k")), 1)

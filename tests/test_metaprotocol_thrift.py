@@ -178,3 +178,20 @@ def test_cli_decode(tmp_path):
     refused = decode_cli("--hex", frame.hex(), "--max-frame-size", "16")
     assert refused.returncode == 2 and "exceeds the maximum frame size 16" in refused.stderr
     assert decode_cli("--hex", "zz").returncode == 2
+
+
+@pytest.mark.parametrize(("protocol", "transport"), COMBINATIONS)
+@pytest.mark.parametrize("seqid", [1, 300, 70_000, -2])
+def test_rewritten_seqids_are_read_by_thrift(protocol, transport, seqid):
+    """A compact seqid is a varint: rewriting may change the envelope's length and so the frame's."""
+    frame = codec.rewrite_request_id(message(protocol, transport, seqid=5, headers={"tenant": "blue"}), seqid)
+    memory = TTransport.TMemoryBuffer(frame)
+    if transport == "header":
+        wire = THeaderTransport(memory, HEADERS)
+        reader = THeaderProtocol(wire, HEADERS)
+    else:
+        reader = PROTOCOLS[protocol](TTransport.TFramedTransport(memory) if transport == "framed" else memory)
+    assert reader.readMessageBegin() == ("getUser", TMessageType.CALL, seqid)
+    assert codec.decode(frame).consumed == len(frame)
+    if transport == "header":
+        assert wire.get_headers() == {b"tenant": b"blue"}

@@ -12,6 +12,8 @@ back. The contract follows Aeraki's ``codec.h``:
   applied, or ``CodecError`` when the codec is route-only for that framing.
 - ``error_reply(message, error)``: a reply in the protocol's own format, for failures the proxy
   answers itself (no route, rate limited).
+- ``rewrite_request_id(data, id)``: the frame with another request id, so one upstream connection can
+  carry many clients' requests (ids are unique per client, not across clients).
 
     MessageType   Aeraki's message types
     Message       one decoded frame: type, request id, metadata, sizes, bytes consumed
@@ -89,6 +91,11 @@ class Codec(ABC):
 
     @abstractmethod
     def error_reply(self, message: Message, error: str) -> bytes: ...
+
+    def rewrite_request_id(self, data: bytes, request_id: int) -> bytes:
+        """``data`` (one whole frame) with its request id replaced: what a proxy needs to share one
+        upstream connection between clients whose ids may collide. Protocols without ids cannot."""
+        raise CodecError(f"{self.name} has no request id to rewrite: replies are matched in order")
 
 
 class DirectedCodec(Codec):

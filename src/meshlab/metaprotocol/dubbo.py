@@ -120,6 +120,9 @@ class DubboCodec(Codec):
             pairs[str(key)] = body[begin:decoder.position]
         return pairs
 
+    def rewrite_request_id(self, data: bytes, request_id: int) -> bytes:
+        return data[:4] + struct.pack(">q", request_id) + data[12:]
+
     def heartbeat_reply(self, message: Message) -> bytes | None:
         """The answer to a heartbeat request: an event response, status OK, same id, a null body."""
         if not message.envelope["flags"] & FLAG_REQUEST:

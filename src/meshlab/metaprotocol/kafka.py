@@ -57,6 +57,11 @@ class KafkaCodec(DirectedCodec):
             raise FrameError(f"kafka: client_id length {client_length}")
         return Message(MessageType.REQUEST, correlation, metadata, header, 4 + size - header, 4 + size, frame)
 
+    def rewrite_request_id(self, data: bytes, request_id: int) -> bytes:
+        """The correlation id: after size, api_key and api_version in a request, right after size in a response."""
+        offset = 8 if self.direction == "request" else 4
+        return data[:offset] + struct.pack(">i", request_id) + data[offset + 4:]
+
     def encode(self, message: Message, mutation: dict[str, str]) -> bytes:
         if mutation:
             raise CodecError("kafka is route-only here: the request header has no place for extra key/values")

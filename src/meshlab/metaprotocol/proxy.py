@@ -5,15 +5,17 @@ locally in the protocol's own format (rate limited, no route: the codec's ``erro
 re-encode with the route's mutation, pick an endpoint of the destination's cluster (round robin),
 send it, and copy it to the mirror when sampled (the mirror's replies are read and dropped).
 
-Replies go back in the order the requests came. Each downstream connection has its own upstream
-connections, so a reply is matched to its request within one upstream connection: by request id
-when the protocol has one (Dubbo, Thrift, Kafka), in order when it has none (Redis). Because
-upstream connections are never shared between clients, request ids never collide and need no
-rewriting (a proxy that multiplexed clients onto one connection would have to rewrite them).
-Oneway requests and heartbeats get no reply slot.
+Upstream connections are shared: one per endpoint, carrying every client's requests, as Envoy's
+connection pools do. Request ids are unique only per client, so the proxy gives each request an id
+of its own on the way up (``rewrite_request_id``: Dubbo's request id, Thrift's seqid, Kafka's
+correlation id) and puts the client's id back on the reply. Protocols without ids (Redis), and codecs
+that cannot rewrite theirs, are matched in order: an upstream connection answers in the order it
+was asked. Each downstream gets its
+replies in the order it sent its requests, whichever upstream answers first. Oneway requests and
+heartbeats get no reply slot; heartbeats are answered by the proxy.
 
-    Cluster      a name and its endpoints, picked round robin
-    MetaProtocolProxy   start(host, port), stop(), stats
+    Cluster            a name and its endpoints, picked round robin
+    MetaProtocolProxy  start(host, port), stop(), stats
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Cluster:
 
 
 class _Slot:
-    """A place in the downstream's reply order, filled by a local answer or an upstream reply."""
+    """A place in a downstream's reply order, filled by a local answer or an upstream reply."""
 
     __slots__ = ("data",)
 
@@ -55,12 +57,12 @@ class _Slot:
 
 
 class _Session:
-    """One downstream connection: its reply order and its upstream connections."""
+    """One downstream connection and its reply order."""
 
-    def __init__(self, proxy: MetaProtocolProxy, writer: asyncio.StreamWriter) -> None:
-        self.proxy, self.writer = proxy, writer
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
         self.slots: list[_Slot] = []
-        self.upstreams: dict[tuple[tuple[str, int], bool], _Upstream] = {}
+        self.closed = False
 
     def answer(self, data: bytes) -> None:
         self.slots.append(_Slot(data))
@@ -68,30 +70,43 @@ class _Session:
 
     def flush(self) -> None:
         while self.slots and self.slots[0].data is not None:
-            self.writer.write(self.slots.pop(0).data)
+            data = self.slots.pop(0).data
+            if not self.closed:
+                self.writer.write(data)
 
-    async def upstream(self, endpoint: tuple[str, int], mirror: bool = False) -> _Upstream:
-        key = (endpoint, mirror)
-        if key not in self.upstreams:
-            reader, writer = await asyncio.open_connection(*endpoint)
-            self.upstreams[key] = _Upstream(self, reader, writer, mirror)
-        return self.upstreams[key]
 
-    def close(self) -> None:
-        for upstream in self.upstreams.values():
-            upstream.close()
+@dataclass
+class _Pending:
+    session: _Session
+    slot: _Slot
+    client_id: int | None
+    request: Message
+    codec: Codec  # the client side's codec, for an error reply if the upstream goes away
 
 
 class _Upstream:
-    def __init__(self, session: _Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mirror: bool) -> None:
-        self.session, self.writer, self.mirror = session, writer, mirror
-        self.pending: list[tuple[int | None, _Slot]] = []
-        self.codec = session.proxy.make_codec("response")
+    """One shared connection to an endpoint: requests of every session, each under an id of the
+    proxy's own when the protocol has ids, replies matched back by that id (or in order)."""
+
+    def __init__(self, proxy: MetaProtocolProxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mirror: bool) -> None:
+        self.proxy, self.writer, self.mirror = proxy, writer, mirror
+        self.by_id: dict[int, _Pending] = {}
+        self.in_order: list[_Pending] = []
+        self.ids = itertools.count(1)
+        self.codec = proxy.make_codec("response")
+        self.closed = False
         self.task = asyncio.get_running_loop().create_task(self._read(reader))
 
-    def send(self, data: bytes, request_id: int | None, slot: _Slot | None) -> None:
+    def send(self, data: bytes, codec: Codec, request: Message, session: _Session | None, slot: _Slot | None) -> None:
         if slot is not None:
-            self.pending.append((request_id, slot))
+            pending = _Pending(session, slot, request.request_id, request, codec)
+            try:
+                upstream_id = next(self.ids) % (1 << 31)
+                data = codec.rewrite_request_id(data, upstream_id)
+                self.by_id[upstream_id] = pending
+            except CodecError:  # no ids, or a codec that cannot rewrite them: matched in order instead
+                pending.client_id = None
+                self.in_order.append(pending)
         self.writer.write(data)
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
@@ -103,26 +118,40 @@ class _Upstream:
                     del buffer[:reply.consumed]
                     self._matched(reply)
         except (FrameError, ConnectionError) as error:
-            self.session.proxy.stats["upstream_errors"] += 1
-            self.session.proxy.log({"event": "upstream error", "error": str(error)})
+            self.proxy.stats["upstream_errors"] += 1
+            self.proxy.log({"event": "upstream error", "error": str(error)})
         finally:
-            self.writer.close()
+            self._lost()
 
     def _matched(self, reply: Message) -> None:
         if self.mirror:
-            self.session.proxy.stats["mirror_replies_dropped"] += 1
+            self.proxy.stats["mirror_replies_dropped"] += 1
             return
-        if reply.request_id is None:  # no request ids: replies come in request order
-            index = 0 if self.pending else None
-        else:
-            index = next((i for i, (request_id, _) in enumerate(self.pending) if request_id == reply.request_id), None)
-        if index is None:
-            self.session.proxy.stats["unexpected_replies"] += 1
+        pending = self.by_id.pop(reply.request_id, None) if reply.request_id is not None else None
+        if pending is None and self.in_order:
+            pending = self.in_order.pop(0)
+        if pending is None:
+            self.proxy.stats["unexpected_replies"] += 1
             return
-        _, slot = self.pending.pop(index)
-        slot.data = reply.raw
-        self.session.proxy.stats["replies"] += 1
-        self.session.flush()
+        data = reply.raw if pending.client_id is None else self.codec.rewrite_request_id(reply.raw, pending.client_id)
+        pending.slot.data = data
+        self.proxy.stats["replies"] += 1
+        pending.session.flush()
+
+    def _lost(self) -> None:
+        """The connection ended: answer what it still owed, in each protocol's own format."""
+        self.closed = True
+        self.writer.close()
+        for pending in [*self.by_id.values(), *self.in_order]:
+            try:
+                pending.slot.data = pending.codec.error_reply(pending.request, "meshlab metaprotocol proxy: upstream connection lost")
+            except CodecError:  # no error reply in this protocol: the client's connection is closed instead
+                pending.session.closed = True
+                pending.session.writer.close()
+                continue
+            pending.session.flush()
+        self.by_id.clear()
+        self.in_order.clear()
 
     def close(self) -> None:
         self.task.cancel()
@@ -137,6 +166,8 @@ class MetaProtocolProxy:
         self.stats: Counter = Counter()
         self._server: asyncio.AbstractServer | None = None
         self._sessions: set[_Session] = set()
+        self._upstreams: dict[tuple[tuple[str, int], bool], _Upstream] = {}
+        self._connecting: dict[tuple[tuple[str, int], bool], asyncio.Lock] = {}
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self._server = await asyncio.start_server(self._serve, host, port)
@@ -146,11 +177,23 @@ class MetaProtocolProxy:
         if self._server:
             self._server.close()
         for session in list(self._sessions):
-            session.close()
             session.writer.close()
+        for upstream in list(self._upstreams.values()):
+            upstream.close()
+
+    async def _upstream(self, endpoint: tuple[str, int], mirror: bool = False) -> _Upstream:
+        """The shared connection to ``endpoint`` (a mirror's is kept apart: its replies are dropped)."""
+        key = (endpoint, mirror)
+        async with self._connecting.setdefault(key, asyncio.Lock()):
+            upstream = self._upstreams.get(key)
+            if upstream is None or upstream.closed:
+                reader, writer = await asyncio.open_connection(*endpoint)
+                upstream = self._upstreams[key] = _Upstream(self, reader, writer, mirror)
+                self.stats["upstream_connections"] += 1
+        return upstream
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = _Session(self, writer)
+        session = _Session(writer)
         self._sessions.add(session)
         codec, buffer = self.make_codec("request"), bytearray()
         try:
@@ -167,7 +210,7 @@ class MetaProtocolProxy:
             self.stats["closed_on_error"] += 1
             self.log({"event": "connection closed", "error": str(error)})
         finally:
-            session.close()
+            session.closed = True
             writer.close()
             self._sessions.discard(session)
 
@@ -201,8 +244,8 @@ class MetaProtocolProxy:
         slot = _Slot() if expects_reply else None
         if slot is not None:
             session.slots.append(slot)
-        (await session.upstream(cluster.pick())).send(data, message.request_id, slot)
+        (await self._upstream(cluster.pick())).send(data, codec, message, session, slot)
         self.stats[f"routed:{decision.route}:{cluster.name}"] += 1
         if decision.mirror and decision.mirror.cluster in self.clusters:
-            (await session.upstream(self.clusters[decision.mirror.cluster].pick(), mirror=True)).send(data, None, None)
+            (await self._upstream(self.clusters[decision.mirror.cluster].pick(), mirror=True)).send(data, codec, message, None, None)
             self.stats["mirrored"] += 1

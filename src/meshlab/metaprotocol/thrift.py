@@ -264,7 +264,7 @@ class ThriftCodec(Codec):
             (_skip_binary if protocol == BINARY else _skip_compact)(reader, 12)
             self.check_size(reader.position, "message size")
             return self._message(kind, name, seqid, {}, header_size, reader.position - header_size, reader.position, buffer,
-                                 {"protocol": protocol, "transport": UNFRAMED})
+                                 {"protocol": protocol, "transport": UNFRAMED, "span": (0, header_size)})
         if len(buffer) < 4:
             return None
         length = struct.unpack_from(">i", buffer)[0]
@@ -282,7 +282,8 @@ class ThriftCodec(Codec):
                 raise FrameError(f"thrift THeader: transforms {transforms} (compression) are not supported")
             reader = _Reader(frame, offset)
             kind, name, seqid = _envelope(reader, protocol)
-            envelope = {"protocol": protocol, "transport": THEADER, "flags": flags, "sequence": sequence, "headers": headers, "payload": frame[offset:]}
+            envelope = {"protocol": protocol, "transport": THEADER, "flags": flags, "sequence": sequence, "headers": headers, "payload": frame[offset:],
+                        "span": (4 + offset, 4 + reader.position)}
             return self._message(kind, name, seqid, headers, 4 + reader.position, length - reader.position, 4 + length, buffer, envelope)
         protocol = _protocol_of(frame)
         if protocol is None:
@@ -294,7 +295,7 @@ class ThriftCodec(Codec):
         reader = _Reader(frame)
         kind, name, seqid = _envelope(reader, protocol)
         return self._message(kind, name, seqid, {}, 4 + reader.position, length - reader.position, 4 + length, buffer,
-                             {"protocol": protocol, "transport": FRAMED})
+                             {"protocol": protocol, "transport": FRAMED, "span": (4, 4 + reader.position)})
 
     def _framed_binary(self, buffer: bytes, length: int) -> Message:
         """The common case, without the general reader: a whole framed strict-binary message."""
@@ -318,7 +319,7 @@ class ThriftCodec(Codec):
         metadata = {"method": method, "interface": interface} if colon else {"method": name}
         raw = buffer if len(buffer) == 4 + length else buffer[:4 + length]
         return Message(TYPES[kind], seqid, metadata, header, 4 + length - header, 4 + length, raw,
-                       {"protocol": BINARY, "transport": FRAMED, "kind": kind, "name": name})
+                       {"protocol": BINARY, "transport": FRAMED, "kind": kind, "name": name, "span": (4, header)})
 
     @staticmethod
     def _message(kind: int, name: str, seqid: int, headers: dict[str, str], header_size: int, body_size: int, consumed: int,
@@ -339,6 +340,22 @@ class ThriftCodec(Codec):
             raise CodecError(f"thrift over a {envelope['transport']} transport is route-only: mutations need THeader headers")
         headers = {**envelope["headers"], **mutation}
         return _build_theader(envelope["flags"], envelope["sequence"], envelope["protocol"], [], headers, envelope["payload"])
+
+    def rewrite_request_id(self, data: bytes, request_id: int) -> bytes:
+        """The envelope written again with the new seqid (a compact varint may change length, so the
+        frame length follows); THeader's own sequence number is set to the same id."""
+        message = self.decode(data)
+        if message is None or message.consumed != len(data):
+            raise CodecError("thrift: rewrite_request_id needs exactly one whole frame")
+        envelope = message.envelope
+        start, end = envelope["span"]
+        seqid = (request_id + (1 << 31)) % (1 << 32) - (1 << 31)  # a signed i32
+        out = bytearray(data[:start] + _write_envelope(envelope["protocol"], envelope["kind"], envelope["name"], seqid) + data[end:])
+        if envelope["transport"] != UNFRAMED:
+            out[:4] = struct.pack(">I", len(out) - 4)
+        if envelope["transport"] == THEADER:
+            out[8:12] = struct.pack(">I", seqid & 0xFFFFFFFF)
+        return bytes(out)
 
     def error_reply(self, message: Message, error: str) -> bytes:
         envelope = message.envelope
