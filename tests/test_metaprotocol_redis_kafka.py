@@ -70,7 +70,7 @@ def test_kafka_python_requests_decode(version):
     correlation, frame = kafka_request(request(topics=topics, **({"allow_auto_topic_creation": False} if version else {})))
     assert request.flexible_version_q(version) == (version == 9)
     decoded = kafka.decode(frame + b"\x00\x00")
-    assert decoded.message_type is MessageType.REQUEST and decoded.request_id == correlation and decoded.consumed == len(frame)
+    assert decoded.message_type is MessageType.REQUEST and decoded.request_id == decoded.stream_id == correlation and decoded.consumed == len(frame)
     assert decoded.metadata == {"api_key": "3", "api": "Metadata", "api_version": str(version), "client_id": "meshlab-test"}
     assert all(kafka.decode(frame[:cut]) is None for cut in range(len(frame)))
 

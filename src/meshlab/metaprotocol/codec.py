@@ -63,6 +63,8 @@ class Message:
     raw: bytes = field(repr=False, default=b"")
     #: codec-specific facts about the framing, needed to re-encode or to answer in kind
     envelope: dict | None = field(repr=False, default=None)
+    #: for protocols that interleave streams on one connection (Kafka's correlation id)
+    stream_id: int | None = None
 
     def summary(self) -> dict:
         """What ``meshlab metaprotocol decode`` prints."""

@@ -40,7 +40,7 @@ class KafkaCodec(DirectedCodec):
         frame = bytes(buffer[:4 + size])
         if self.direction == "response":
             correlation = struct.unpack(">i", frame[4:8])[0]
-            return Message(MessageType.RESPONSE, correlation, {}, 8, size - 4, 4 + size, frame)
+            return Message(MessageType.RESPONSE, correlation, {}, 8, size - 4, 4 + size, frame, stream_id=correlation)
         api_key, api_version, correlation, client_length = struct.unpack(">hhih", frame[4:14])
         if not 0 <= api_key <= MAX_API_KEY or api_version < 0:
             raise FrameError(f"kafka: api_key {api_key} / api_version {api_version} is not a Kafka request")
@@ -55,7 +55,7 @@ class KafkaCodec(DirectedCodec):
             header += client_length
         elif client_length != -1:
             raise FrameError(f"kafka: client_id length {client_length}")
-        return Message(MessageType.REQUEST, correlation, metadata, header, 4 + size - header, 4 + size, frame)
+        return Message(MessageType.REQUEST, correlation, metadata, header, 4 + size - header, 4 + size, frame, stream_id=correlation)
 
     def rewrite_request_id(self, data: bytes, request_id: int) -> bytes:
         """The correlation id: after size, api_key and api_version in a request, right after size in a response."""
