@@ -29,7 +29,7 @@ import grpc
 from google.protobuf import json_format
 
 from meshlab.identity.attestation import AttestationError, Caller, LabPods, unix_selectors
-from meshlab.identity.authority import JwtSvidError, X509Svid, new_key, spiffe_id_of
+from meshlab.identity.authority import JwtSvidError, X509Svid, new_key, spiffe_id_of, utcnow
 from meshlab.identity.entries import RegistrationEntry, Selector
 from meshlab.identity.server import SpireServer
 from meshlab.identity.spiffeid import SpiffeIdError
@@ -152,7 +152,7 @@ class Agent:
             key = new_key()  # the agent's key; the server signs only its public half
             certificate = self.server.mint_x509_svid(self.id, entry, key.public_key())
             # renew at half the lifetime, counted from now (the certificate's notBefore is backdated)
-            cached = self._svids[entry] = (X509Svid(entry.spiffe_id, (certificate,), key), _now() + dt.timedelta(seconds=entry.ttl_s / 2))
+            cached = self._svids[entry] = (X509Svid(entry.spiffe_id, (certificate,), key), utcnow() + dt.timedelta(seconds=entry.ttl_s / 2))
         return cached[0]
 
     async def _rotate(self) -> None:
@@ -231,12 +231,8 @@ class Agent:
         return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def _due(renew_at: dt.datetime) -> bool:
-    return _now() >= renew_at
+    return utcnow() >= renew_at
 
 
 async def _require_header(context) -> None:

@@ -41,8 +41,9 @@ from meshlab.identity.spiffeid import SpiffeId, SpiffeIdError, TrustDomain, pars
 JWT_ALGORITHM = "ES256"
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware (UTC), as certificates and tokens need it."""
+    return dt.datetime.now(dt.UTC)
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:
@@ -83,7 +84,7 @@ class TrustDomainAuthority:
 
     def __init__(self, trust_domain: TrustDomain, now: dt.datetime | None = None, ca_ttl: dt.timedelta = dt.timedelta(days=1)) -> None:
         self.trust_domain = trust_domain
-        start = now or _now()
+        start = now or utcnow()
         self._ca_key = new_key()
         name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "meshlab"), x509.NameAttribute(NameOID.COMMON_NAME, f"{trust_domain} CA")])
         public = self._ca_key.public_key()
@@ -112,7 +113,7 @@ class TrustDomainAuthority:
             raise SpiffeIdError(f"{spiffe_id} is not in trust domain {self.trust_domain}")
         if not spiffe_id.path:
             raise SpiffeIdError(f"{spiffe_id} names a trust domain; an X509-SVID's ID must have a path")
-        start = now or _now()
+        start = now or utcnow()
         return (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "meshlab")]))
@@ -145,7 +146,7 @@ class TrustDomainAuthority:
     def sign_jwt_svid(self, spiffe_id: SpiffeId, audience: list[str], ttl: dt.timedelta, now: dt.datetime | None = None) -> str:
         if not audience:
             raise JwtSvidError("a JWT-SVID needs at least one audience")
-        start = now or _now()
+        start = now or utcnow()
         claims = {"sub": str(spiffe_id), "aud": audience if len(audience) > 1 else audience[0],
                   "iat": int(start.timestamp()), "exp": int((start + ttl).timestamp()), "jti": secrets.token_hex(8)}
         return jwt.encode(claims, self._jwt_key, algorithm=JWT_ALGORITHM, headers={"kid": self.jwt_key_id, "typ": "JWT"})
@@ -191,6 +192,6 @@ def verify_x509_svid(chain: list[x509.Certificate], bundle: list[x509.Certificat
     """Verify an X509-SVID chain (leaf first) against a trust bundle with cryptography's X.509
     verifier (client profile: the leaf needs clientAuth, no host name is involved) and return the
     SPIFFE ID in its URI SAN. Raises VerificationError if the chain does not verify."""
-    verifier = PolicyBuilder().store(Store(bundle)).time(now or _now()).build_client_verifier()
+    verifier = PolicyBuilder().store(Store(bundle)).time(now or utcnow()).build_client_verifier()
     verifier.verify(chain[0], chain[1:])
     return spiffe_id_of(chain[0])

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import jwt
 from cryptography import x509
 
-from meshlab.identity.authority import TrustDomainAuthority, new_key
+from meshlab.identity.authority import TrustDomainAuthority, new_key, utcnow
 from meshlab.identity.entries import RegistrationEntry
 from meshlab.identity.spiffeid import SpiffeId, TrustDomain
 
@@ -42,10 +42,6 @@ PSAT_AUDIENCE = "spire-server"
 
 class NodeAttestationError(PermissionError):
     """A node (agent) could not prove itself; the message says which check failed."""
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass
@@ -63,7 +59,7 @@ class KubernetesCluster:
     def projected_token(self, namespace: str, pod: str, audience: str = PSAT_AUDIENCE, ttl: dt.timedelta = dt.timedelta(minutes=10)) -> str:
         """The token the kubelet projects into ``pod``'s volume (a JWT the cluster signs)."""
         record = self.pods[(namespace, pod)]
-        now = _now()
+        now = utcnow()
         claims = {"iss": f"https://kubernetes.default.svc/{self.name}", "aud": [audience], "exp": int((now + ttl).timestamp()),
                   "sub": f"system:serviceaccount:{namespace}:{record['service_account']}",
                   "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": record["service_account"]},
@@ -89,7 +85,7 @@ class SpireServer:
     # -- node attestation -----------------------------------------------------------------------
     def create_join_token(self, ttl: dt.timedelta = dt.timedelta(minutes=10)) -> str:
         token = str(uuid.uuid4())  # random (os.urandom), as SPIRE's tokens are UUIDs
-        self._join_tokens[token] = _now() + ttl
+        self._join_tokens[token] = utcnow() + ttl
         return token
 
     def attest_join_token(self, token: str, public_key) -> x509.Certificate:
@@ -97,7 +93,7 @@ class SpireServer:
         expires = self._join_tokens.pop(token, None)  # one use, whatever the outcome
         if expires is None:
             raise NodeAttestationError("join token is unknown or was already used")
-        if expires <= _now():
+        if expires <= utcnow():
             raise NodeAttestationError("join token has expired")
         return self._admit(SpiffeId(self.trust_domain, f"/spire/agent/join_token/{token}"), [f"join_token:{token}"], public_key)
 

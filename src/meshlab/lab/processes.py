@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class ProcessRecord:
 
 def start_time(pid: int) -> int | None:
     try:
-        stat = open(f"/proc/{pid}/stat").read()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may contain spaces; fields after the last ')' are fixed.
