@@ -316,3 +316,19 @@ def test_clients_share_one_upstream_connection_with_rewritten_seqids():
     assert results == {prefix: [f"{prefix}{i}" for i in range(25)] for prefix in results}
     assert stats["upstream_connections"] == 1, "both clients' requests went over one shared connection"
     assert len(set(seen_seqids)) == 50, "the backend saw the proxy's seqids, not the clients' (all 0)"
+
+
+def test_a_frame_that_never_ends_is_refused_not_buffered():
+    """An unframed Thrift call announcing a list of 2**31-1 elements: the codec would wait for ever; the
+    proxy stops at the frame-size limit and closes the connection with the reason."""
+    import struct
+
+    from meshlab.metaprotocol import FrameError
+    from meshlab.metaprotocol.proxy import decode
+
+    codec = ThriftCodec(max_frame_size=4096)
+    call = struct.pack(">Ii", 0x80010001, 2) + b"hi" + struct.pack(">i", 1) + b"\x0f\x00\x01\x08" + struct.pack(">i", 2**31 - 1)
+    buffer = bytearray(call + bytes(5000))
+    with pytest.raises(FrameError, match="5022 bytes buffered without a whole frame"):
+        decode(codec, buffer)
+    assert decode(codec, bytearray(call + bytes(100))) is None, "below the limit it still waits"

@@ -14,6 +14,7 @@ was asked. Each downstream gets its
 replies in the order it sent its requests, whichever upstream answers first. Oneway requests and
 heartbeats get no reply slot; heartbeats are answered by the proxy.
 
+    decode             the codec's decode, with the buffer bounded by the frame-size limit
     Cluster            a name and its endpoints, picked round robin
     MetaProtocolProxy  start(host, port), stop(), stats
 """
@@ -30,6 +31,15 @@ from meshlab.metaprotocol.codec import Codec, CodecError, FrameError, Message, M
 from meshlab.metaprotocol.router import MetaRouter
 
 READ_SIZE = 65536
+
+
+def decode(codec: Codec, buffer: bytearray) -> Message | None:
+    """The next message, or None; a buffer that has outgrown the frame-size limit without yielding a
+    frame (an unframed message announcing a huge collection, say) is refused rather than kept."""
+    message = codec.decode(bytes(buffer))
+    if message is None and len(buffer) > codec.max_frame_size:
+        raise FrameError(f"{codec.name}: {len(buffer)} bytes buffered without a whole frame (maximum frame size {codec.max_frame_size})")
+    return message
 
 
 @dataclass
@@ -114,7 +124,7 @@ class _Upstream:
         try:
             while data := await reader.read(READ_SIZE):
                 buffer += data
-                while (reply := self.codec.decode(bytes(buffer))) is not None:
+                while (reply := decode(self.codec, buffer)) is not None:
                     del buffer[:reply.consumed]
                     self._matched(reply)
         except (FrameError, ConnectionError) as error:
@@ -199,7 +209,7 @@ class MetaProtocolProxy:
         try:
             while data := await reader.read(READ_SIZE):
                 buffer += data
-                while (message := codec.decode(bytes(buffer))) is not None:
+                while (message := decode(codec, buffer)) is not None:
                     del buffer[:message.consumed]
                     await self._handle(codec, session, message)
                 await writer.drain()
