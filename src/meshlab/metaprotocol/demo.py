@@ -21,7 +21,7 @@ import threading
 from collections import Counter
 
 from meshlab.loopthread import LoopThread
-from meshlab.metaprotocol.proxy import Cluster, MetaProtocolProxy
+from meshlab.metaprotocol.proxy import Cluster, MetaProtocolProxy, decode
 from meshlab.metaprotocol.router import load_metarouter
 
 
@@ -117,7 +117,7 @@ def codec_backend(codec, respond) -> tuple[LoopThread, asyncio.AbstractServer, t
         buffer = bytearray()
         while data := await reader.read(65536):
             buffer += data
-            while (request := codec.decode(bytes(buffer))) is not None:
+            while (request := decode(codec, buffer)) is not None:
                 del buffer[:request.consumed]
                 if (answer := await respond(request)) is not None:
                     writer.write(answer)

@@ -268,8 +268,6 @@ class ThriftCodec(Codec):
         if len(buffer) < 4:
             return None
         length = struct.unpack_from(">i", buffer)[0]
-        if 2 <= length <= self.max_frame_size and len(buffer) >= 4 + length and buffer[4] == 0x80:
-            return self._framed_binary(buffer, length)  # a short frame the fast path in decode() left to us
         self.check_size(length, "frame length")
         if length < 2 and len(buffer) >= 6:
             raise FrameError(f"thrift: frame length {length} is too short for a message")
