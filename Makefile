@@ -1,6 +1,7 @@
 # meshlab: two set-up commands.
 #   make lab    create .venv if needed and open the textbook in JupyterLab (PORT, IP)
 #   make test   create .venv if needed, install the system packages (as root) and run everything
+#   make test-kind  (readers with Docker, kind, kubectl and istioctl) the kind stage on a real cluster
 #
 # .venv is made from the system Python (/usr/bin/python3.11 when present) so that a
 # process switched to another uid, such as a sidecar running as uid 1337, can still
@@ -18,7 +19,7 @@ IP ?= 127.0.0.1
 # packet captures (tcpdump), Thrift IDL for the MetaProtocol interop tests (thrift-compiler).
 APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump thrift-compiler
 
-.PHONY: lab test system-packages notebooks
+.PHONY: lab test test-kind system-packages notebooks
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,13 @@ system-packages:
 
 test: system-packages $(STAMP)
 	$(PY) -m pytest --nbval tests notebooks labs
+
+# The kind stage for real: creates (or reuses) the kind cluster "meshlab", installs Istio, runs the
+# chapters' comparisons and deletes the cluster (MESHLAB_KEEP_CLUSTER=1 keeps it). A kind test that
+# would skip fails here instead, with meshlab doctor's reason and fix.
+test-kind: $(STAMP)
+	$(VENV)/bin/meshlab doctor --stage kind
+	MESHLAB_REQUIRE_KIND=1 $(PY) -m pytest -m kind tests
 
 # Re-execute every chapter and lab from its jupytext source and store the outputs.
 notebooks: $(STAMP)

@@ -15,7 +15,9 @@
 # - explain why the proxy's traffic is not captured again (uid 1337), why the app sees 127.0.0.6 as
 #   its peer, and what TPROXY changes about that;
 # - exclude a port from capture and prove it live;
-# - measure what the extra hops cost, and compare it with Istio's published figures.
+# - measure what the extra hops cost, and compare it with Istio's published figures;
+# - read a real injected pod's rules (istio-init's log, the kernel on a kind node) and compare them with
+#   meshlab's rendering for the same arguments.
 
 # %%
 import os
@@ -271,13 +273,45 @@ if LIVE.available:
     print("lab ml02 is down")
 
 # %% [markdown]
+# ## 6 · On a real cluster
+#
+# **Stage: kind** (Docker, kind >= v0.33.0, kubectl, istioctl 1.30.3; `meshlab doctor --stage kind` says
+# what is missing). Everything above used meshlab's rendering of Istio's rules. Here a real Istio 1.30.3
+# injects a real pod on a kind cluster, and its rules are read back twice: from the **istio-init
+# container's log**, which ends with the kernel's state after the restore (Istio 1.25+ logs it as "Final
+# iptables state (IPv4):", 1.24 as the output of `iptables-save`), and from the **kernel itself**, by
+# entering the pod's network namespace on its kind node (`crictl inspect` for the PID, then `nsenter -t
+# PID -n iptables-save`). The injected istio-init arguments are read from the pod spec and handed to
+# `meshlab intercept`; the two rule sets must be identical, chain by chain. Then one request from the
+# `curl` pod to `httpbin` shows that it crossed both sidecars: the server's sidecar adds an
+# `X-Forwarded-Client-Cert` header naming the client's SPIFFE ID, which only a mutual-TLS connection
+# from the client's sidecar can give it.
+#
+# The commands this section runs, in order (the same code, run with a runner that only records):
+
+# %%
+from meshlab.kind import stage
+
+print("\n".join(stage.plan("02")))
+
+# %% [markdown]
+# Where the kind stage is available this cell creates the cluster `meshlab` (or reuses it; `meshlab kind
+# down` deletes it) and runs the comparison; elsewhere it says plainly why it is skipped.
+
+# %% tags=["nbval-ignore-output"]
+KIND = stage.run("02")
+print(KIND.text())
+assert KIND.ran or KIND.commands == stage.plan("02"), "without the kind stage the section shows its plan"
+assert KIND.agreed, "the cluster disagrees with meshlab's rendering: see the differences above"
+
+# %% [markdown]
 # ## Stage of this chapter
 #
 # Sections 1-3 run on the **model** stage (the rule generator and the packet walk, anywhere). Sections
 # 4-5 run on the **live** stage: real network namespaces, Istio's rules applied with iptables-restore,
-# real sidecar processes as uid 1337, and netfilter's own trace. On the **kind** stage, the rules of a
-# real sidecar pod (`kubectl logs <pod> -c istio-init`) can be compared with `meshlab intercept
-# istio-iptables` for the same arguments.
+# real sidecar processes as uid 1337, and netfilter's own trace. Section 6 runs on the **kind** stage: a
+# real injected pod's rules, from istio-init's log and from the kernel, against `meshlab intercept` for
+# the same istio-init arguments.
 #
 # **Lab 02** (`labs/02-excluding-a-port.ipynb`) asks you to exclude a metrics port from inbound capture
 # and prove it in the live lab.

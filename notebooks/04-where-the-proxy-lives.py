@@ -15,7 +15,10 @@
 # - count the proxy hops on a request path and whether an L7 proxy sees it;
 # - describe ambient mode (ztunnel, HBONE on 15008, waypoints, enrolment by namespace label) as today's form
 #   of the shared-proxy model, and Cilium's per-node Envoy as a variant of the per-node one;
-# - show live that a shared proxy saves memory and widens the failure domain.
+# - read the rules istio-cni writes inside an ambient pod, and say how each one brings the pod's traffic
+#   to ztunnel (and keeps ztunnel's own traffic out);
+# - show live that a shared proxy saves memory and widens the failure domain, and on a kind cluster that
+#   a real ambient pod holds exactly those rules.
 
 # %%
 import ipywidgets as widgets
@@ -132,6 +135,25 @@ for waypoints in (None, {"ns0"}, set()):
     print(f"waypoints for {label:<16} {result.memory_mb:>5.0f} MB  {result.hops_per_request:.2f} hops/request  L7 on {result.l7_fraction:.0%} of requests")
 
 # %% [markdown]
+# **How a pod's traffic reaches ztunnel.** ztunnel runs once per node, yet it listens *inside* each enrolled
+# pod's network namespace: istio-cni hands it a socket there. What steers the pod's packets to it is a
+# short set of rules istio-cni writes into the pod's own namespace (Istio's cni/pkg/iptables; nothing
+# changes on the node and nothing is injected). Compared with the sidecar's rules of chapter 02: ztunnel is
+# not one of the pod's processes, so a **mark** (0x539 on every socket ztunnel opens in the pod) instead of
+# a uid tells its traffic apart; inbound traffic is taken with **TPROXY** in the mangle table rather than
+# REDIRECT in nat, so ztunnel sees the real source address it must enforce policy on; and a packet mark
+# 0x111 plus a policy route (`ip rule fwmark 0x111/0xfff lookup 100`, table 100 delivering locally) lands
+# marked packets on ztunnel's transparent sockets. Ports: 15001 outbound, 15006 inbound plain text, 15008
+# inbound HBONE, 15053 DNS.
+
+# %%
+from meshlab.deploy.inpod import inpod_rules
+
+for rule in inpod_rules():
+    print(f"{rule.table:<6} {rule.chain:<12} {' '.join(rule.params)}")
+    print(f"{'':<19}-> {rule.why}")
+
+# %% [markdown]
 # **Cilium's service mesh** is a per-node variant: eBPF in the kernel handles L3/L4 and one Envoy per node
 # handles L7 for all its pods. eBPF can shorten the path between a pod and its proxy (chapter 03), but it
 # cannot replace the proxy: it has no place to terminate TLS with a workload's key, parse HTTP, retry or
@@ -193,13 +215,35 @@ if LIVE.available:
 # the point: six sidecars against two node proxies, one pod against three cut off. `meshlab.deploy` predicts
 # exactly those pods, and the live tests check the prediction against the observed failures.
 #
+# ## 5 · On a real cluster
+#
+# **Stage: kind** (Docker, kind >= v0.33.0, kubectl, istioctl 1.30.3; `meshlab doctor --stage kind`).
+# Istio 1.30.3 is installed with the `ambient` profile (istiod, istio-cni, the ztunnel DaemonSet), a
+# namespace is labelled `istio.io/dataplane-mode=ambient`, and httpbin is deployed into it: no container
+# is injected. The pod's rules are then read from the kernel, by entering its network namespace on its
+# kind node, and compared, chain by chain, with the in-pod rules printed in section 3. The commands, in
+# order:
+
+# %%
+from meshlab.kind import stage
+
+print("\n".join(stage.plan("04")))
+
+# %% tags=["nbval-ignore-output"]
+KIND = stage.run("04")
+print(KIND.text())
+assert KIND.ran or KIND.commands == stage.plan("04"), "without the kind stage the section shows its plan"
+assert KIND.agreed, "a real ambient pod's rules differ from section 3's: see the differences above"
+
+# %% [markdown]
+# On the cluster, `kubectl top pod -n istio-system` also gives ztunnel's and istiod's memory to set
+# against the model's calibration of section 1.
+#
 # ## Stage of this chapter
 #
-# Sections 1-3 run on the **model** stage (`meshlab.deploy`: topology, models, availability simulation).
-# Section 4 runs on the **live** stage: two nodes, real proxies carrying real traffic, one of them killed.
-# On the **kind** stage, `istioctl install --set profile=ambient` and the namespace label enrol workloads in
-# ambient mode, and `kubectl top pod -n istio-system` gives ztunnel and waypoint memory to set against the
-# model's calibration.
+# Sections 1-3 run on the **model** stage (`meshlab.deploy`: topology, models, availability simulation,
+# the in-pod rules). Section 4 runs on the **live** stage: two nodes, real proxies carrying real traffic,
+# one of them killed. Section 5 runs on the **kind** stage: a real ambient pod's rules against section 3's.
 #
 # **Lab 04** (`labs/04-choosing-a-model.ipynb`): choose a model under a memory budget, a blast-radius limit
 # and an L7 requirement, and back the choice with numbers.

@@ -3,7 +3,8 @@ says their stage is available, and otherwise skip with doctor's reason and fix.
 
 With ``MESHLAB_REQUIRE_LIVE=1`` (what ``.ci/run`` sets) a ``live``, ``ebpf`` or ``browser`` test that
 would skip, for whatever reason, fails instead: CI must never go green by skipping the real thing.
-``kind`` tests still skip: no Docker engine runs on the CI machines.
+``kind`` tests still skip there: no Docker engine runs on the CI machines. ``make test-kind`` sets
+``MESHLAB_REQUIRE_KIND=1``, under which a ``kind`` test that would skip fails the same way.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ REQUIRED_WHEN_LIVE = ("live", "ebpf", "browser")
 STAGE_MARKERS = REQUIRED_WHEN_LIVE + ("kind",)
 
 
-def require_live() -> bool:
-    return os.environ.get("MESHLAB_REQUIRE_LIVE") == "1"
+def required_stages() -> tuple[str, ...]:
+    """The stages whose tests may not skip in this run."""
+    return (REQUIRED_WHEN_LIVE if os.environ.get("MESHLAB_REQUIRE_LIVE") == "1" else ()) + (("kind",) if os.environ.get("MESHLAB_REQUIRE_KIND") == "1" else ())
 
 
 @functools.cache
@@ -43,8 +45,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
-    required = [stage for stage in _stages_of(item) if stage in REQUIRED_WHEN_LIVE]
-    if report.skipped and required and require_live():
+    required = [stage for stage in _stages_of(item) if stage in required_stages()]
+    if report.skipped and required:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        variable = "MESHLAB_REQUIRE_KIND" if required == ["kind"] else "MESHLAB_REQUIRE_LIVE"
         report.outcome = "failed"
-        report.longrepr = f"MESHLAB_REQUIRE_LIVE=1 forbids skipping a {'/'.join(required)} test; it would have skipped: {reason}"
+        report.longrepr = f"{variable}=1 forbids skipping a {'/'.join(required)} test; it would have skipped: {reason}"

@@ -53,3 +53,17 @@ def test_book_on_a_busy_port_says_so_and_suggests_another():
 def test_book_outside_the_repository(tmp_path):
     done = meshlab("book", "--port", "8999", cwd=tmp_path)
     assert done.returncode == 2 and "run make lab from the repository root" in done.stderr
+
+
+def test_kind_plan_prints_a_chapters_commands_and_run_says_why_not(monkeypatch):
+    from meshlab import cli, doctor
+
+    plan = subprocess.run([sys.executable, "-m", "meshlab.cli", "kind", "plan", "06"], capture_output=True, text=True, timeout=60)
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert lines[0].split() == ["find", "cluster", "kind", "get", "clusters"]
+    assert any("--set values.pilot.env.PILOT_DEBOUNCE_AFTER=100ms" in line for line in lines)
+    monkeypatch.setattr(doctor, "check_kind", lambda: doctor.StageReport(False, "docker is not installed", "install Docker"))
+    assert cli.main(["kind", "run", "04"]) == 1
+    bad = subprocess.run([sys.executable, "-m", "meshlab.cli", "kind", "plan", "07"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice: '07'" in bad.stderr

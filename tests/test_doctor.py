@@ -46,33 +46,6 @@ def test_text_report_gives_the_fix_under_each_unavailable_stage():
     ]
 
 
-def test_kind_without_a_docker_daemon_says_docker_info_failed(tmp_path, monkeypatch):
-    fake_commands(tmp_path, docker="echo 'Cannot connect to the Docker daemon' >&2; exit 1", kind="true", kubectl="true", istioctl="true")
-    monkeypatch.setenv("PATH", str(tmp_path))
-    report = doctor.check_kind()
-    assert not report.available
-    assert "kind needs a running Docker daemon: docker info failed (Cannot connect to the Docker daemon)" in report.reason
-    assert "start the Docker daemon" in report.fix
-
-
-def test_kind_names_missing_tools_and_resources(tmp_path, monkeypatch):
-    fake_commands(tmp_path, docker="echo 27.0.1")
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(doctor, "_memory_gb", lambda: 4.0)
-    report = doctor.check_kind()
-    assert "missing kind, kubectl, istioctl" in report.reason and "2 CPUs and 4 GB here" in report.reason
-    assert "needs >= 4 CPUs and 8 GB for kind + Istio" in report.fix
-
-
-def test_kind_available_when_everything_is_there(tmp_path, monkeypatch):
-    fake_commands(tmp_path, docker="echo 27.0.1", kind="true", kubectl="true", istioctl="true")
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(doctor, "_memory_gb", lambda: 16.0)
-    assert doctor.check_kind().available
-
-
 def test_live_without_iptables_says_which_package(tmp_path, monkeypatch):
     fake_commands(tmp_path, ip="true", unshare="true", nsenter="true", setpriv="true")
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -47,3 +47,13 @@ def test_require_live_turns_a_live_skip_into_a_failure_with_the_reason(session, 
     result = session.runpytest("-p", "no:cacheprovider", "-rA")
     result.assert_outcomes(passed=1, failed=1, skipped=2)
     result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_LIVE=1 forbids skipping a live test*no network namespaces today*"])
+
+
+def test_require_kind_turns_a_kind_skip_into_a_failure(session, monkeypatch):
+    monkeypatch.delenv("MESHLAB_REQUIRE_LIVE", raising=False)
+    monkeypatch.setenv("MESHLAB_REQUIRE_KIND", "1")
+    result = session.runpytest("-p", "no:cacheprovider", "-rA")
+    outcomes = result.parseoutcomes()
+    # here the kind stage is missing, so the skip (and the failure) comes at set-up: pytest calls it an error
+    assert (outcomes.get("passed"), outcomes.get("skipped"), outcomes.get("failed", 0) + outcomes.get("errors", 0)) == (1, 2, 1)
+    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_KIND=1 forbids skipping a kind test*"])

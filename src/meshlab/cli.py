@@ -11,6 +11,7 @@
     meshlab metaprotocol proxy --config METAROUTER.yaml --codec NAME --cluster NAME=HOST:PORT ...
     meshlab spiffe parse ID                 a SPIFFE ID checked with go-spiffe's rules
     meshlab spire agent --trust-domain TD --socket PATH --entries FILE   the SPIFFE Workload API
+    meshlab kind plan|run CHAPTER | down    the kind stage: a chapter's comparison on a real cluster
 
 Errors the reader can fix (a busy port, a malformed lab) are printed as one line
 naming what was wrong and what is accepted, with exit code 2, like argparse's own.
@@ -272,6 +273,27 @@ def _metaprotocol_proxy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kind(args: argparse.Namespace) -> int:
+    from meshlab.kind import stage
+    from meshlab.kind.runner import KindError
+
+    try:
+        if args.kind_command == "plan":
+            print("\n".join(stage.plan(args.chapter)))
+            return 0
+        if args.kind_command == "down":
+            stage.teardown()
+            print(f"kind cluster {stage.CLUSTER_NAME} deleted")
+            return 0
+        run = stage.run(args.chapter)
+    except KindError as error:
+        raise UsageError(str(error)) from None
+    print(run.text())
+    if not run.ran:
+        return 1
+    return 0 if run.agreed else 1
+
+
 def _spiffe_parse(args: argparse.Namespace) -> int:
     from meshlab.identity.spiffeid import SpiffeIdError, parse_id
 
@@ -456,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--entries", type=Path, required=True, help='JSON list of {"spiffe_id", "selectors": ["unix:uid:0", ...], "ttl"}')
     agent.add_argument("--lab", metavar="PREFIX", help="also attest live-lab pods (k8s:* selectors) of this running lab")
     agent.set_defaults(run=_spire_agent)
+
+    kind = commands.add_parser("kind", help="the kind stage: real Kubernetes and Istio (needs Docker, kind, kubectl, istioctl)")
+    kind_commands = kind.add_subparsers(dest="kind_command", metavar="COMMAND", required=True)
+    for name, text in (("plan", "print the commands a chapter's kind section runs"), ("run", "run a chapter's comparison on the kind cluster 'meshlab'")):
+        command = kind_commands.add_parser(name, help=text)
+        command.add_argument("chapter", choices=["02", "04", "06"])
+        command.set_defaults(run=_kind)
+    kind_commands.add_parser("down", help="delete the kind cluster 'meshlab'").set_defaults(run=_kind)
 
     serve = commands.add_parser("book", help="open the textbook in JupyterLab (what make lab runs)")
     serve.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

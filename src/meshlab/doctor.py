@@ -26,9 +26,6 @@ STAGES = ("model", "live", "ebpf", "browser", "kind")
 
 #: Merbridge documents Linux >= 5.7 for its cgroup/connect4 + sockops + sk_msg datapath.
 EBPF_MIN_KERNEL = (5, 7)
-#: Istio's kind platform guide asks Docker Desktop for at least 8 GB and 4 CPUs.
-KIND_MIN_CPUS = 4
-KIND_MIN_MEMORY_GB = 8
 #: Debian's chromium; the browser test drives it with Playwright (never a downloaded browser).
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 
@@ -157,35 +154,14 @@ def check_browser() -> StageReport:
     return StageReport(True, f"{said} and Playwright")
 
 
-KIND_COMMANDS = {"kind": "kind", "kubectl": "kubectl", "istioctl": "istioctl"}
-
-
-def _memory_gb() -> float:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-
-
 def check_kind() -> StageReport:
-    """kind runs Kubernetes nodes as Docker containers; Istio on top needs room."""
-    problems, fixes = [], []
-    if shutil.which("docker") is None:
-        problems.append("docker is not installed")
-        fixes.append("install Docker (Docker Desktop or docker-ce) and start it")
-    else:
-        ok, said = _run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=15)
-        if not ok:
-            problems.append(f"kind needs a running Docker daemon: docker info failed ({said})")
-            fixes.append("start the Docker daemon (systemctl start docker, or open Docker Desktop)")
-    missing = _missing_commands(KIND_COMMANDS)
-    if missing:
-        problems.append(f"missing {', '.join(missing)}")
-        fixes.append(f"install {', '.join(missing)} (see the README's kind section)")
-    cpus, memory = os.cpu_count() or 1, _memory_gb()
-    if cpus < KIND_MIN_CPUS or memory < KIND_MIN_MEMORY_GB:
-        problems.append(f"{cpus} CPUs and {memory:.0f} GB here")
-        fixes.append(f"needs >= {KIND_MIN_CPUS} CPUs and {KIND_MIN_MEMORY_GB} GB for kind + Istio")
+    """kind runs Kubernetes nodes as Docker containers, and Istio on top needs room: meshlab.kind.preflight."""
+    from meshlab.kind import preflight
+
+    problems, found = preflight.check()
     if problems:
-        return StageReport(False, "; ".join(problems), "; ".join(fixes))
-    return StageReport(True, f"Docker running; kind, kubectl and istioctl present; {cpus} CPUs, {memory:.0f} GB")
+        return StageReport(False, "; ".join(p.problem for p in problems), "; ".join(p.fix for p in problems))
+    return StageReport(True, ", ".join(found))
 
 
 CHECKS = {"model": check_model, "live": check_live, "ebpf": check_ebpf, "browser": check_browser, "kind": check_kind}

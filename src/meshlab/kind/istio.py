@@ -1,0 +1,65 @@
+"""Istio on the kind cluster through the reader's ``istioctl``: check its version, install a
+profile with the debounce settings under study, wait for the control plane, uninstall.
+
+``sidecar`` installs Istio's ``default`` profile (istiod and an ingress gateway; pods get istio-init
+and istio-proxy by injection); ``ambient`` installs the ``ambient`` profile (istiod, istio-cni and
+the ztunnel DaemonSet). The debounce settings are istiod environment variables, set the way Istio's
+install docs set them: ``--set values.pilot.env.NAME=VALUE``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from meshlab.kind.cluster import KindCluster
+from meshlab.kind.runner import INSTALL, KindError
+from meshlab.kind.versions import ISTIO_VERSION, parse_version
+from meshlab.xds.debounce import DebounceOptions
+
+PROFILES = {"sidecar": "default", "ambient": "ambient"}
+NAMESPACE = "istio-system"
+
+
+def istioctl_version(cluster: KindCluster) -> str:
+    """The client version ``istioctl`` reports; KindError unless it is the pinned release's minor."""
+    out = cluster.runner.run("check istioctl", "istioctl", "version", "--remote=false")
+    found = re.search(r"(\d+\.\d+\.\d+\S*)", out)
+    if cluster.runner.dry_run:
+        return ISTIO_VERSION
+    if not found:
+        raise KindError("check istioctl", f"could not read a version from `istioctl version`: {out.strip()!r}", INSTALL["istioctl"])
+    if parse_version(found.group(1))[:2] != parse_version(ISTIO_VERSION)[:2]:
+        raise KindError("check istioctl", f"istioctl is {found.group(1)}; the book follows Istio {ISTIO_VERSION}", INSTALL["istioctl"])
+    return found.group(1)
+
+
+def go_duration(ms: float) -> str:
+    """Milliseconds as a Go duration, the format istiod's PILOT_DEBOUNCE_* variables take."""
+    return f"{ms / 1000:g}s" if ms >= 1000 and ms % 1000 == 0 else f"{ms:g}ms"
+
+
+def install_args(mode: str, debounce: DebounceOptions | None = None) -> list[str]:
+    if mode not in PROFILES:
+        raise KindError("install Istio", f"data-plane mode {mode!r}", f"one of {', '.join(PROFILES)}")
+    args = ["install", "-y", "--set", f"profile={PROFILES[mode]}"]
+    if debounce is not None:
+        for name, value in (("PILOT_DEBOUNCE_AFTER", go_duration(debounce.debounce_after_ms)), ("PILOT_DEBOUNCE_MAX", go_duration(debounce.debounce_max_ms)),
+                            ("PILOT_ENABLE_EDS_DEBOUNCE", str(debounce.enable_eds_debounce).lower())):
+            args += ["--set", f"values.pilot.env.{name}={value}"]
+    return args
+
+
+def install(cluster: KindCluster, mode: str, debounce: DebounceOptions | None = None, timeout_s: int = 600) -> None:
+    args = install_args(mode, debounce)
+    istioctl_version(cluster)
+    cluster.runner.run("install Istio", "istioctl", *args, timeout=timeout_s,
+                       fix="`istioctl install` prints the component that failed; `kubectl -n istio-system get pods` and its events say why (often image pulls or too little memory)")
+    cluster.rollout("wait for istiod", NAMESPACE, "deploy/istiod")
+    if mode == "ambient":
+        cluster.rollout("wait for istio-cni", NAMESPACE, "ds/istio-cni-node")
+        cluster.rollout("wait for ztunnel", NAMESPACE, "ds/ztunnel")
+
+
+def uninstall(cluster: KindCluster) -> None:
+    cluster.runner.run("uninstall Istio", "istioctl", "uninstall", "--purge", "-y", timeout=300)
+    cluster.kubectl("uninstall Istio", "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=300)

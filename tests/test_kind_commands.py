@@ -1,0 +1,215 @@
+"""Every command sequence of the kind stage, run against stub docker/kind/kubectl/istioctl that
+record their arguments and replay recorded output (tests/kind_stubs.py); and the message each
+failing step gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from kind_stubs import StubTools
+
+from meshlab.kind import experiments, istio, observe, stage
+from meshlab.kind.cluster import KindCluster
+from meshlab.kind.config import cluster_config
+from meshlab.kind.runner import KindError, Runner
+from meshlab.xds.debounce import DebounceOptions
+
+DATA = Path(__file__).parent / "data" / "kind"
+POD = "httpbin-6d8c7b5f4-x2k9p"
+
+
+@pytest.fixture
+def tools(tmp_path):
+    return StubTools(tmp_path)
+
+
+@pytest.fixture
+def cluster(tools, tmp_path):
+    return KindCluster("meshlab", Runner(paths=tools.paths()), kubeconfig=tmp_path / "kubeconfig")
+
+
+def test_create_makes_the_cluster_from_the_generated_config_and_waits_for_its_nodes(tools, cluster, tmp_path):
+    tools.reply("kind", ["get", "clusters"], stderr="No kind clusters found.\n")
+    assert cluster.create() is True
+    calls = tools.calls()
+    assert tools.commands() == [
+        "kind get clusters",
+        f"kind create cluster --name meshlab --config=- --kubeconfig {tmp_path}/kubeconfig",
+        "kubectl wait --for=condition=Ready nodes --all --timeout=300s",
+    ]
+    assert yaml.safe_load(calls[1]["stdin"]) == cluster_config(name="meshlab")
+    assert calls[2]["kubeconfig"] == str(tmp_path / "kubeconfig")  # never the reader's ~/.kube/config
+
+
+def test_an_existing_cluster_is_reused_with_its_kubeconfig_exported(tools, cluster, tmp_path):
+    tools.reply("kind", ["get", "clusters"], stdout="other\nmeshlab\n")
+    assert cluster.create() is False
+    assert tools.commands()[:2] == ["kind get clusters", f"kind export kubeconfig --name meshlab --kubeconfig {tmp_path}/kubeconfig"]
+    assert not any(c.startswith("kind create") for c in tools.commands())
+
+
+def test_a_failing_create_names_the_step_what_kind_said_and_the_fix(tools, cluster):
+    tools.reply("kind", ["create"], stderr='ERROR: failed to create cluster: node(s) already exist for a cluster with the name "meshlab"\n', code=1)
+    with pytest.raises(KindError) as caught:
+        cluster.create()
+    assert caught.value.step == "create cluster"
+    assert 'exited with 1: ERROR: failed to create cluster: node(s) already exist' in caught.value.problem
+    assert "kind delete cluster --name meshlab" in caught.value.fix
+
+
+def test_nodes_that_never_get_ready_point_at_inotify(tools, cluster):
+    tools.reply("kubectl", ["wait"], stderr="error: timed out waiting for the condition on nodes/meshlab-worker\n", code=1)
+    with pytest.raises(KindError, match="wait for nodes: .*timed out waiting for the condition on nodes/meshlab-worker") as caught:
+        cluster.create()
+    assert "fs.inotify.max_user_watches=524288" in caught.value.fix
+
+
+def test_a_missing_tool_is_named_with_where_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(KindError, match="find cluster: kind is not installed") as caught:
+        KindCluster("meshlab", Runner(), kubeconfig=tmp_path / "k").create()
+    assert "kind >= v0.33.0" in caught.value.fix
+
+
+def test_a_hanging_command_is_reported_with_its_timeout(tools, cluster, tmp_path):
+    (tools.bin / "kind").write_text("#!/bin/sh\nsleep 5\n")
+    with pytest.raises(KindError, match=r"`kind get clusters` did not finish within 1 s"):
+        cluster.runner.run("find cluster", "kind", "get", "clusters", timeout=1)
+
+
+@pytest.mark.parametrize(("mode", "waits"), [("sidecar", ["deploy/istiod"]), ("ambient", ["deploy/istiod", "ds/istio-cni-node", "ds/ztunnel"])])
+def test_istio_install_uses_the_profile_and_waits_for_the_control_plane(tools, cluster, mode, waits):
+    tools.reply("istioctl", ["version"], stdout="client version: 1.30.3\n")
+    istio.install(cluster, mode, DebounceOptions(debounce_after_ms=50, debounce_max_ms=2000, enable_eds_debounce=False))
+    profile = {"sidecar": "default", "ambient": "ambient"}[mode]
+    assert tools.commands() == [
+        "istioctl version --remote=false",
+        f"istioctl install -y --set profile={profile} --set values.pilot.env.PILOT_DEBOUNCE_AFTER=50ms "
+        "--set values.pilot.env.PILOT_DEBOUNCE_MAX=2s --set values.pilot.env.PILOT_ENABLE_EDS_DEBOUNCE=false",
+        *[f"kubectl -n istio-system rollout status {w} --timeout=300s" for w in waits],
+    ]
+
+
+def test_another_istioctl_release_is_refused_before_installing(tools, cluster):
+    tools.reply("istioctl", ["version"], stdout="client version: 1.24.2\n")
+    with pytest.raises(KindError, match="istioctl is 1.24.2; the book follows Istio 1.30.3") as caught:
+        istio.install(cluster, "sidecar")
+    assert "ISTIO_VERSION=1.30.3" in caught.value.fix
+    assert not any(c.startswith("istioctl install") for c in tools.commands())
+
+
+def test_a_failed_install_says_where_to_look(tools, cluster):
+    tools.reply("istioctl", ["version"], stdout="client version: 1.30.3\n")
+    tools.reply("istioctl", ["install"], stderr="Error: failed to install manifests: errors occurred during operation\n", code=1)
+    with pytest.raises(KindError, match="install Istio: .*errors occurred during operation") as caught:
+        istio.install(cluster, "sidecar")
+    assert "kubectl -n istio-system get pods" in caught.value.fix
+
+
+def test_uninstall_and_teardown(tools, cluster, tmp_path):
+    istio.uninstall(cluster)
+    cluster.delete()
+    assert tools.commands() == ["istioctl uninstall --purge -y", "kubectl delete namespace istio-system --ignore-not-found --wait=true",
+                                f"kind delete cluster --name meshlab --kubeconfig {tmp_path}/kubeconfig"]
+
+
+def sidecar_pod_replies(tools: StubTools) -> None:
+    tools.reply("kubectl", ["-n", "meshlab-sidecar", "get", "pods"], stdout=POD)
+    tools.reply("kubectl", ["-n", "meshlab-sidecar", "get", "pod", POD], stdout=(DATA / "pod-httpbin-sidecar.json").read_text())
+    tools.reply("kubectl", ["-n", "meshlab-sidecar", "logs", POD, "-c", "istio-init"], stdout=(DATA / "istio-init-1.25.log").read_text())
+    state = observe.iptables_state_from_init_log((DATA / "istio-init-1.25.log").read_text())
+    tools.reply("docker", ["exec", "meshlab-worker2", "crictl"], stdout="4242\n")
+    tools.reply("docker", ["exec", "meshlab-worker2", "nsenter", "-t", "4242"], stdout=state)
+
+
+def test_a_sidecar_pods_rules_are_read_from_the_log_and_the_kernel_and_compared(tools, cluster):
+    sidecar_pod_replies(tools)
+    from_log, from_kernel = experiments.sidecar_rules(cluster, "meshlab-sidecar")
+    assert from_log.identical and from_kernel.identical, from_log.report() + from_kernel.report()
+    assert from_log.report() == f"{POD}: rules read from the istio-init log, compared with {from_log.expected_from}: identical"
+    assert from_log.expected_from == "meshlab intercept render -p 15001 -z 15006 -u 1337 -m REDIRECT -i * -x  -b * -d 15090,15021,15020 --log_output_level=default:info"
+    assert tools.commands()[-2:] == [
+        "docker exec meshlab-worker2 crictl inspect --output go-template --template {{.info.pid}} 4f1c2b7a9e0d4c3b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b",
+        "docker exec meshlab-worker2 nsenter -t 4242 -n iptables-save"]
+
+
+def test_a_pod_whose_kernel_rules_differ_is_reported_by_chain(tools, cluster):
+    tools.reply("docker", ["exec", "meshlab-worker2", "nsenter"], stdout="*nat\n:ISTIO_OUTPUT - [0:0]\n-A OUTPUT -j ISTIO_OUTPUT\nCOMMIT\n")  # earlier rules win
+    sidecar_pod_replies(tools)
+    from_log, from_kernel = experiments.sidecar_rules(cluster, "meshlab-sidecar")
+    assert from_log.identical and not from_kernel.identical
+    assert any(line.startswith("nat:ISTIO_INBOUND: missing:") for line in from_kernel.differences)
+
+
+def test_an_ambient_pods_rules_are_compared_with_chapter_04(tools, cluster):
+    tools.reply("kubectl", ["-n", "meshlab-ambient", "get", "pods"], stdout=POD)
+    pod = (DATA / "pod-httpbin-sidecar.json").read_text()
+    tools.reply("kubectl", ["-n", "meshlab-ambient", "get", "pod"], stdout=pod)
+    tools.reply("docker", ["exec", "meshlab-worker2", "crictl"], stdout="77\n")
+    saved = (DATA / "ambient-pod-iptables-save.txt").read_text()
+    tools.reply("docker", ["exec", "meshlab-worker2", "nsenter"], stdout=saved)
+    assert experiments.ambient_rules(cluster, "meshlab-ambient").identical
+    assert experiments.ambient_rules(cluster, "meshlab-ambient", redirect_dns=False).differences == [
+        "nat:ISTIO_OUTPUT: unexpected: ! --dport --to-ports -j -o -p 15053 53 REDIRECT lo udp"]
+
+
+def test_the_debounce_experiment_counts_istiods_pushes_and_asks_the_simulator(tools, cluster):
+    tools.reply("kubectl", ["-n", "istio-system", "get", "deployment", "istiod"], stdout=(DATA / "deployment-istiod.json").read_text())
+    tools.reply("kubectl", ["-n", "istio-system", "get", "pods"], stdout="istiod-7c9d8b6f5-wz4kq")
+    metrics = ["get", "--raw", "/api/v1/namespaces/istio-system/pods/istiod-7c9d8b6f5-wz4kq:15014/proxy/metrics"]
+    tools.reply("kubectl", metrics, stdout=(DATA / "istiod-metrics-after.txt").read_text(), after=("kubectl", ["apply"]))
+    tools.reply("kubectl", metrics, stdout=(DATA / "istiod-metrics-before.txt").read_text())
+    result = experiments.debounce_burst(cluster, "meshlab-sidecar", count=10, gap_ms=0, quiet_s=0.3)
+    assert (result.measured_pushes, result.predicted_pushes) == (1, 1)
+    assert result.settings == DebounceOptions(100, 10_000, True)
+    applied = next(c for c in tools.calls() if c["args"][:1] == ["apply"])
+    entries = list(yaml.safe_load_all(applied["stdin"]))
+    assert [e["kind"] for e in entries] == ["ServiceEntry"] * 10
+    assert tools.commands()[-1] == "kubectl -n meshlab-sidecar delete serviceentries -l meshlab.io/experiment=debounce --wait=true"
+    assert "istiod pushed 1 times, the simulator predicts 1" in result.report()
+
+
+def test_spaced_changes_are_predicted_as_one_push_each():
+    settings = DebounceOptions(100, 10_000, True)
+    assert experiments.predict_pushes(settings, [0, 300, 600, 900, 1200]) == 5
+    assert experiments.predict_pushes(settings, [0, 30, 60, 90]) == 1
+    assert experiments.predict_pushes(DebounceOptions(100, 250, True), [i * 50 for i in range(20)]) > 1  # DEBOUNCE_MAX releases a busy batch
+
+
+def test_a_chapter_runs_end_to_end_on_the_stubs(tools, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    tools.reply("istioctl", ["version"], stdout="client version: 1.30.3\n")
+    sidecar_pod_replies(tools)
+    headers = {"headers": {"Accept": "*/*", "Host": "httpbin:8000", "X-Forwarded-Client-Cert":
+               "By=spiffe://cluster.local/ns/meshlab-sidecar/sa/httpbin;Hash=0c5f;Subject=\"\";URI=spiffe://cluster.local/ns/meshlab-sidecar/sa/curl"}}
+    tools.reply("kubectl", ["-n", "meshlab-sidecar", "exec", "deploy/curl"], stdout=json.dumps(headers))
+    run = stage.run("02", Runner(paths=tools.paths()))
+    assert run.ran and run.agreed, run.text()
+    assert len(run.findings) == 3 and all(line.endswith(": identical") for line in run.findings[:2])
+    assert run.findings[2].endswith("the request crossed both sidecars over mTLS")
+    steps = [line.split("  ")[0] for line in run.commands]
+    assert steps[:5] == ["find cluster", "create cluster", "wait for nodes", "check istioctl", "install Istio"]
+    assert tools.commands()[1].startswith("kind create cluster --name meshlab --config=- --kubeconfig " + str(tmp_path))
+
+
+def test_a_request_that_skipped_the_sidecars_is_reported(tools, cluster):
+    tools.reply("kubectl", ["-n", "meshlab-sidecar", "exec"], stdout=json.dumps({"headers": {"Host": "httpbin:8000"}}))
+    crossed, seen = experiments.mesh_request(cluster, "meshlab-sidecar")
+    assert not crossed and "no X-Forwarded-Client-Cert naming spiffe://cluster.local/ns/meshlab-sidecar/sa/curl" in seen
+    tools.reply("kubectl", ["-n", "other"], stdout="<html>")
+    with pytest.raises(observe.ObservationError, match="not the JSON expected"):
+        experiments.mesh_request(cluster, "other")
+
+
+def test_without_the_kind_stage_a_chapter_says_why_and_what_it_would_run(monkeypatch):
+    from meshlab import doctor
+    monkeypatch.setattr(doctor, "check_kind", lambda: doctor.StageReport(False, "docker is not installed", "install Docker"))
+    run = stage.run("04")
+    assert not run.ran and run.reason == "docker is not installed (fix: install Docker)"
+    assert run.commands == stage.plan("04")
+    assert "kind stage not available here: docker is not installed" in run.text()
+    with pytest.raises(KindError, match="no kind section for chapter '99'"):
+        stage.plan("99")
