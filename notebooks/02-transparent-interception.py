@@ -277,12 +277,14 @@ if LIVE.available:
 #
 # **Stage: kind** (Docker, kind >= v0.33.0, kubectl, istioctl 1.30.3; `meshlab doctor --stage kind` says
 # what is missing). Everything above used meshlab's rendering of Istio's rules. Here a real Istio 1.30.3
-# injects a real pod on a kind cluster, and its rules are read back twice: from the **istio-init
+# injects a real pod on a kind cluster, and its rules are read back three ways: from the **istio-init
 # container's log**, which ends with the kernel's state after the restore (Istio 1.25+ logs it as "Final
-# iptables state (IPv4):", 1.24 as the output of `iptables-save`), and from the **kernel itself**, by
-# entering the pod's network namespace on its kind node (`crictl inspect` for the PID, then `nsenter -t
-# PID -n iptables-save`). The injected istio-init arguments are read from the pod spec and handed to
-# `meshlab intercept`; the two rule sets must be identical, chain by chain. Then one request from the
+# iptables state (IPv4):", 1.24 as the output of `iptables-save`); from an **ephemeral debug container**
+# in the pod (`kubectl debug --profile=netadmin` with Istio's proxyv2 image, which has iptables); and from
+# the **kernel itself**, by entering the pod's network namespace on its kind node (`crictl inspect` for
+# the PID, then `nsenter -t PID -n iptables-save`). The last two try the nft and the legacy backend, which
+# hide each other's rules. The injected istio-init arguments are read from the pod spec and handed to
+# `meshlab intercept`; all three rule sets must be identical to its rendering, chain by chain. Then one request from the
 # `curl` pod to `httpbin` shows that it crossed both sidecars: the server's sidecar adds an
 # `X-Forwarded-Client-Cert` header naming the client's SPIFFE ID, which only a mutual-TLS connection
 # from the client's sidecar can give it.
@@ -310,8 +312,8 @@ assert KIND.agreed, "the cluster disagrees with meshlab's rendering: see the dif
 # Sections 1-3 run on the **model** stage (the rule generator and the packet walk, anywhere). Sections
 # 4-5 run on the **live** stage: real network namespaces, Istio's rules applied with iptables-restore,
 # real sidecar processes as uid 1337, and netfilter's own trace. Section 6 runs on the **kind** stage: a
-# real injected pod's rules, from istio-init's log and from the kernel, against `meshlab intercept` for
-# the same istio-init arguments.
+# real injected pod's rules, from istio-init's log, a debug container and the kernel, against `meshlab
+# intercept` for the same istio-init arguments.
 #
 # **Lab 02** (`labs/02-excluding-a-port.ipynb`) asks you to exclude a metrics port from inbound capture
 # and prove it in the live lab.

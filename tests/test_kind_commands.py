@@ -121,26 +121,30 @@ def sidecar_pod_replies(tools: StubTools) -> None:
     tools.reply("kubectl", ["-n", "meshlab-sidecar", "get", "pod", POD], stdout=(DATA / "pod-httpbin-sidecar.json").read_text())
     tools.reply("kubectl", ["-n", "meshlab-sidecar", "logs", POD, "-c", "istio-init"], stdout=(DATA / "istio-init-1.25.log").read_text())
     state = observe.iptables_state_from_init_log((DATA / "istio-init-1.25.log").read_text())
+    tools.reply("kubectl", ["-n", "meshlab-sidecar", "debug", POD], stdout=state)
     tools.reply("docker", ["exec", "meshlab-worker2", "crictl"], stdout="4242\n")
-    tools.reply("docker", ["exec", "meshlab-worker2", "nsenter", "-t", "4242"], stdout=state)
+    tools.reply("docker", ["exec", "meshlab-worker2", "sh", "-c"], stdout=state)
 
 
-def test_a_sidecar_pods_rules_are_read_from_the_log_and_the_kernel_and_compared(tools, cluster):
+def test_a_sidecar_pods_rules_are_read_three_ways_and_compared(tools, cluster):
     sidecar_pod_replies(tools)
-    from_log, from_kernel = experiments.sidecar_rules(cluster, "meshlab-sidecar")
-    assert from_log.identical and from_kernel.identical, from_log.report() + from_kernel.report()
-    assert from_log.report() == f"{POD}: rules read from the istio-init log, compared with {from_log.expected_from}: identical"
-    assert from_log.expected_from == "meshlab intercept render -p 15001 -z 15006 -u 1337 -m REDIRECT -i * -x  -b * -d 15090,15021,15020 --log_output_level=default:info"
-    assert tools.commands()[-2:] == [
-        "docker exec meshlab-worker2 crictl inspect --output go-template --template {{.info.pid}} 4f1c2b7a9e0d4c3b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b",
-        "docker exec meshlab-worker2 nsenter -t 4242 -n iptables-save"]
+    comparisons = experiments.sidecar_rules(cluster, "meshlab-sidecar")
+    assert [c.observed_from for c in comparisons] == ["the istio-init log", "kubectl debug --profile=netadmin", "the kernel (nsenter on the kind node)"]
+    assert all(c.identical for c in comparisons), [c.report() for c in comparisons]
+    assert comparisons[0].report() == f"{POD}: rules read from the istio-init log, compared with {comparisons[0].expected_from}: identical"
+    assert comparisons[0].expected_from == "meshlab intercept render -p 15001 -z 15006 -u 1337 -m REDIRECT -i * -x  -b * -d 15090,15021,15020 --log_output_level=default:info"
+    debug, pid, save = tools.calls()[-3:]
+    assert debug["args"][:7] == ["-n", "meshlab-sidecar", "debug", POD, "--profile=netadmin", "--image=docker.io/istio/proxyv2:1.30.3", "--quiet"]
+    assert debug["args"][-3:-1] == ["sh", "-c"] and save["args"][:4] == ["exec", "meshlab-worker2", "sh", "-c"]
+    assert " ".join(pid["args"]) == "exec meshlab-worker2 crictl inspect --output go-template --template {{.info.pid}} 4f1c2b7a9e0d4c3b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"
+    assert "nsenter -t 4242 -n $save" in save["args"][-1]
 
 
 def test_a_pod_whose_kernel_rules_differ_is_reported_by_chain(tools, cluster):
-    tools.reply("docker", ["exec", "meshlab-worker2", "nsenter"], stdout="*nat\n:ISTIO_OUTPUT - [0:0]\n-A OUTPUT -j ISTIO_OUTPUT\nCOMMIT\n")  # earlier rules win
+    tools.reply("docker", ["exec", "meshlab-worker2", "sh"], stdout="*nat\n:ISTIO_OUTPUT - [0:0]\n-A OUTPUT -j ISTIO_OUTPUT\nCOMMIT\n")  # earlier rules win
     sidecar_pod_replies(tools)
-    from_log, from_kernel = experiments.sidecar_rules(cluster, "meshlab-sidecar")
-    assert from_log.identical and not from_kernel.identical
+    from_log, from_debug, from_kernel = experiments.sidecar_rules(cluster, "meshlab-sidecar")
+    assert from_log.identical and from_debug.identical and not from_kernel.identical
     assert any(line.startswith("nat:ISTIO_INBOUND: missing:") for line in from_kernel.differences)
 
 
@@ -150,7 +154,7 @@ def test_an_ambient_pods_rules_are_compared_with_chapter_04(tools, cluster):
     tools.reply("kubectl", ["-n", "meshlab-ambient", "get", "pod"], stdout=pod)
     tools.reply("docker", ["exec", "meshlab-worker2", "crictl"], stdout="77\n")
     saved = (DATA / "ambient-pod-iptables-save.txt").read_text()
-    tools.reply("docker", ["exec", "meshlab-worker2", "nsenter"], stdout=saved)
+    tools.reply("docker", ["exec", "meshlab-worker2", "sh"], stdout=saved)
     assert experiments.ambient_rules(cluster, "meshlab-ambient").identical
     assert experiments.ambient_rules(cluster, "meshlab-ambient", redirect_dns=False).differences == [
         "nat:ISTIO_OUTPUT: unexpected: ! --dport --to-ports -j -o -p 15053 53 REDIRECT lo udp"]
@@ -172,6 +176,21 @@ def test_the_debounce_experiment_counts_istiods_pushes_and_asks_the_simulator(to
     assert "istiod pushed 1 times, the simulator predicts 1" in result.report()
 
 
+def test_a_control_plane_that_never_settles_is_reported(tools, cluster):
+    tools.reply("kubectl", ["-n", "istio-system", "get", "pods"], stdout="istiod-7c9d8b6f5-wz4kq")
+    tools.reply("kubectl", ["get", "--raw"], stdout=[f"pilot_debounce_time_count {n}\n" for n in range(1, 200)])
+    with pytest.raises(observe.ObservationError, match="istiod kept pushing for 1 s; the debounce experiment needs a quiet cluster"):
+        experiments.debounce_burst(cluster, "meshlab-sidecar", quiet_s=0.5, settle_timeout_s=1)
+
+
+def test_a_workload_that_does_not_roll_out_says_where_to_look(tools, cluster):
+    tools.reply("istioctl", ["version"], stdout="client version: 1.30.3\n")
+    tools.reply("kubectl", ["-n", "meshlab-sidecar", "rollout", "status", "deploy/httpbin"], stderr='error: deployment "httpbin" exceeded its progress deadline\n', code=1)
+    with pytest.raises(KindError, match='wait for httpbin: .*exceeded its progress deadline') as caught:
+        stage.up(cluster, "sidecar")
+    assert "kubectl -n meshlab-sidecar describe deploy/httpbin" in caught.value.fix
+
+
 def test_spaced_changes_are_predicted_as_one_push_each():
     settings = DebounceOptions(100, 10_000, True)
     assert experiments.predict_pushes(settings, [0, 300, 600, 900, 1200]) == 5
@@ -188,8 +207,8 @@ def test_a_chapter_runs_end_to_end_on_the_stubs(tools, tmp_path, monkeypatch):
     tools.reply("kubectl", ["-n", "meshlab-sidecar", "exec", "deploy/curl"], stdout=json.dumps(headers))
     run = stage.run("02", Runner(paths=tools.paths()))
     assert run.ran and run.agreed, run.text()
-    assert len(run.findings) == 3 and all(line.endswith(": identical") for line in run.findings[:2])
-    assert run.findings[2].endswith("the request crossed both sidecars over mTLS")
+    assert len(run.findings) == 4 and all(line.endswith(": identical") for line in run.findings[:3])
+    assert run.findings[3].endswith("the request crossed both sidecars over mTLS")
     steps = [line.split("  ")[0] for line in run.commands]
     assert steps[:5] == ["find cluster", "create cluster", "wait for nodes", "check istioctl", "install Istio"]
     assert tools.commands()[1].startswith("kind create cluster --name meshlab --config=- --kubeconfig " + str(tmp_path))

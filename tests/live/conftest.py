@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from meshlab.lab.cluster import STATE_ROOT
+from meshlab.lab.netns import MACHINE
 from meshlab.lab.rootless import HOLDER_NAME
 
 #: Every prefix the live tests use starts with "ml".
@@ -54,3 +55,13 @@ def nothing_left_behind():
     after = [item for item in leftovers() if item not in before]
     assert not after, f"the live tests left these behind: {after}"
     assert host_ruleset() == rules, "a test changed the host's own iptables/nftables rules"
+
+
+@pytest.fixture
+def pod_namespace():
+    """One bare network namespace (lo up) to load rules into, removed afterwards."""
+    namespace = MACHINE.create(f"{TEST_PREFIX}rules-pod")
+    try:
+        yield namespace
+    finally:
+        MACHINE.delete(namespace.name)

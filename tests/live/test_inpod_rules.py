@@ -7,18 +7,8 @@ import pytest
 
 from meshlab.deploy.inpod import inpod_ruleset
 from meshlab.intercept.compare import rule_differences
-from meshlab.lab.netns import MACHINE
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture
-def pod_namespace():
-    namespace = MACHINE.create("mlinpod-pod")
-    try:
-        yield namespace
-    finally:
-        MACHINE.delete(namespace.name)
 
 
 @pytest.mark.parametrize("redirect_dns", [True, False])

@@ -6,7 +6,8 @@ get it); every command goes through one Runner, so without them a chapter shows 
     versions     every pinned version, with its source (Istio 1.30.3, kind v0.33.0, Kubernetes 1.35.8)
     runner       Runner (run or dry-run a command for a named step), KindError (step, problem, fix)
     config       the kind Cluster configuration (1 control plane + 2 workers, NodePort mappings)
-    cluster      KindCluster: create or reuse, wait until ready, apply, load images, delete
+    cluster      KindCluster: create or reuse, wait until ready, apply, run on a node, delete
+    preflight    what meshlab doctor checks for the kind stage, each problem with its fix
     manifests    namespaces enrolled for sidecar or ambient, sample workloads, ServiceEntries
     istio        istioctl: version check, install a profile with debounce settings, uninstall
     observe      parsers (istio-init logs, metrics, durations, tables) and fetchers

@@ -1,10 +1,9 @@
-"""A kind cluster's life: create or reuse, wait until ready, load images, apply, delete.
+"""A kind cluster's life: create or reuse, wait until ready, apply, run commands on a node, delete.
 
 A thin wrapper of the reader's ``kind`` and ``kubectl`` rather than pytest-kind(-ng)'s KindCluster,
 for three reasons: that class downloads its own kind and kubectl unless told otherwise, its reuse
 path crashes when no kubeconfig was written, and it is GPL-3.0 (meshlab is Apache-2.0). The method
-names follow it (create, delete, kubectl, load_docker_image) so a reader who knows one knows the
-other. The kubeconfig is the cluster's own file, never the reader's ~/.kube/config.
+names follow it (create, delete, kubectl) so a reader who knows one knows the other. The kubeconfig is the cluster's own file, never the reader's ~/.kube/config.
 """
 
 from __future__ import annotations
@@ -62,12 +61,6 @@ class KindCluster:
         """Wait until a Deployment or DaemonSet (``deploy/x``, ``ds/x``) has rolled out."""
         self.kubectl(step, "-n", namespace, "rollout", "status", workload, f"--timeout={timeout_s}s", timeout=timeout_s + 30,
                      fix=f"kubectl -n {namespace} describe {workload} and kubectl -n {namespace} get events show why")
-
-    def load_docker_image(self, image: str) -> None:
-        self.runner.run("load image", "kind", "load", "docker-image", image, "--name", self.name, timeout=600, fix=f"docker pull {image} first")
-
-    def nodes(self) -> list[str]:
-        return self.runner.run("list nodes", "kind", "get", "nodes", "--name", self.name).split()
 
     def node_exec(self, step: str, node: str, *command: str, timeout: float = 60) -> str:
         """Run a command on a kind node (a Docker container), e.g. crictl or nsenter."""

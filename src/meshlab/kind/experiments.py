@@ -1,6 +1,7 @@
 """What makes the kind stage worth running: meshlab's predictions set against the cluster.
 
-    sidecar_rules   a sidecar pod's real rules (istio-init's log, or the kernel via the node) vs
+    sidecar_rules   a sidecar pod's real rules (istio-init's log, an ephemeral netadmin container in
+                    the pod, and the kernel via the node) vs
                     ``meshlab intercept render`` for the same istio-init arguments; identical for a
                     default sidecar pod, or the differences chain by chain
     ambient_rules   an ambient pod's real in-pod rules vs chapter 04's account (meshlab.deploy.inpod)
@@ -49,7 +50,7 @@ class RuleComparison:
 
 
 def sidecar_rules(cluster: KindCluster, namespace: str, app: str = "httpbin") -> list[RuleComparison]:
-    """One sidecar pod's rules, from istio-init's log and from the kernel, each against meshlab's rendering."""
+    """One sidecar pod's rules, read three ways, each against meshlab's rendering of its istio-init args."""
     name = observe.pod_names(cluster, namespace, app)[0]
     pod_object = observe.pod(cluster, namespace, name)
     args, env = observe.init_container(pod_object) if pod_object else (["istio-iptables"], {})
@@ -57,8 +58,11 @@ def sidecar_rules(cluster: KindCluster, namespace: str, app: str = "httpbin") ->
     rendering = "meshlab intercept render " + " ".join(args[1:])
     log = observe.init_log(cluster, namespace, name)
     from_log = observe.iptables_state_from_init_log(log) if log else ""
+    proxy_image = next((c["image"] for c in pod_object.get("spec", {}).get("containers", []) if c.get("name") == "istio-proxy"), "<proxyv2-image>")
+    from_debug = observe.debug_iptables_save(cluster, namespace, name, proxy_image)
     from_kernel = observe.node_iptables_save(cluster, pod_object)
     return [RuleComparison(name, "the istio-init log", rendering, rule_differences(from_log, expected), from_log),
+            RuleComparison(name, "kubectl debug --profile=netadmin", rendering, rule_differences(from_debug, expected), from_debug),
             RuleComparison(name, "the kernel (nsenter on the kind node)", rendering, rule_differences(from_kernel, expected), from_kernel)]
 
 
@@ -124,17 +128,18 @@ def _settle(cluster: KindCluster, quiet_s: float, timeout_s: float = 60.0) -> in
     return value
 
 
-def debounce_burst(cluster: KindCluster, namespace: str, count: int = 10, gap_ms: float = 0.0, quiet_s: float | None = None) -> DebounceResult:
+def debounce_burst(cluster: KindCluster, namespace: str, count: int = 10, gap_ms: float = 0.0, quiet_s: float | None = None,
+                   settle_timeout_s: float = 60.0) -> DebounceResult:
     """Apply ``count`` ServiceEntries (all in one ``kubectl apply`` when ``gap_ms`` is 0, else one
     every ``gap_ms``), count istiod's debounced pushes, and ask the simulator the same question.
     istiod counts as settled once its push count has not moved for ``quiet_s`` (default: 2 s, or
-    three quiet periods if longer)."""
+    three quiet periods if longer), waiting at most ``settle_timeout_s``."""
     settings = observe.istiod_debounce(cluster)
     quiet_s = max(2.0, 3 * settings.debounce_after_ms / 1000) if quiet_s is None else quiet_s
     entries = service_entries(count, namespace)
     for entry in entries:
         entry["metadata"]["labels"] = {"meshlab.io/experiment": "debounce"}
-    before = _settle(cluster, quiet_s)
+    before = _settle(cluster, quiet_s, settle_timeout_s)
     start = time.monotonic()
     if gap_ms == 0:
         cluster.apply("apply ServiceEntries", entries)
@@ -147,6 +152,6 @@ def debounce_burst(cluster: KindCluster, namespace: str, count: int = 10, gap_ms
                 time.sleep(max(0.0, start + index * gap_ms / 1000 - time.monotonic()))
             events.append((time.monotonic() - start) * 1000)
             cluster.apply("apply ServiceEntries", [entry])
-    measured = _settle(cluster, quiet_s) - before
+    measured = _settle(cluster, quiet_s, settle_timeout_s) - before
     cluster.kubectl("remove ServiceEntries", "-n", namespace, "delete", "serviceentries", "-l", "meshlab.io/experiment=debounce", "--wait=true")
     return DebounceResult(settings, events, measured, predict_pushes(settings, events))
