@@ -42,14 +42,17 @@ class StageReport:
         return asdict(self)
 
 
-def _run(argv: list[str], timeout: float = 20.0) -> tuple[bool, str]:
-    """Run a probe; return (succeeded, first line of its error or output)."""
+def probe(argv: list[str], timeout: float = 20.0, whole: bool = False) -> tuple[bool, str]:
+    """Run a probe; return (succeeded, the first line of what it said: its output on success, else its
+    error). ``whole`` returns all of a successful probe's output (a version as JSON, say)."""
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        return False, f"{argv[0]} not found"
+    except (FileNotFoundError, PermissionError) as error:
+        return False, f"{argv[0]} not found" if isinstance(error, FileNotFoundError) else str(error)
     except subprocess.TimeoutExpired:
         return False, f"{' '.join(argv)} did not answer within {timeout:.0f} s"
+    if done.returncode == 0 and whole:
+        return True, done.stdout.strip()
     said = (done.stdout, done.stderr) if done.returncode == 0 else (done.stderr, done.stdout)
     text = (said[0].strip() or said[1].strip()).splitlines()
     return done.returncode == 0, text[0] if text else f"exit code {done.returncode}"
@@ -94,7 +97,7 @@ def check_live() -> StageReport:
             return StageReport(False, f"not root, and {reason}", rootless.FIX)
         return StageReport(True, "not root: the lab runs inside a user namespace, where its proxy marks its sockets (0x539) "
                                  "instead of running as uid 1337; the eBPF datapath needs root")
-    ok, said = _run(["unshare", "--net", "true"])
+    ok, said = probe(["unshare", "--net", "true"])
     if not ok:
         return StageReport(False, f"cannot create a network namespace: unshare --net failed: {said}", "run as root on a Linux host or a privileged container (--privileged)")
     return StageReport(True, "network namespaces work as root; ip, iptables and xtables-monitor present")
@@ -148,7 +151,7 @@ def check_browser() -> StageReport:
         return StageReport(False, f"no chromium at {browser}", "apt-get install chromium (make test does this when run as root), or set MESHLAB_CHROMIUM")
     if importlib.util.find_spec("playwright") is None:
         return StageReport(False, "the Python package playwright is not installed", "pip install -e '.[test]' (make test does this)")
-    ok, said = _run([browser, "--version"])
+    ok, said = probe([browser, "--version"])
     if not ok:
         return StageReport(False, f"{browser} --version failed: {said}", "reinstall chromium: apt-get install --reinstall chromium")
     return StageReport(True, f"{said} and Playwright")

@@ -111,18 +111,19 @@ class DebounceResult:
                 f"the simulator predicts {self.predicted_pushes}")
 
 
-def _debounced_pushes(cluster: KindCluster) -> int:
-    return int(observe.metric_value(observe.istiod_metrics(cluster), "pilot_debounce_time_count"))
+def _debounced_pushes(cluster: KindCluster, istiod: str) -> int:
+    return int(observe.metric_value(observe.istiod_metrics(cluster, istiod), "pilot_debounce_time_count"))
 
 
 def _settle(cluster: KindCluster, quiet_s: float, timeout_s: float = 60.0) -> int:
     """Wait until istiod's push count has not moved for ``quiet_s``; return it."""
-    value, since, deadline = _debounced_pushes(cluster), time.monotonic(), time.monotonic() + timeout_s
+    istiod = observe.istiod_pod(cluster)
+    value, since, deadline = _debounced_pushes(cluster, istiod), time.monotonic(), time.monotonic() + timeout_s
     while not cluster.runner.dry_run and time.monotonic() - since < quiet_s:
         if time.monotonic() > deadline:
             raise observe.ObservationError(f"istiod kept pushing for {timeout_s:.0f} s; the debounce experiment needs a quiet cluster")
         time.sleep(0.25)
-        now = _debounced_pushes(cluster)
+        now = _debounced_pushes(cluster, istiod)
         if now != value:
             value, since = now, time.monotonic()
     return value

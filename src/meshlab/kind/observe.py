@@ -238,9 +238,9 @@ def istiod_pod(cluster: KindCluster) -> str:
     return pod_names(cluster, NAMESPACE, "istiod")[0]
 
 
-def istiod_metrics(cluster: KindCluster) -> list[Sample]:
+def istiod_metrics(cluster: KindCluster, pod_name: str | None = None) -> list[Sample]:
     """istiod's :15014/metrics through the API server's pod proxy (no port-forward to manage)."""
-    text = cluster.kubectl("read istiod metrics", "get", "--raw", f"/api/v1/namespaces/{NAMESPACE}/pods/{istiod_pod(cluster)}:15014/proxy/metrics")
+    text = cluster.kubectl("read istiod metrics", "get", "--raw", f"/api/v1/namespaces/{NAMESPACE}/pods/{pod_name or istiod_pod(cluster)}:15014/proxy/metrics")
     return parse_prometheus(text)
 
 

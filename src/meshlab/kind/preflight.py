@@ -13,10 +13,10 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshlab.doctor import probe
 from meshlab.kind.runner import INSTALL
 from meshlab.kind.versions import ISTIO_VERSION, KIND_VERSION, KUBERNETES_VERSION, parse_version
 
@@ -35,19 +35,6 @@ class Finding:
     fix: str
 
 
-def _probe(argv: list[str], timeout: float = 20) -> tuple[bool, str]:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except (FileNotFoundError, PermissionError) as error:
-        return False, str(error)
-    except subprocess.TimeoutExpired:
-        return False, f"no answer within {timeout:.0f} s"
-    if done.returncode != 0:
-        lines = (done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}").splitlines()
-        return False, lines[0]
-    return True, done.stdout.strip()
-
-
 def host_memory_gb() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
@@ -58,7 +45,7 @@ def _docker(found: list[str], problems: list[Finding]) -> tuple[int, float, str]
     if shutil.which("docker") is None:
         problems.append(Finding("docker is not installed", INSTALL["docker"]))
         return cpus, memory, "on this machine"
-    ok, said = _probe(["docker", "info", "--format", "{{.ServerVersion}} {{.NCPU}} {{.MemTotal}}"], timeout=15)
+    ok, said = probe(["docker", "info", "--format", "{{.ServerVersion}} {{.NCPU}} {{.MemTotal}}"], timeout=15)
     if not ok:
         problems.append(Finding(f"kind needs a running Docker daemon: docker info failed ({said})",
                                 "start the Docker daemon (systemctl start docker, or open Docker Desktop); `docker info` must work as this user"))
@@ -74,7 +61,7 @@ def _version(tool: str, argv: list[str], pattern: str, problems: list[Finding], 
     if shutil.which(tool) is None:
         problems.append(Finding(f"{tool} is not installed", INSTALL[tool]))
         return None
-    ok, said = _probe(argv)
+    ok, said = probe(argv, whole=True)
     match = re.search(pattern, said) if ok else None
     if not match:
         problems.append(Finding(f"`{' '.join(argv)}` did not say a version ({said[:80]})", INSTALL[tool]))

@@ -89,7 +89,8 @@ def plan(chapter: str) -> list[str]:
 
 
 def run(chapter: str, runner: Runner | None = None) -> StageRun:
-    """Run chapter ``chapter``'s comparison on the kind stage, or say plainly why it cannot run here."""
+    """Run chapter ``chapter``'s comparison on the kind stage, or say plainly why it cannot run here.
+    A given ``runner`` (tools by path) is used without asking doctor first."""
     _check(chapter)
     report = doctor.check_kind()
     if not report.available and runner is None:
