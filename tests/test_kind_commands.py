@@ -5,6 +5,9 @@ failing step gives."""
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,7 +135,9 @@ def test_a_sidecar_pods_rules_are_read_three_ways_and_compared(tools, cluster):
     assert [c.observed_from for c in comparisons] == ["the istio-init log", "kubectl debug --profile=netadmin", "the kernel (nsenter on the kind node)"]
     assert all(c.identical for c in comparisons), [c.report() for c in comparisons]
     assert comparisons[0].report() == f"{POD}: rules read from the istio-init log, compared with {comparisons[0].expected_from}: identical"
-    assert comparisons[0].expected_from == "meshlab intercept render -p 15001 -z 15006 -u 1337 -m REDIRECT -i * -x  -b * -d 15090,15021,15020 --log_output_level=default:info"
+    assert comparisons[0].expected_from == "meshlab intercept istio-iptables --dry-run -p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x '' -b '*' -d 15090,15021,15020"
+    shown = subprocess.run([sys.executable, "-m", "meshlab.cli", *shlex.split(comparisons[0].expected_from)[1:]], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "-A ISTIO_OUTPUT -j ISTIO_REDIRECT" in shown.stdout  # the command shown is one a reader can run
     debug, pid, save = tools.calls()[-3:]
     assert debug["args"][:7] == ["-n", "meshlab-sidecar", "debug", POD, "--profile=netadmin", "--image=docker.io/istio/proxyv2:1.30.3", "--quiet"]
     assert debug["args"][-3:-1] == ["sh", "-c"] and save["args"][:4] == ["exec", "meshlab-worker2", "sh", "-c"]

@@ -2,7 +2,7 @@
 
     sidecar_rules   a sidecar pod's real rules (istio-init's log, an ephemeral netadmin container in
                     the pod, and the kernel via the node) vs
-                    ``meshlab intercept render`` for the same istio-init arguments; identical for a
+                    ``meshlab intercept istio-iptables`` for the same istio-init arguments; identical for a
                     default sidecar pod, or the differences chain by chain
     ambient_rules   an ambient pod's real in-pod rules vs chapter 04's account (meshlab.deploy.inpod)
     mesh_request    curl -> httpbin in the sidecar namespace: the server's sidecar adds
@@ -20,6 +20,7 @@ per debounced push.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass, field
 
@@ -55,7 +56,7 @@ def sidecar_rules(cluster: KindCluster, namespace: str, app: str = "httpbin") ->
     pod_object = observe.pod(cluster, namespace, name)
     args, env = observe.init_container(pod_object) if pod_object else (["istio-iptables"], {})
     expected = build_rules(observe.capture_config_from_init(args, env)).restore_text(4)
-    rendering = "meshlab intercept render " + " ".join(args[1:])
+    rendering = "meshlab intercept istio-iptables --dry-run " + shlex.join(observe.istio_iptables_args(args))
     log = observe.init_log(cluster, namespace, name)
     from_log = observe.iptables_state_from_init_log(log) if log else ""
     proxy_image = next((c["image"] for c in pod_object.get("spec", {}).get("containers", []) if c.get("name") == "istio-proxy"), "<proxyv2-image>")

@@ -79,15 +79,23 @@ def iptables_state_from_init_log(text: str, family: int = 4) -> str:
 _LOGGING = re.compile(r"^--log_(?:output_level|as_json|caller|stacktrace_level|target|rotate\S*)(?:=.*)?$")
 
 
+def istio_iptables_args(args: list[str]) -> list[str]:
+    """istio-init's args as ``meshlab intercept istio-iptables`` takes them: without the ``istio-iptables``
+    (or ``pilot-agent istio-iptables``) in front, and without the logging flags, which change no rule."""
+    words = list(args)
+    if words[:1] == ["istio-iptables"]:
+        words = words[1:]
+    elif words[:2] == ["pilot-agent", "istio-iptables"]:
+        words = words[2:]
+    return [word for word in words if not _LOGGING.match(word)]
+
+
 def capture_config_from_init(args: list[str], env: dict[str, str] | None = None) -> CaptureConfig:
     """The CaptureConfig an injected istio-init runs with: its args (``istio-iptables -p 15001 ...``)
     and the environment variables istio-iptables reads. A ConfigError names a flag meshlab cannot take."""
-    words = list(args)
-    if words and words[0] in ("istio-iptables", "pilot-agent"):
-        words = words[1:] if words[0] == "istio-iptables" else words[2:]
+    words = istio_iptables_args(args)
     if "--skip-rule-apply" in words:
         raise ConfigError("--skip-rule-apply", "set", "an istio-init that applies rules (with istio-cni the CNI plugin writes them; compare its log instead)")
-    words = [word for word in words if not _LOGGING.match(word)]
     parser = argparse.ArgumentParser(prog="istio-iptables", add_help=False, exit_on_error=False)
     flags.add_arguments(parser)
     try:
@@ -95,7 +103,7 @@ def capture_config_from_init(args: list[str], env: dict[str, str] | None = None)
     except argparse.ArgumentError as error:
         raise ConfigError("istio-init args", " ".join(args), f"istio-iptables flags ({error})") from None
     if unknown:
-        raise ConfigError("istio-init args", " ".join(unknown), "the istio-iptables flags meshlab models (meshlab intercept render --help)")
+        raise ConfigError("istio-init args", " ".join(unknown), "the istio-iptables flags meshlab models (meshlab intercept istio-iptables --help)")
     return flags.config_from(parsed, env or {})
 
 

@@ -29,7 +29,7 @@ NAMESPACES = {"sidecar": "meshlab-sidecar", "ambient": "meshlab-ambient"}
 DEBOUNCE = DebounceOptions(debounce_after_ms=100, debounce_max_ms=10_000)
 
 CHAPTERS = {
-    "02": "a sidecar pod's rules (istio-init's log, a debug container, the kernel) vs meshlab intercept render; a request across both sidecars",
+    "02": "a sidecar pod's rules (istio-init's log, a debug container, the kernel) vs meshlab intercept istio-iptables; a request across both sidecars",
     "04": "an ambient pod's in-pod rules (from the kernel) vs this chapter's account of them",
     "06": "10 config changes in a burst, then 5 spaced beyond DEBOUNCE_AFTER: istiod's pushes vs the simulator",
 }
