@@ -207,8 +207,8 @@ def test_a_chapter_runs_end_to_end_on_the_stubs(tools, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     tools.reply("istioctl", ["version"], stdout="client version: 1.30.3\n")
     sidecar_pod_replies(tools)
-    headers = {"headers": {"Accept": "*/*", "Host": "httpbin:8000", "X-Forwarded-Client-Cert":
-               "By=spiffe://cluster.local/ns/meshlab-sidecar/sa/httpbin;Hash=0c5f;Subject=\"\";URI=spiffe://cluster.local/ns/meshlab-sidecar/sa/curl"}}
+    headers = {"headers": {"Accept": ["*/*"], "Host": ["httpbin:8000"], "X-Forwarded-Client-Cert":
+               ["By=spiffe://cluster.local/ns/meshlab-sidecar/sa/httpbin;Hash=0c5f;Subject=\"\";URI=spiffe://cluster.local/ns/meshlab-sidecar/sa/curl"]}}
     tools.reply("kubectl", ["-n", "meshlab-sidecar", "exec", "deploy/curl"], stdout=json.dumps(headers))
     run = stage.run("02", Runner(paths=tools.paths()))
     assert run.ran and run.agreed, run.text()
@@ -220,7 +220,7 @@ def test_a_chapter_runs_end_to_end_on_the_stubs(tools, tmp_path, monkeypatch):
 
 
 def test_a_request_that_skipped_the_sidecars_is_reported(tools, cluster):
-    tools.reply("kubectl", ["-n", "meshlab-sidecar", "exec"], stdout=json.dumps({"headers": {"Host": "httpbin:8000"}}))
+    tools.reply("kubectl", ["-n", "meshlab-sidecar", "exec"], stdout=json.dumps({"headers": {"Host": ["httpbin:8000"]}}))
     crossed, seen = experiments.mesh_request(cluster, "meshlab-sidecar")
     assert not crossed and "no X-Forwarded-Client-Cert naming spiffe://cluster.local/ns/meshlab-sidecar/sa/curl" in seen
     tools.reply("kubectl", ["-n", "other"], stdout="<html>")

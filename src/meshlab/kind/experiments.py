@@ -85,6 +85,7 @@ def mesh_request(cluster: KindCluster, namespace: str) -> tuple[bool, str]:
         raise observe.ObservationError(f"httpbin's /headers answer is not the JSON expected: {out[:120]!r}") from None
     client = f"spiffe://cluster.local/ns/{namespace}/sa/curl"
     xfcc = headers.get("x-forwarded-client-cert", "")
+    xfcc = ",".join(xfcc) if isinstance(xfcc, list) else xfcc  # go-httpbin lists each header's values
     crossed = f"URI={client}" in xfcc
     return crossed, (f"curl -> httpbin: X-Forwarded-Client-Cert names {client}: the request crossed both sidecars over mTLS" if crossed
                      else f"curl -> httpbin: no X-Forwarded-Client-Cert naming {client} (headers: {sorted(headers)})")

@@ -3,8 +3,8 @@
 A namespace is enrolled the way Istio's docs do it: ``istio-injection=enabled`` for sidecars (the
 injector adds istio-init and istio-proxy to every new pod), ``istio.io/dataplane-mode=ambient`` for
 ambient (istio-cni adds the in-pod rules, ztunnel serves the pod; nothing is injected). The sample
-workloads are a server (httpbin, Istio's sample image) behind a NodePort Service, and a client pod
-that only sleeps, to run ``curl`` from (Istio's ``curl`` sample image).
+workloads are a server (go-httpbin, as in Istio's httpbin sample) behind a NodePort Service, and a
+client pod that only sleeps, to run ``curl`` from (Istio's ``curl`` sample image).
 
 ``service_entries`` is what the debounce experiment applies: one ServiceEntry per config change.
 """
@@ -37,13 +37,13 @@ def _service_account(name: str, ns: str) -> dict:
 
 
 def httpbin(ns: str, node_port: int = 30080) -> list[dict]:
-    """httpbin on port 80, published as Service port 8000 and NodePort ``node_port``."""
+    """httpbin on port 8080, published as Service port 8000 and NodePort ``node_port``."""
     if node_port not in NODE_PORTS:
         raise KindError("manifests", f"NodePort {node_port} is outside 30000-32767", "choose a NodePort in 30000-32767")
-    container = {"name": "httpbin", "image": HTTPBIN_IMAGE, "imagePullPolicy": "IfNotPresent", "ports": [{"containerPort": 80, "name": "http"}]}
+    container = {"name": "httpbin", "image": HTTPBIN_IMAGE, "imagePullPolicy": "IfNotPresent", "ports": [{"containerPort": 8080, "name": "http"}]}
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "httpbin", "namespace": ns, "labels": {"app": "httpbin"}},
                "spec": {"type": "NodePort", "selector": {"app": "httpbin"},
-                        "ports": [{"name": "http", "port": 8000, "targetPort": 80, "nodePort": node_port, "protocol": "TCP"}]}}
+                        "ports": [{"name": "http", "port": 8000, "targetPort": 8080, "nodePort": node_port, "protocol": "TCP"}]}}
     return [_service_account("httpbin", ns), service, _deployment("httpbin", ns, container)]
 
 

@@ -19,9 +19,10 @@ KUBERNETES_VERSION = "1.35.8"
 #: kind v0.33.0's pre-built image for Kubernetes 1.35.8, as its release notes list it.
 NODE_IMAGE = "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
 
-#: The sample workloads: the images Istio's own samples use (samples/httpbin, samples/curl).
-HTTPBIN_IMAGE = "docker.io/kennethreitz/httpbin"
-CURL_IMAGE = "curlimages/curl"
+#: The sample workloads, pinned: go-httpbin (the image Istio's samples/httpbin uses, built for amd64 and
+#: arm64; it listens on 8080) and the curl image Istio's samples/curl uses.
+HTTPBIN_IMAGE = "docker.io/mccutchen/go-httpbin:v2.15.0"
+CURL_IMAGE = "docker.io/curlimages/curl:8.12.1"
 
 
 def parse_version(text: str) -> tuple[int, ...]:
