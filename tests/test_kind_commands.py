@@ -63,11 +63,20 @@ def test_a_failing_create_names_the_step_what_kind_said_and_the_fix(tools, clust
     assert "kind delete cluster --name meshlab" in caught.value.fix
 
 
-def test_nodes_that_never_get_ready_point_at_inotify(tools, cluster):
+def test_a_new_cluster_whose_nodes_never_get_ready_is_deleted_and_inotify_named(tools, cluster, tmp_path):
     tools.reply("kubectl", ["wait"], stderr="error: timed out waiting for the condition on nodes/meshlab-worker\n", code=1)
-    with pytest.raises(KindError, match="wait for nodes: .*timed out waiting for the condition on nodes/meshlab-worker") as caught:
+    with pytest.raises(KindError, match="wait for nodes: .*timed out waiting for the condition on nodes/meshlab-worker; the new cluster meshlab was deleted again") as caught:
         cluster.create()
     assert "fs.inotify.max_user_watches=524288" in caught.value.fix
+    assert tools.commands()[-1] == f"kind delete cluster --name meshlab --kubeconfig {tmp_path}/kubeconfig"
+
+
+def test_a_reused_cluster_that_is_not_ready_is_left_alone(tools, cluster):
+    tools.reply("kind", ["get", "clusters"], stdout="meshlab\n")
+    tools.reply("kubectl", ["wait"], stderr="error: timed out waiting for the condition on nodes/meshlab-worker\n", code=1)
+    with pytest.raises(KindError, match="wait for nodes") as caught:
+        cluster.create()
+    assert "deleted" not in caught.value.problem and not any(c.startswith("kind delete") for c in tools.commands())
 
 
 def test_a_missing_tool_is_named_with_where_to_get_it(tmp_path, monkeypatch):

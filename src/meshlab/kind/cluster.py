@@ -42,7 +42,13 @@ class KindCluster:
             self.runner.run("create cluster", "kind", "create", "cluster", "--name", self.name, "--config=-", "--kubeconfig", str(self.kubeconfig),
                             stdin=config, timeout=600, fix="`kind create cluster` prints why; check Docker has >= 8 GB and 4 CPUs, then `kind delete cluster --name " + self.name + "`")
             created = True
-        self.wait_ready(ready_timeout_s)
+        try:
+            self.wait_ready(ready_timeout_s)
+        except KindError as error:
+            if created:  # nothing half-made is left behind: a cluster this call made and that never got ready goes
+                self.delete()
+                raise KindError(error.step, error.problem + f"; the new cluster {self.name} was deleted again", error.fix) from None
+            raise
         return created
 
     def wait_ready(self, timeout_s: int = 300) -> None:
