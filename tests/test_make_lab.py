@@ -11,14 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 URL = re.compile(r"http://127\.0\.0\.1:(\d+)/lab/tree/notebooks/00-how-to-use-this-book\.ipynb\?token=([0-9a-f]{48})")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_url(process: subprocess.Popen, seconds: float) -> re.Match:
