@@ -111,3 +111,8 @@ def test_proxy_status_table():
     assert rows[0]["SUBSCRIBED TYPES"] == "4 (CDS,LDS,EDS,RDS)"
     with pytest.raises(observe.ObservationError, match="has 2 columns"):
         observe.parse_table("NAME  CLUSTER  VERSION\na  b\n")
+
+
+def test_label_values_keep_their_text_and_lose_only_the_formats_escapes():
+    samples = observe.parse_prometheus('pilot_info{version="1.30.3",path="C:\\\\istio",note="say \\"hi\\"\\nbye",who="Zoë"} 1\n')
+    assert samples[0].labels == {"version": "1.30.3", "path": "C:\\istio", "note": 'say "hi"\nbye', "who": "Zoë"}

@@ -119,6 +119,11 @@ _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>.*)\})?\s+(?P<
 _LABEL = re.compile(r'([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"')
 
 
+def _unescape(value: str) -> str:
+    """A label value's escapes, the only three the exposition format has: \\\\, \\" and \\n."""
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+
+
 def parse_prometheus(text: str) -> list[Sample]:
     """Prometheus text exposition (what istiod serves on :15014/metrics) -> samples; comments skipped."""
     samples = []
@@ -129,7 +134,7 @@ def parse_prometheus(text: str) -> list[Sample]:
         found = _SAMPLE.match(line)
         if not found:
             raise ObservationError(f"metrics line {number} is not 'name{{labels}} value': {line[:80]!r}")
-        labels = {key: value.encode().decode("unicode_escape") for key, value in _LABEL.findall(found.group("labels") or "")}
+        labels = {key: _unescape(value) for key, value in _LABEL.findall(found.group("labels") or "")}
         try:
             value = float(found.group("value"))
         except ValueError:
