@@ -66,4 +66,4 @@ def test_kind_plan_prints_a_chapters_commands_and_run_says_why_not(monkeypatch):
     monkeypatch.setattr(doctor, "check_kind", lambda: doctor.StageReport(False, "docker is not installed", "install Docker"))
     assert cli.main(["kind", "run", "04"]) == 1
     bad = subprocess.run([sys.executable, "-m", "meshlab.cli", "kind", "plan", "07"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "invalid choice: '07'" in bad.stderr
+    assert bad.returncode == 2 and "no kind section for chapter '07'" in bad.stderr and "chapters with one: 02, 04, 06" in bad.stderr

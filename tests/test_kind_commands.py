@@ -121,11 +121,9 @@ def test_a_failed_install_says_where_to_look(tools, cluster):
     assert "kubectl -n istio-system get pods" in caught.value.fix
 
 
-def test_uninstall_and_teardown(tools, cluster, tmp_path):
-    istio.uninstall(cluster)
-    cluster.delete()
-    assert tools.commands() == ["istioctl uninstall --purge -y", "kubectl delete namespace istio-system --ignore-not-found --wait=true",
-                                f"kind delete cluster --name meshlab --kubeconfig {tmp_path}/kubeconfig"]
+def test_teardown_deletes_the_cluster_with_its_own_kubeconfig(tools, tmp_path):
+    stage.teardown(Runner(paths=tools.paths()))
+    assert tools.commands() == [f"kind delete cluster --name meshlab --kubeconfig {Path.home()}/.kube/kind-meshlab.yaml"]
 
 
 def sidecar_pod_replies(tools: StubTools) -> None:

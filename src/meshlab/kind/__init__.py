@@ -9,7 +9,7 @@ get it); every command goes through one Runner, so without them a chapter shows 
     cluster      KindCluster: create or reuse, wait until ready, apply, run on a node, delete
     preflight    what meshlab doctor checks for the kind stage, each problem with its fix
     manifests    namespaces enrolled for sidecar or ambient, sample workloads, ServiceEntries
-    istio        istioctl: version check, install a profile with debounce settings, uninstall
+    istio        istioctl: version check, install a profile with debounce settings
     observe      parsers (istio-init logs, metrics, durations, tables) and fetchers
     experiments  real rules vs meshlab's, real debounce vs the simulator
     stage        the whole sequence a chapter runs: up, compare, down

@@ -33,6 +33,10 @@ from meshlab.kind.manifests import service_entries
 from meshlab.xds.debounce import DebounceOptions
 from meshlab.xds.simulate import simulate_timeline
 
+#: What marks the debounce experiment's ServiceEntries, so they are removed by label afterwards.
+EXPERIMENT_LABEL = {"meshlab.io/experiment": "debounce"}
+
+
 @dataclass
 class RuleComparison:
     pod: str
@@ -139,9 +143,7 @@ def debounce_burst(cluster: KindCluster, namespace: str, count: int = 10, gap_ms
     three quiet periods if longer), waiting at most ``settle_timeout_s``."""
     settings = observe.istiod_debounce(cluster)
     quiet_s = max(2.0, 3 * settings.debounce_after_ms / 1000) if quiet_s is None else quiet_s
-    entries = service_entries(count, namespace)
-    for entry in entries:
-        entry["metadata"]["labels"] = {"meshlab.io/experiment": "debounce"}
+    entries = service_entries(count, namespace, labels=EXPERIMENT_LABEL)
     before = _settle(cluster, quiet_s, settle_timeout_s)
     start = time.monotonic()
     if gap_ms == 0:
@@ -156,5 +158,5 @@ def debounce_burst(cluster: KindCluster, namespace: str, count: int = 10, gap_ms
             events.append((time.monotonic() - start) * 1000)
             cluster.apply("apply ServiceEntries", [entry])
     measured = _settle(cluster, quiet_s, settle_timeout_s) - before
-    cluster.kubectl("remove ServiceEntries", "-n", namespace, "delete", "serviceentries", "-l", "meshlab.io/experiment=debounce", "--wait=true")
+    cluster.kubectl("remove ServiceEntries", "-n", namespace, "delete", "serviceentries", "-l", ",".join(f"{k}={v}" for k, v in EXPERIMENT_LABEL.items()), "--wait=true")
     return DebounceResult(settings, events, measured, predict_pushes(settings, events))

@@ -1,5 +1,6 @@
 """Istio on the kind cluster through the reader's ``istioctl``: check its version, install a
-profile with the debounce settings under study, wait for the control plane, uninstall.
+profile with the debounce settings under study, wait for the control plane. (Teardown is deleting
+the kind cluster; switching profile is installing the other one, which istioctl prunes to.)
 
 ``sidecar`` installs Istio's ``default`` profile (istiod and an ingress gateway; pods get istio-init
 and istio-proxy by injection); ``ambient`` installs the ``ambient`` profile (istiod, istio-cni and
@@ -23,9 +24,9 @@ NAMESPACE = "istio-system"
 def istioctl_version(cluster: KindCluster) -> str:
     """The client version ``istioctl`` reports; KindError unless it is the pinned release's minor."""
     out = cluster.runner.run("check istioctl", "istioctl", "version", "--remote=false")
-    found = re.search(r"(\d+\.\d+\.\d+\S*)", out)
     if cluster.runner.dry_run:
         return ISTIO_VERSION
+    found = re.search(r"(\d+\.\d+\.\d+\S*)", out)
     if not found:
         raise KindError("check istioctl", f"could not read a version from `istioctl version`: {out.strip()!r}", INSTALL["istioctl"])
     if parse_version(found.group(1))[:2] != parse_version(ISTIO_VERSION)[:2]:
@@ -58,8 +59,3 @@ def install(cluster: KindCluster, mode: str, debounce: DebounceOptions | None = 
     if mode == "ambient":
         cluster.rollout("wait for istio-cni", NAMESPACE, "ds/istio-cni-node")
         cluster.rollout("wait for ztunnel", NAMESPACE, "ds/ztunnel")
-
-
-def uninstall(cluster: KindCluster) -> None:
-    cluster.runner.run("uninstall Istio", "istioctl", "uninstall", "--purge", "-y", timeout=300)
-    cluster.kubectl("uninstall Istio", "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=300)

@@ -52,11 +52,11 @@ def curl_client(ns: str) -> list[dict]:
     return [_service_account("curl", ns), _deployment("curl", ns, container)]
 
 
-def service_entries(count: int, ns: str, prefix: str = "meshlab-burst") -> list[dict]:
+def service_entries(count: int, ns: str, prefix: str = "meshlab-burst", labels: dict[str, str] | None = None) -> list[dict]:
     """``count`` distinct ServiceEntries (each one a config event for istiod) for external hosts."""
     if not 1 <= count <= 500:
         raise KindError("manifests", f"{count} ServiceEntries", "between 1 and 500")
-    return [{"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": f"{prefix}-{i}", "namespace": ns},
+    return [{"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": f"{prefix}-{i}", "namespace": ns, "labels": dict(labels or {})},
              "spec": {"hosts": [f"{prefix}-{i}.example.com"], "location": "MESH_EXTERNAL", "resolution": "DNS",
                       "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}]}}
             for i in range(count)]

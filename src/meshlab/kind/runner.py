@@ -16,6 +16,7 @@ the Kubernetes versions Istio 1.30 supports).
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -82,8 +83,4 @@ class Runner:
 
     def commands(self) -> list[str]:
         """The transcript as shell lines, for showing a reader what ran (or would run)."""
-        return [f"{step:<22} {' '.join(_quote(a) for a in argv)}" for step, argv in self.transcript]
-
-
-def _quote(arg: str) -> str:
-    return arg if arg and all(c.isalnum() or c in "-_./:=,@%+" for c in arg) else "'" + arg.replace("'", "'\\''") + "'"
+        return [f"{step:<22} {shlex.join(argv)}" for step, argv in self.transcript]
