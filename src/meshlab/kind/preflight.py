@@ -93,7 +93,8 @@ def check() -> tuple[list[Finding], list[str]]:
     else:
         found.append(f"{cpus} CPUs, {memory:.0f} GB")
     if platform.system() == "Linux" and INOTIFY_DIR.is_dir():
-        low = {name: int((INOTIFY_DIR / name).read_text()) for name in INOTIFY if int((INOTIFY_DIR / name).read_text()) < INOTIFY[name]}
+        limits = {name: int((INOTIFY_DIR / name).read_text()) for name in INOTIFY}
+        low = {name: value for name, value in limits.items() if value < INOTIFY[name]}
         if low:
             problems.append(Finding(", ".join(f"fs.inotify.{n}={v}" for n, v in low.items()) + " is too low for kind",
                                     "sudo sysctl " + " ".join(f"fs.inotify.{n}={INOTIFY[n]}" for n in low) + " (and put it in /etc/sysctl.d/ to keep it)"))
