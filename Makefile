@@ -19,7 +19,7 @@ IP ?= 127.0.0.1
 # packet captures (tcpdump), Thrift IDL for the MetaProtocol interop tests (thrift-compiler).
 APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump thrift-compiler
 
-.PHONY: lab test test-kind system-packages notebooks
+.PHONY: lab test test-kind system-packages upstream notebooks
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,13 @@ system-packages:
 	  fi; \
 	else echo "not root: skipping apt-get; meshlab doctor says which stages this machine can run"; fi
 
-test: system-packages $(STAMP)
+# The upstream stage's sources (Istio's own goldens, read at test time from Go's module cache,
+# outside the checkout). Without Go this says so and the upstream tests skip with the reason.
+upstream: $(STAMP)
+	@if command -v go >/dev/null; then $(VENV)/bin/meshlab upstream source istio.io/istio; \
+	else echo "go not found: the upstream stage's tests will skip (meshlab doctor --stage upstream says the fix)"; fi
+
+test: system-packages $(STAMP) upstream
 	$(PY) -m pytest --nbval tests notebooks labs
 
 # The kind stage for real: creates (or reuses) the kind cluster "meshlab", installs Istio, runs the

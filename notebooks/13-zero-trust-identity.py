@@ -311,7 +311,7 @@ LIVE = doctor.check_live()
 print("live stage:", "available" if LIVE.available else f"NOT available: {LIVE.reason} (fix: {LIVE.fix})")
 assert LIVE.available or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1", LIVE.reason
 if LIVE.available:
-    from meshlab.identity.lab import IdentityLab
+    from meshlab.lab.identity import IdentityLab
     from meshlab.lab import PodSpec
 
     SERVER, CLIENT = "spiffe://meshlab.test/ns/shop/sa/server", "spiffe://meshlab.test/ns/shop/sa/client"

@@ -3,8 +3,9 @@ says their stage is available, and otherwise skip with doctor's reason and fix.
 
 With ``MESHLAB_REQUIRE_LIVE=1`` (what ``.ci/run`` sets) a ``live``, ``ebpf`` or ``browser`` test that
 would skip, for whatever reason, fails instead: CI must never go green by skipping the real thing.
-``kind`` tests still skip there: no Docker engine runs on the CI machines. ``make test-kind`` sets
-``MESHLAB_REQUIRE_KIND=1``, under which a ``kind`` test that would skip fails the same way.
+``kind`` tests still skip there: no Docker engine runs on the CI machines. ``MESHLAB_REQUIRE_UPSTREAM=1``
+(also set by ``.ci/run``) does the same for ``upstream`` tests, and ``make test-kind`` sets
+``MESHLAB_REQUIRE_KIND=1`` for ``kind`` tests.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import pytest
 from meshlab import doctor
 
 REQUIRED_WHEN_LIVE = ("live", "ebpf", "browser")
-STAGE_MARKERS = REQUIRED_WHEN_LIVE + ("kind",)
+STAGE_MARKERS = REQUIRED_WHEN_LIVE + ("upstream", "kind")
+#: A stage whose tests may not skip when its variable is 1.
+REQUIRING = {"upstream": "MESHLAB_REQUIRE_UPSTREAM", "kind": "MESHLAB_REQUIRE_KIND"}
 
 
 def required_stages() -> tuple[str, ...]:
     """The stages whose tests may not skip in this run."""
-    return (REQUIRED_WHEN_LIVE if os.environ.get("MESHLAB_REQUIRE_LIVE") == "1" else ()) + (("kind",) if os.environ.get("MESHLAB_REQUIRE_KIND") == "1" else ())
+    live = REQUIRED_WHEN_LIVE if os.environ.get("MESHLAB_REQUIRE_LIVE") == "1" else ()
+    return live + tuple(stage for stage, variable in REQUIRING.items() if os.environ.get(variable) == "1")
 
 
 @functools.cache
@@ -48,6 +52,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     required = [stage for stage in _stages_of(item) if stage in required_stages()]
     if report.skipped and required:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        variable = "MESHLAB_REQUIRE_KIND" if required == ["kind"] else "MESHLAB_REQUIRE_LIVE"
+        variable = REQUIRING.get(required[0], "MESHLAB_REQUIRE_LIVE")
         report.outcome = "failed"
         report.longrepr = f"{variable}=1 forbids skipping a {'/'.join(required)} test; it would have skipped: {reason}"

@@ -29,7 +29,7 @@ def test_json_has_every_stage_with_available_reason_and_fix():
     done = meshlab("doctor", "--json")
     assert done.returncode == 0, done.stderr
     stages = json.loads(done.stdout)["stages"]
-    assert list(stages) == ["model", "live", "ebpf", "browser", "kind"]
+    assert list(stages) == ["model", "live", "ebpf", "browser", "upstream", "kind"]
     for report in stages.values():
         assert set(report) == {"available", "reason", "fix"}
         assert isinstance(report["available"], bool) and report["reason"]
@@ -97,7 +97,7 @@ def test_browser_without_chromium(tmp_path, monkeypatch):
 
 
 def test_unknown_stage_is_refused_with_the_list():
-    with pytest.raises(ValueError, match="unknown stage 'docker'; stages are model, live, ebpf, browser, kind"):
+    with pytest.raises(ValueError, match="unknown stage 'docker'; stages are model, live, ebpf, browser, upstream, kind"):
         doctor.diagnose(("docker",))
     done = meshlab("doctor", "--stage", "docker")
     assert done.returncode == 2 and "invalid choice: 'docker'" in done.stderr
@@ -113,3 +113,17 @@ def test_live_probe_really_creates_a_network_namespace():
 @pytest.mark.ebpf
 def test_ebpf_stage_sees_the_toolchain():
     assert "clang, bpftool and libbpf headers present" in doctor.check_ebpf().reason
+
+
+def test_upstream_without_go_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    report = doctor.check_upstream()
+    assert not report.available and "go is not on PATH" in report.reason and "install Go" in report.fix
+
+
+def test_upstream_with_an_empty_module_cache_names_the_missing_module(tmp_path, monkeypatch):
+    fake_commands(tmp_path, go=f'case "$1" in version) echo "go version go1.26.8 linux/amd64";; env) echo {tmp_path / "modcache"};; esac')
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    report = doctor.check_upstream()
+    assert not report.available
+    assert "not in the Go module cache: istio.io/istio@v0.0.0-20260826214018-9739e10eb9d7" in report.reason and "make upstream" in report.fix

@@ -1,8 +1,8 @@
 """Which of the book's stages this machine can run, why not, and the exact fix.
 
-The book runs on three stages (model, live lab, kind); the live lab has two
-optional parts that need more than a Linux kernel (eBPF, and a browser for the
-end-to-end test). ``diagnose()`` probes each one for real where a probe is
+The book runs on four stages (model, live lab, upstream, kind); the live lab has
+two optional parts that need more than a Linux kernel (eBPF, and a browser for
+the end-to-end test). ``diagnose()`` probes each one for real where a probe is
 cheap (it starts a throw-away network namespace rather than reading sysctls),
 so "available" means "was just seen working", not "should work".
 
@@ -22,7 +22,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-STAGES = ("model", "live", "ebpf", "browser", "kind")
+STAGES = ("model", "live", "ebpf", "browser", "upstream", "kind")
 
 #: Merbridge documents Linux >= 5.7 for its cgroup/connect4 + sockops + sk_msg datapath.
 EBPF_MIN_KERNEL = (5, 7)
@@ -157,6 +157,24 @@ def check_browser() -> StageReport:
     return StageReport(True, f"{said} and Playwright")
 
 
+def check_upstream() -> StageReport:
+    """The upstream stage reads the pinned upstream modules from Go's module cache."""
+    from meshlab.upstream import source
+    from meshlab.upstream.versions import MODULES
+
+    try:
+        ok, said = probe([source.go_command(), "version"])
+        missing = [module.spec for module in MODULES.values() if source.cached_source(module) is None]
+    except source.UpstreamError as error:
+        return StageReport(False, str(error), source.GO_FIX)
+    if not ok:
+        return StageReport(False, f"go version failed: {said}", source.GO_FIX)
+    if missing:
+        return StageReport(False, f"{said}; not in the Go module cache: {', '.join(missing)}",
+                           "make upstream (or: meshlab upstream source MODULE), with the Go module proxy reachable")
+    return StageReport(True, f"{said}; {', '.join(f'{m.path} (Istio {m.release})' for m in MODULES.values())} in the module cache")
+
+
 def check_kind() -> StageReport:
     """kind runs Kubernetes nodes as Docker containers, and Istio on top needs room: meshlab.kind.preflight."""
     from meshlab.kind import preflight
@@ -167,7 +185,7 @@ def check_kind() -> StageReport:
     return StageReport(True, ", ".join(found))
 
 
-CHECKS = {"model": check_model, "live": check_live, "ebpf": check_ebpf, "browser": check_browser, "kind": check_kind}
+CHECKS = {"model": check_model, "live": check_live, "ebpf": check_ebpf, "browser": check_browser, "upstream": check_upstream, "kind": check_kind}
 
 
 def diagnose(stages: tuple[str, ...] = STAGES) -> dict[str, StageReport]:

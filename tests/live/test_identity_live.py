@@ -12,7 +12,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from meshlab.identity.lab import IdentityLab
+from meshlab.lab.identity import IdentityLab
 from meshlab.identity.mtls import call, context
 from meshlab.identity.spiffeid import parse_id
 from meshlab.lab import PodSpec

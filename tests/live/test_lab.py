@@ -142,11 +142,12 @@ def test_applying_rules_is_refused_in_the_hosts_namespace_and_works_in_a_pods(la
 
 def test_the_kernels_rules_are_exactly_what_the_generator_rendered(lab):
     """What the kind stage compares for a real pod: iptables-save output against meshlab's rendering."""
-    from meshlab.intercept import CaptureConfig
-    from meshlab.intercept.compare import differences
+    from meshlab.intercept import CaptureConfig, build_rules
+    from meshlab.intercept.compare import Difference, compare
 
     config = CaptureConfig.from_istio_fields(lab.pod("pod0").capture)
     saved = lab.pod("pod0").namespace.run(["iptables-save"]).stdout
-    assert differences(saved, config) == []
+    assert compare(build_rules(config).restore_text(4), saved) == []
     other = replace(config, inbound_ports_exclude="9090,9091")
-    assert differences(saved, other) == ["nat:ISTIO_INBOUND: missing: --dport -j -p 9091 RETURN tcp"]
+    missing = compare(build_rules(other).restore_text(4), saved)
+    assert missing == [Difference("nat", "ISTIO_INBOUND", missing[0].position, "-p tcp -m tcp --dport 9091 -j RETURN", None)]

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from meshlab.intercept import build_rules
-from meshlab.intercept.compare import rule_differences
+from meshlab.intercept.compare import compare
 from meshlab.kind.observe import save_any_backend
 from meshlab.lab.cluster import DEFAULT_CAPTURE
 
@@ -22,7 +22,7 @@ def test_the_rules_are_found_in_either_backend(pod_namespace, restore):
     try:
         done = subprocess.run(["sh", "-c", save_any_backend(f"ip netns exec {pod_namespace.name} ")], capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
-        assert rule_differences(done.stdout, expected) == []
+        assert compare(expected, done.stdout) == []
     finally:
         pod_namespace.run([restore.replace("-restore", ""), "-t", "nat", "-F"], check=False)
 

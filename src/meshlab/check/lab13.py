@@ -83,7 +83,7 @@ def check_live(entries: Callable[[], list], allowed_callers: Callable[[], list])
     """In a live lab with the agent: the client reaches the server over mTLS with both IDs proven;
     a workload with another identity is refused by the server; the intruder cannot get the server's
     identity by asking for it."""
-    from meshlab.identity.lab import IdentityLab
+    from meshlab.lab.identity import IdentityLab
     from meshlab.lab import PodSpec
 
     check_entries(entries)

@@ -28,7 +28,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
-from meshlab.identity.attestation import AttestationError, Caller, LabPods, unix_selectors
+from meshlab.identity.attestation import AttestationError, Caller, PodAttestor, unix_selectors
 from meshlab.identity.authority import JwtSvidError, X509Svid, new_key, spiffe_id_of, utcnow
 from meshlab.identity.entries import RegistrationEntry, Selector
 from meshlab.identity.server import SpireServer
@@ -53,7 +53,7 @@ class Decision:
 
 
 class Agent:
-    def __init__(self, server: SpireServer, socket_path: Path, pods: LabPods | None = None, rotation_check_s: float = 0.1) -> None:
+    def __init__(self, server: SpireServer, socket_path: Path, pods: PodAttestor | None = None, rotation_check_s: float = 0.1) -> None:
         self.server, self.socket_path, self.pods = server, Path(socket_path), pods
         self.rotation_check_s = rotation_check_s
         self.id = None

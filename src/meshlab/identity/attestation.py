@@ -19,7 +19,7 @@ by remembering the process's start time at connect and refusing when it differs 
     Caller              credentials plus the process start time seen at accept; check() guards PID reuse
     AttestationError    the caller could not be attested (gone, reused PID)
     unix_selectors      the unix attestor
-    LabPods             the k8s attestor over a live lab's pods
+    PodAttestor         what a k8s attestor offers the agent (the live lab's is meshlab.lab.identity.LabPods)
 """
 
 from __future__ import annotations
@@ -30,15 +30,13 @@ import os
 import pwd
 import socket
 import struct
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from meshlab.identity.entries import Selector
-from meshlab.lab.processes import start_time
+from meshlab.procfs import start_time
 
-#: What the lab's containers would be called and run in Kubernetes (the app, and Istio's sidecar container).
-CONTAINERS = {"app": ("app", "meshlab/echo:lab"), "sidecar": ("istio-proxy", "meshlab/sidecar:lab")}
 
 
 class AttestationError(RuntimeError):
@@ -113,32 +111,8 @@ def unix_selectors(caller: Caller) -> set[Selector]:
     return selectors
 
 
-class LabPods:
-    """The k8s workload attestor for a live lab: a process belongs to the pod whose network
-    namespace it is in (what the pod's cgroup tells a real kubelet), its container is the sidecar
-    if it is the pod's recorded sidecar process, the app otherwise."""
+class PodAttestor(Protocol):
+    """A k8s workload attestor: the selectors of the pod and container a caller runs in (none when
+    the caller is in no pod it knows). The agent needs nothing else from wherever pods live."""
 
-    def __init__(self, lab) -> None:
-        self.lab = lab
-        # the namespace files' inodes, looked up where the lab's namespaces live (rootless: in its user namespace)
-        inodes = lab.host.run(["stat", "-L", "-c", "%i", *[f"/run/netns/{pod.netns}" for pod in lab.pods.values()]]).stdout.split()
-        self.by_namespace = {int(inode): pod for inode, pod in zip(inodes, lab.pods.values(), strict=True)}
-        self.sidecars = {process.pid for _, process in lab.processes if process.role == "sidecar"}
-
-    def pod_of(self, pid: int):
-        try:
-            inode = os.stat(f"/proc/{pid}/ns/net").st_ino
-        except OSError:
-            return None
-        return self.by_namespace.get(inode)
-
-    def selectors(self, caller: Caller) -> set[Selector]:
-        pod = self.pod_of(caller.credentials.pid)
-        if pod is None:
-            return set()
-        container, image = CONTAINERS["sidecar" if caller.credentials.pid in self.sidecars else "app"]
-        values = [f"ns:{pod.k8s_namespace}", f"sa:{pod.service_account}", f"node-name:node{pod.node}", f"pod-name:{pod.name}",
-                  f"pod-uid:{uuid.uuid5(uuid.NAMESPACE_URL, f'meshlab:{self.lab.prefix}:{pod.name}')}",
-                  f"container-name:{container}", f"container-image:{image}"]
-        values += [f"pod-label:{key}:{value}" for key, value in pod.labels.items()]
-        return {Selector("k8s", value) for value in values}
+    def selectors(self, caller: Caller) -> set[Selector]: ...

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from meshlab.deploy.inpod import inpod_ruleset
 from meshlab.intercept import build_rules
-from meshlab.intercept.compare import rule_differences
+from meshlab.intercept.compare import Difference, compare
 from meshlab.kind import observe
 from meshlab.kind.cluster import KindCluster
 from meshlab.kind.manifests import service_entries
@@ -42,7 +42,7 @@ class RuleComparison:
     pod: str
     observed_from: str
     expected_from: str
-    differences: list[str]
+    differences: list[Difference]
     saved: str = field(repr=False)
 
     @property
@@ -51,7 +51,7 @@ class RuleComparison:
 
     def report(self) -> str:
         head = f"{self.pod}: rules read from {self.observed_from}, compared with {self.expected_from}"
-        return head + (": identical" if self.identical else "\n  " + "\n  ".join(self.differences))
+        return head + (": identical" if self.identical else "\n  " + "\n  ".join(map(str, self.differences)))
 
 
 def sidecar_rules(cluster: KindCluster, namespace: str, app: str = "httpbin") -> list[RuleComparison]:
@@ -66,16 +66,16 @@ def sidecar_rules(cluster: KindCluster, namespace: str, app: str = "httpbin") ->
     proxy_image = next((c["image"] for c in pod_object.get("spec", {}).get("containers", []) if c.get("name") == "istio-proxy"), "<proxyv2-image>")
     from_debug = observe.debug_iptables_save(cluster, namespace, name, proxy_image)
     from_kernel = observe.node_iptables_save(cluster, pod_object)
-    return [RuleComparison(name, "the istio-init log", rendering, rule_differences(from_log, expected), from_log),
-            RuleComparison(name, "kubectl debug --profile=netadmin", rendering, rule_differences(from_debug, expected), from_debug),
-            RuleComparison(name, "the kernel (nsenter on the kind node)", rendering, rule_differences(from_kernel, expected), from_kernel)]
+    return [RuleComparison(name, "the istio-init log", rendering, compare(expected, from_log), from_log),
+            RuleComparison(name, "kubectl debug --profile=netadmin", rendering, compare(expected, from_debug), from_debug),
+            RuleComparison(name, "the kernel (nsenter on the kind node)", rendering, compare(expected, from_kernel), from_kernel)]
 
 
 def ambient_rules(cluster: KindCluster, namespace: str, app: str = "httpbin", redirect_dns: bool = True) -> RuleComparison:
     name = observe.pod_names(cluster, namespace, app)[0]
     saved = observe.node_iptables_save(cluster, observe.pod(cluster, namespace, name))
     expected = inpod_ruleset(redirect_dns).restore_text(4)
-    return RuleComparison(name, "the kernel (nsenter on the kind node)", "chapter 04's in-pod rules (meshlab.deploy.inpod)", rule_differences(saved, expected), saved)
+    return RuleComparison(name, "the kernel (nsenter on the kind node)", "chapter 04's in-pod rules (meshlab.deploy.inpod)", compare(expected, saved), saved)
 
 
 def mesh_request(cluster: KindCluster, namespace: str) -> tuple[bool, str]:

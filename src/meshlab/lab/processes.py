@@ -1,7 +1,6 @@
 """Processes the lab started, remembered by PID *and* start time, so a reused PID is never killed.
 
     ProcessRecord   pid, start time (clock ticks since boot, /proc/PID/stat field 22) and role
-    start_time      a running process's start time, or None
     record          a ProcessRecord for a PID just started
     stop            SIGTERM, wait, then SIGKILL, only if the PID is still the same process
 """
@@ -12,7 +11,8 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from pathlib import Path
+
+from meshlab.procfs import start_time
 
 
 @dataclass(frozen=True)
@@ -23,18 +23,6 @@ class ProcessRecord:
 
     def alive(self) -> bool:
         return start_time(self.pid) == self.start_time
-
-
-def start_time(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces; fields after the last ')' are fixed.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
 
 
 def record(pid: int, role: str) -> ProcessRecord:

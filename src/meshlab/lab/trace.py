@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from meshlab.intercept.compare import normalize
+from meshlab.intercept.compare import Rule, parse_rule
 from meshlab.intercept.walk import Step
 from meshlab.lab.netns import NetNS
 
@@ -34,8 +34,8 @@ NAT_VERDICT = re.compile(r"nat:\w+:(policy:\w+|rule:0x[0-9a-f]+:(ACCEPT|DROP))")
 
 #: nf_tables verdict codes xtables-monitor prints as numbers (include/uapi/linux/netfilter/nf_tables.h).
 NFT_VERDICTS = {"0xffffffff": "CONTINUE", "0xfffffffb": "RETURN"}
-def rule_tokens(text: str) -> tuple[str, ...]:
-    """A traced rule (``-4 -t nat -A CHAIN ...``) without its framing, normalized as meshlab.intercept.compare does."""
+def traced_rule(text: str) -> Rule:
+    """A traced rule (``-4 -t nat -A CHAIN ...``) without its framing, as meshlab.intercept.compare reads it."""
     tokens, params, index = text.split(), [], 0
     while index < len(tokens):
         if tokens[index] in ("-4", "-6"):
@@ -45,12 +45,12 @@ def rule_tokens(text: str) -> tuple[str, ...]:
         else:
             params.append(tokens[index])
             index += 1
-    return normalize(params)
+    return parse_rule(params)
 
 
-def comparable(steps: list[Step]) -> list[tuple[str, str, str, tuple[str, ...]]]:
+def comparable(steps: list[Step]) -> list[tuple[str, str, str, Rule]]:
     """(table, chain, effect, rule tokens) per step, the TRACE rule itself left out."""
-    return [(s.table, s.chain, s.effect, rule_tokens(s.rule)) for s in steps if not s.rule.endswith("-j TRACE")]
+    return [(s.table, s.chain, s.effect, traced_rule(s.rule)) for s in steps if not s.rule.endswith("-j TRACE")]
 
 
 def trace_rule(hook: str, protocol: str, dport: int, owner_uid: int | None = None) -> list[str]:

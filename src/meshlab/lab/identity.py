@@ -6,25 +6,64 @@ network). Workloads are processes in the pods: ``python -m meshlab.identity.mtls
 SVID with the real ``spiffe`` client, so what they get is decided by the kernel's account of who
 they are (SO_PEERCRED, their network namespace -> pod) matched against the entries.
 
+    LabPods       the k8s workload attestor over a lab's pods (network namespace -> pod, sidecar or app)
     IdentityLab   with IdentityLab(prefix, pods, entries) as lab (or start()/stop()): serve, call, decisions, set_entries
+
+This is the live stage composing mechanisms (meshlab.identity's agent, meshlab.lab's pods), so it
+lives with the stage: meshlab.identity itself never imports the lab.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import os
 import subprocess
 import sys
+import uuid
 
 from meshlab.identity.agent import Agent, AgentThread, Decision
-from meshlab.identity.attestation import LabPods
-from meshlab.identity.entries import load_entries
+from meshlab.identity.attestation import Caller
+from meshlab.identity.entries import Selector, load_entries
 from meshlab.identity.server import SpireServer
 from meshlab.identity.spiffeid import TrustDomain
 from meshlab.lab import Lab, PodSpec
 
 TRUST_DOMAIN = TrustDomain("meshlab.test")
 MTLS_PORT = 8443
+#: What the lab's containers would be called and run in Kubernetes (the app, and Istio's sidecar container).
+CONTAINERS = {"app": ("app", "meshlab/echo:lab"), "sidecar": ("istio-proxy", "meshlab/sidecar:lab")}
+
+
+class LabPods:
+    """The k8s workload attestor for a live lab: a process belongs to the pod whose network
+    namespace it is in (what the pod's cgroup tells a real kubelet), its container is the sidecar
+    if it is the pod's recorded sidecar process, the app otherwise."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        # the namespace files' inodes, looked up where the lab's namespaces live (rootless: in its user namespace)
+        inodes = lab.host.run(["stat", "-L", "-c", "%i", *[f"/run/netns/{pod.netns}" for pod in lab.pods.values()]]).stdout.split()
+        self.by_namespace = {int(inode): pod for inode, pod in zip(inodes, lab.pods.values(), strict=True)}
+        self.sidecars = {process.pid for _, process in lab.processes if process.role == "sidecar"}
+
+    def pod_of(self, pid: int):
+        try:
+            inode = os.stat(f"/proc/{pid}/ns/net").st_ino
+        except OSError:
+            return None
+        return self.by_namespace.get(inode)
+
+    def selectors(self, caller: Caller) -> set[Selector]:
+        pod = self.pod_of(caller.credentials.pid)
+        if pod is None:
+            return set()
+        container, image = CONTAINERS["sidecar" if caller.credentials.pid in self.sidecars else "app"]
+        values = [f"ns:{pod.k8s_namespace}", f"sa:{pod.service_account}", f"node-name:node{pod.node}", f"pod-name:{pod.name}",
+                  f"pod-uid:{uuid.uuid5(uuid.NAMESPACE_URL, f'meshlab:{self.lab.prefix}:{pod.name}')}",
+                  f"container-name:{container}", f"container-image:{image}"]
+        values += [f"pod-label:{key}:{value}" for key, value in pod.labels.items()]
+        return {Selector("k8s", value) for value in values}
 
 
 class IdentityLab:

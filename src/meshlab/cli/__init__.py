@@ -1,0 +1,51 @@
+"""The ``meshlab`` command: one module per domain, each registering its subcommands, one handler each.
+
+    meshlab doctor [--json] [--stage S]   which stages run here, why not, and the fix     (cli.book)
+    meshlab labs release --out DIR        student copies of the labs                      (cli.book)
+    meshlab book [--ip IP] [--port N]     open the textbook in JupyterLab (make lab)      (cli.book)
+    meshlab intercept istio-iptables ...  Istio's capture rules (--dry-run prints them)   (cli.intercept)
+    meshlab intercept compare A B         two rule texts compared as iptables holds them  (cli.intercept)
+    meshlab lab up|status|exec|logs|ebpf|down|cleanup   the embedded live lab              (cli.lab)
+    meshlab deploy compare --topology FILE  the four deployment models, computed          (cli.deploy)
+    meshlab xds simulate|serve            Istio's debounce on a timeline; the live ADS server  (cli.xds)
+    meshlab metaprotocol decode|proxy     one frame's metadata; the MetaProtocol proxy    (cli.metaprotocol)
+    meshlab spiffe parse ID | spire agent ...   SPIFFE IDs; the Workload API               (cli.identity)
+    meshlab upstream source MODULE        a pinned upstream module's source (Go's module cache)  (cli.upstream)
+    meshlab kind plan|run CHAPTER | down  the kind stage: a chapter's comparison on a real cluster  (cli.kind)
+
+Errors the reader can fix (a busy port, a malformed file, a bad value) are printed as one line
+naming what was wrong and what is accepted, with exit code 2, like argparse's own. Servers run until
+SIGINT or SIGTERM and then stop what they started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from meshlab import __version__
+from meshlab.cli import book, deploy, identity, intercept, kind, lab, metaprotocol, upstream, xds
+from meshlab.cli.common import UsageError
+
+DOMAINS = (book, intercept, lab, deploy, xds, metaprotocol, identity, upstream, kind)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meshlab", description="How service meshes work inside: the textbook's helper command.")
+    parser.add_argument("--version", action="version", version=f"meshlab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for domain in DOMAINS:
+        domain.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"meshlab {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["UsageError", "build_parser", "main"]

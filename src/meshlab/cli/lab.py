@@ -1,0 +1,138 @@
+"""``meshlab lab``: the embedded live lab, one handler per subcommand.
+
+    up       create pods (network namespaces) with Istio's rules and sidecars
+    status   the lab's pods
+    exec     a command in a pod's network namespace
+    logs     a pod's sidecar or app log, or a node proxy's
+    ebpf     the eBPF datapath's counters
+    down     stop the lab and remove what it created (also after a crash: ``cleanup``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from meshlab.cli.common import UsageError
+
+
+def _pod_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 200:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a pod count; use 1-200")
+    return int(text)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from meshlab.lab import Lab
+
+    lab = Lab(args.prefix).up(args.pods, nodes=args.nodes, proxy_mode=args.proxy_mode, datapath=args.datapath)
+    proxies = "a sidecar each" if args.proxy_mode == "sidecar" else "one proxy per node"
+    print(f"lab {args.prefix!r} is up: {len(lab.pods)} pods on {args.nodes} node(s), {proxies}, {args.datapath} datapath; "
+          f"`meshlab lab status --prefix {args.prefix}`")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from meshlab.lab import Lab
+
+    status = Lab.attach(args.prefix).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"lab {status['prefix']} (datapath {status['datapath']}, proxies: {status['proxy_mode']})")
+    for pod in status["pods"]:
+        print(f"  {pod['name']:<8} {pod['node']:<6} {pod['ip']:<15} app :{pod['app_port']}  sidecar: {'yes' if pod['sidecar'] else 'no'}")
+    return 0
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from meshlab.lab import Lab
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise UsageError("exec needs a command after --, e.g. meshlab lab exec pod0 -- ip addr")
+    done = Lab.attach(args.prefix).exec(args.pod, command)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from meshlab.lab import Lab
+
+    sys.stdout.write(Lab.attach(args.prefix).logs(args.pod, args.role))
+    return 0
+
+
+def _ebpf_stats(args: argparse.Namespace) -> int:
+    from meshlab.lab import Lab
+
+    stats = Lab.attach(args.prefix).ebpf_stats()
+    print(json.dumps(stats, indent=2) if args.json else "\n".join(f"{name:<22} {value}" for name, value in stats.items()))
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    """``down`` and ``cleanup`` are one operation: the state file names what to stop, and what
+    carries the prefix is removed even without it; running it twice is harmless."""
+    from meshlab.lab import cleanup
+
+    removed = cleanup(args.prefix)
+    deleted = removed["namespaces_deleted"]
+    print(f"lab {args.prefix!r} is down: {removed['processes_stopped']} processes stopped, {len(deleted)} namespaces deleted"
+          + (f" ({', '.join(deleted)})" if deleted else ""))
+    return 0
+
+
+def _lab_errors(handler):
+    """A LabError is the reader's to fix: one line, exit 2 for a usage error, 1 otherwise."""
+
+    def run(args: argparse.Namespace) -> int:
+        from meshlab.lab import LabError, LabUsageError
+
+        try:
+            return handler(args)
+        except LabError as error:
+            print(f"meshlab lab: error: {error}", file=sys.stderr)
+            return 2 if isinstance(error, LabUsageError) else 1
+
+    return run
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    lab = commands.add_parser("lab", help="the embedded live lab: pods as network namespaces with Istio's rules and sidecars")
+    lab_commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
+    prefix = argparse.ArgumentParser(add_help=False)
+    prefix.add_argument("--prefix", default="ml", help="prefix of everything the lab creates (default ml)")
+
+    up = lab_commands.add_parser("up", parents=[prefix], help="create pods with sidecars")
+    up.add_argument("--pods", type=_pod_count, default=2, help="number of pods (1-200, default 2), spread over the nodes")
+    up.add_argument("--nodes", type=int, choices=range(1, 9), default=1, metavar="N", help="number of nodes (1-8, default 1)")
+    up.add_argument("--proxy-mode", choices=("sidecar", "per-node"), default="sidecar", help="a sidecar per pod, or one shared proxy per node")
+    up.add_argument("--datapath", choices=("iptables", "ebpf"), default="iptables",
+                    help="outbound capture by Istio's iptables rules (default) or by eBPF (connect4 + sockops + sk_msg)")
+    up.set_defaults(run=_lab_errors(_up))
+
+    ebpf = lab_commands.add_parser("ebpf", help="the eBPF datapath of a lab started with --datapath ebpf")
+    ebpf_commands = ebpf.add_subparsers(dest="ebpf_command", metavar="COMMAND", required=True)
+    stats = ebpf_commands.add_parser("stats", parents=[prefix], help="the datapath's counters")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(run=_lab_errors(_ebpf_stats))
+
+    status = lab_commands.add_parser("status", parents=[prefix], help="the lab's pods")
+    status.add_argument("--json", action="store_true", help='print {"prefix", "datapath", "pods": [{"name", "ip", "app_port", "sidecar"}]}')
+    status.set_defaults(run=_lab_errors(_status))
+
+    run_in = lab_commands.add_parser("exec", parents=[prefix], help="run a command in a pod's network namespace")
+    run_in.add_argument("pod")
+    run_in.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ...")
+    run_in.set_defaults(run=_lab_errors(_exec))
+
+    logs = lab_commands.add_parser("logs", parents=[prefix], help="a pod's sidecar or app log")
+    logs.add_argument("pod", help="a pod, or a node (node0, ...) for node-proxy")
+    logs.add_argument("role", choices=("sidecar", "app", "node-proxy"))
+    logs.set_defaults(run=_lab_errors(_logs))
+
+    for name, text in (("down", "stop the lab and remove everything it created"), ("cleanup", "the same after a crash: remove everything carrying the prefix")):
+        lab_commands.add_parser(name, parents=[prefix], help=text).set_defaults(run=_lab_errors(_down))
