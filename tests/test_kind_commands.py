@@ -147,9 +147,17 @@ def test_a_sidecar_pods_rules_are_read_three_ways_and_compared(tools, cluster):
     assert shown.returncode == 0 and "-A ISTIO_OUTPUT -j ISTIO_REDIRECT" in shown.stdout  # the command shown is one a reader can run
     debug, pid, save = tools.calls()[-3:]
     assert debug["args"][:7] == ["-n", "meshlab-sidecar", "debug", POD, "--profile=netadmin", "--image=docker.io/istio/proxyv2:1.30.3", "--quiet"]
-    assert debug["args"][-3:-1] == ["sh", "-c"] and save["args"][:4] == ["exec", "meshlab-worker2", "sh", "-c"]
+    assert debug["args"][-4:] == ["sh", "-c", observe.SAVE_ANY_BACKEND, "sh"] and save["args"][:4] == ["exec", "meshlab-worker2", "sh", "-c"]
     assert " ".join(pid["args"]) == "exec meshlab-worker2 crictl inspect --output go-template --template {{.info.pid}} 4f1c2b7a9e0d4c3b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"
-    assert "nsenter -t 4242 -n $save" in save["args"][-1]
+    assert save["args"][-5:] == ["sh", "nsenter", "-t", "4242", "-n"]  # the PID passed as an argument, never into a shell line
+
+
+def test_a_pid_that_is_not_a_number_is_refused(tools, cluster):
+    tools.reply("docker", ["exec", "meshlab-worker2", "crictl"], stdout="4242; rm -rf /\n")  # earlier replies win
+    sidecar_pod_replies(tools)
+    pod_object = json.loads((DATA / "pod-httpbin-sidecar.json").read_text())
+    with pytest.raises(observe.ObservationError, match="not a PID"):
+        observe.node_iptables_save(cluster, pod_object)
 
 
 def test_a_pod_whose_kernel_rules_differ_is_reported_by_chain(tools, cluster):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from meshlab.lab.cluster import STATE_ROOT
+from meshlab.lab.spec import STATE_ROOT
 from meshlab.lab.netns import MACHINE
 from meshlab.lab.rootless import HOLDER_NAME
 

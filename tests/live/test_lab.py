@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from meshlab.lab import Lab, LabError, LabUsageError, PodSpec
-from meshlab.lab.cluster import DEFAULT_CAPTURE, STATE_ROOT
+from meshlab.lab.spec import DEFAULT_CAPTURE, STATE_ROOT
 from meshlab.lab.netns import MACHINE
 
 pytestmark = pytest.mark.live

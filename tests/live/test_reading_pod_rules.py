@@ -10,7 +10,7 @@ import pytest
 from meshlab.intercept import build_rules
 from meshlab.intercept.compare import compare
 from meshlab.kind.observe import save_any_backend
-from meshlab.lab.cluster import DEFAULT_CAPTURE
+from meshlab.lab.spec import DEFAULT_CAPTURE
 
 pytestmark = pytest.mark.live
 
@@ -20,7 +20,7 @@ def test_the_rules_are_found_in_either_backend(pod_namespace, restore):
     expected = build_rules(DEFAULT_CAPTURE).restore_text(4)
     pod_namespace.run([restore, "--noflush"], stdin=expected)
     try:
-        done = subprocess.run(["sh", "-c", save_any_backend(f"ip netns exec {pod_namespace.name} ")], capture_output=True, text=True, timeout=30)
+        done = subprocess.run(save_any_backend("ip", "netns", "exec", pod_namespace.name), capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         assert compare(expected, done.stdout) == []
     finally:
@@ -28,6 +28,6 @@ def test_the_rules_are_found_in_either_backend(pod_namespace, restore):
 
 
 def test_a_namespace_without_istio_rules_is_said_so(pod_namespace):
-    done = subprocess.run(["sh", "-c", save_any_backend(f"ip netns exec {pod_namespace.name} ")], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(save_any_backend("ip", "netns", "exec", pod_namespace.name), capture_output=True, text=True, timeout=30)
     assert done.returncode == 3
     assert "no iptables backend shows ISTIO_ chains" in done.stderr

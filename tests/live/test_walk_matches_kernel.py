@@ -14,7 +14,7 @@ import pytest
 from meshlab.intercept import build_rules
 from meshlab.intercept.walk import Connection, walk
 from meshlab.lab import Lab, PodSpec
-from meshlab.lab.cluster import DEFAULT_CAPTURE
+from meshlab.lab.spec import DEFAULT_CAPTURE
 from meshlab.lab.trace import comparable, kernel_trace, trace_rule
 
 pytestmark = pytest.mark.live

@@ -3,12 +3,11 @@
 ``apply`` feeds the restore text to ``iptables-restore --noflush`` (and ``ip6tables-restore``),
 and in TPROXY mode adds the policy route that delivers marked packets locally (the
 ``ip rule`` / ``ip route`` pair for table 133, which the golden files leave out). If the IPv6
-half fails, the IPv4 half is removed again, so nothing is left half-applied. ``remove`` undoes
-the rules in reverse order and deletes Istio's chains, as istio-iptables's cleanup does.
+half fails, the IPv4 half is removed again (rules in reverse order, then Istio's chains, as
+istio-iptables's cleanup does), so nothing is left half-applied.
 
     ApplyError   a command that failed, with what it printed
     apply        install a configuration's rules
-    remove       delete them again (ignores rules that are already gone)
 """
 
 from __future__ import annotations
@@ -62,11 +61,6 @@ def apply(config: CaptureConfig, netns: str | None = None) -> RuleSet:
         _remove(rules, config, netns, done)
         raise
     return rules
-
-
-def remove(config: CaptureConfig, netns: str | None = None) -> None:
-    """Delete every rule and chain ``apply(config)`` installed."""
-    _remove(build_rules(config), config, netns, (4, 6) if config.enable_ipv6 else (4,))
 
 
 def _remove(rules: RuleSet, config: CaptureConfig, netns: str | None, families) -> None:

@@ -31,7 +31,6 @@ import grp
 import ipaddress
 import pwd
 import re
-import shlex
 from dataclasses import dataclass
 
 from meshlab.intercept.walk import parse_rules

@@ -220,13 +220,18 @@ def init_log(cluster: KindCluster, namespace: str, name: str) -> str:
     return cluster.kubectl("read istio-init log", "-n", namespace, "logs", name, "-c", "istio-init")
 
 
-def save_any_backend(prefix: str = "") -> str:
-    """A shell line printing the first of iptables-save, iptables-nft-save, iptables-legacy-save whose
-    output holds Istio's chains (exit 3 if none does). The two backends hide each other's rules, and
-    the tool on a node or in an image need not use the backend istio-init or istio-cni chose."""
-    return ('for save in iptables-save iptables-nft-save iptables-legacy-save; do '
-            f'out=$({prefix}$save 2>/dev/null) && case "$out" in *ISTIO_*) printf "%s\\n" "$out"; exit 0;; esac; done; '
-            'echo "no iptables backend shows ISTIO_ chains in this network namespace" >&2; exit 3')
+#: Prints the first of iptables-save, iptables-nft-save, iptables-legacy-save whose output holds Istio's
+#: chains (exit 3 if none does), each run behind the script's arguments (e.g. ``nsenter -t PID -n``).
+#: The two backends hide each other's rules, and the tool on a node or in an image need not use the
+#: backend istio-init or istio-cni chose.
+SAVE_ANY_BACKEND = ('for save in iptables-save iptables-nft-save iptables-legacy-save; do '
+                    'out=$("$@" "$save" 2>/dev/null) && case "$out" in *ISTIO_*) printf "%s\\n" "$out"; exit 0;; esac; done; '
+                    'echo "no iptables backend shows ISTIO_ chains in this network namespace" >&2; exit 3')
+
+
+def save_any_backend(*before: str) -> list[str]:
+    """``sh -c SAVE_ANY_BACKEND`` with ``before`` (a command prefix, as separate arguments) in front of each save tool."""
+    return ["sh", "-c", SAVE_ANY_BACKEND, "sh", *before]
 
 
 def node_iptables_save(cluster: KindCluster, pod_object: dict) -> str:
@@ -235,15 +240,19 @@ def node_iptables_save(cluster: KindCluster, pod_object: dict) -> str:
     node = pod_object.get("spec", {}).get("nodeName", "<node>")
     statuses = pod_object.get("status", {}).get("containerStatuses", [])
     container_id = statuses[0]["containerID"].split("://")[-1] if statuses else "<container-id>"
-    pid = cluster.node_exec("find pod's PID", node, "crictl", "inspect", "--output", "go-template", "--template", "{{.info.pid}}", container_id).strip() or "<pid>"
-    return cluster.node_exec("read pod's rules", node, "sh", "-c", save_any_backend(f"nsenter -t {int(pid) if pid.isdigit() else pid} -n "))
+    pid = cluster.node_exec("find pod's PID", node, "crictl", "inspect", "--output", "go-template", "--template", "{{.info.pid}}", container_id).strip()
+    if cluster.runner.dry_run:
+        pid = pid or "<pid>"
+    elif not pid.isdigit():
+        raise ObservationError(f"crictl inspect gave {pid[:80]!r} for the pod's container, not a PID")
+    return cluster.node_exec("read pod's rules", node, *save_any_backend("nsenter", "-t", pid, "-n"))
 
 
 def debug_iptables_save(cluster: KindCluster, namespace: str, name: str, image: str) -> str:
     """The pod's rules seen from an ephemeral container in the pod (``kubectl debug --profile=netadmin``
     gives it NET_ADMIN in the pod's network namespace); ``image`` must carry iptables (Istio's proxyv2 does)."""
     return cluster.kubectl("debug the pod", "-n", namespace, "debug", name, "--profile=netadmin", f"--image={image}", "--quiet", "--attach=true",
-                           "--", "sh", "-c", save_any_backend(), timeout=180,
+                           "--", *save_any_backend(), timeout=180,
                            fix="kubectl debug needs ephemeral containers (Kubernetes >= 1.25) and an image with iptables and sh")
 
 

@@ -4,7 +4,12 @@
     rootless   the same lab without root, inside a user namespace
     processes  processes the lab started, by PID and start time
     network    nodes, bridges, the fabric and how pods are wired to them
-    cluster    Lab: nodes, pods, services; up/down/status/exec/logs/hops/requests; cleanup
+    spec       PodSpec, Pod, the prefix rule and the lab's numbers
+    state      the state file attach and cleanup read
+    hops       the proxies' logs read without a lab (ready, hops, counters)
+    cluster    Lab: nodes, pods, services; up/down/status/exec/logs/hops/requests
+    teardown   cleanup: remove what a prefix owns (down, and after a crash)
+    identity   the identity live lab: SPIRE-style agent attesting the lab's pods, mTLS between them
     kubelet    starts pods' processes by forking one pre-imported Python
     sidecar    the transparent proxy (15001 outbound, 15006 inbound) running as uid 1337
     apps       the demo HTTP echo app
@@ -17,12 +22,12 @@
 from meshlab.lab.netns import LabError, LabUsageError
 
 __all__ = ["DEFAULT_PREFIX", "Lab", "LabError", "LabUsageError", "Pod", "PodSpec", "cleanup"]
-_FROM_CLUSTER = {"DEFAULT_PREFIX", "Lab", "Pod", "PodSpec", "cleanup"}
+_WHERE = {"DEFAULT_PREFIX": "spec", "Pod": "spec", "PodSpec": "spec", "Lab": "cluster", "cleanup": "teardown"}
 
 
 def __getattr__(name: str):
-    if name in _FROM_CLUSTER:
-        from meshlab.lab import cluster
+    if name in _WHERE:
+        import importlib
 
-        return getattr(cluster, name)
+        return getattr(importlib.import_module(f"meshlab.lab.{_WHERE[name]}"), name)
     raise AttributeError(f"module 'meshlab.lab' has no attribute {name!r}")

@@ -9,17 +9,14 @@ stable virtual address whose connections the proxies send to its endpoints, as E
 
 Everything the lab creates carries its prefix (``ml`` unless told otherwise): namespaces are
 ``<prefix>-node0``, ``<prefix>-<pod>``; processes are recorded with PID and start time in the
-lab's state folder (``/run/meshlab/<prefix>``), so ``down`` and ``cleanup`` (after a crash) end
-exactly what the lab started and delete exactly what it created. A failure during ``up`` removes
-what was created before it.
+lab's state file (``meshlab.lab.state``), so ``down`` and ``cleanup`` (``meshlab.lab.teardown``,
+also after a crash) end exactly what the lab started and delete exactly what it created. A failure
+during ``up`` removes what was created before it.
 
 Without root the same lab runs inside a user namespace that one holder process keeps open
 (``meshlab.lab.rootless``); its state folder is then ``/tmp/meshlab-<uid>/<prefix>``.
 
-    PodSpec   what to create: name, sidecar or not, capture configuration, app ports
-    Pod       a running pod: name, namespace, IP, ports, sidecar
-    Lab       up, down, status, exec, logs, hops, counters, requests, services; a context manager
-    cleanup   remove everything carrying a prefix
+    Lab   up, down, status, exec, logs, hops, counters, requests, services; a context manager
 """
 
 from __future__ import annotations
@@ -28,91 +25,24 @@ import atexit
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from meshlab.ebpf.datapath import EbpfDatapath, EbpfError
-from meshlab.intercept import CaptureConfig, build_rules
-from meshlab.lab import network, rootless
+from meshlab.intercept import build_rules
+from meshlab.lab import hops, network, rootless
+from meshlab.lab.teardown import cleanup
 from meshlab.lab.client import Reply, send
 from meshlab.lab.netns import MACHINE, Host, LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord, record, stop
-
-DEFAULT_PREFIX = "ml"
-#: Root keeps lab state in /run; a user without root in a folder of their own (see ``_state_root``).
-STATE_ROOT = Path("/run/meshlab") if os.geteuid() == 0 else Path(f"/tmp/meshlab-{os.geteuid()}")
-FIRST_POD_HOST = 10
-PROXY_MODES = ("sidecar", "per-node")
-DATAPATHS = ("iptables", "ebpf")
-MAX_NODES = 8
-SERVICE_NETWORK = "10.96.0"  # ClusterIPs, as Kubernetes' default service CIDR 10.96.0.0/12
-APP_PORT = 8080
-METRICS_PORT = 9090
-SIDECAR_UID = SIDECAR_GID = 1337
-READY_TIMEOUT_S = 10.0
-MAX_PODS = 200
-#: The lab's default capture: everything in and out, as a sidecar-injected pod gets by default.
-DEFAULT_CAPTURE = CaptureConfig(outbound_ip_ranges_include="*", inbound_ports_include="*")
-
-
-def check_prefix(prefix: str) -> str:
-    """A prefix short enough for interface names and safe in file names."""
-    if not re.fullmatch(r"[a-z][a-z0-9]{0,5}", prefix):
-        raise LabUsageError(f"prefix {prefix!r} is not valid; use 1-6 lowercase letters or digits, starting with a letter (e.g. ml)")
-    return prefix
-
-
-@dataclass(frozen=True)
-class PodSpec:
-    name: str
-    sidecar: bool = True
-    capture: CaptureConfig = DEFAULT_CAPTURE
-    ports: tuple[int, ...] = (APP_PORT, METRICS_PORT)
-    node: int = 0
-    #: Kubernetes metadata, which workload attestation reads (``k8s:ns``, ``k8s:sa``, ``k8s:pod-label``).
-    k8s_namespace: str = "default"
-    service_account: str = "default"
-    labels: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.name):
-            raise LabUsageError(f"pod name {self.name!r} is not valid; use 1-8 lowercase letters or digits, starting with a letter")
-        for what, value in (("namespace", self.k8s_namespace), ("service account", self.service_account)):
-            if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
-                raise LabUsageError(f"pod {self.name}: {what} {value!r} is not a Kubernetes name (lowercase letters, digits and '-', at most 63)")
-
-
-@dataclass(frozen=True)
-class Pod:
-    name: str
-    netns: str
-    ip: str
-    ports: tuple[int, ...]
-    sidecar: bool
-    capture: dict = field(default_factory=dict)
-    node: int = 0
-    k8s_namespace: str = "default"
-    service_account: str = "default"
-    labels: dict[str, str] = field(default_factory=dict)
-    host: Host = field(default=MACHINE, repr=False, compare=False)
-
-    @property
-    def app_port(self) -> int:
-        return self.ports[0]
-
-    @property
-    def namespace(self) -> NetNS:
-        return NetNS(self.netns, self.host)
-
-    def saved(self) -> dict:
-        """What the state file keeps (the host is the lab's, kept once)."""
-        return {key: value for key, value in asdict(self).items() if key != "host"}
+from meshlab.lab.spec import (APP_PORT, DATAPATHS, DEFAULT_PREFIX, FIRST_POD_HOST, MAX_NODES, MAX_PODS, PROXY_MODES, READY_TIMEOUT_S,
+                              SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, STATE_ROOT, Pod, PodSpec, check_prefix)
+from meshlab.lab.state import LabState, read_state, state_root
 
 
 class Lab:
@@ -168,7 +98,7 @@ class Lab:
             raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}` (or `meshlab lab cleanup --prefix {self.prefix}` after a crash)")
         self.proxy_mode, self.node_count, self.datapath = proxy_mode, nodes, datapath
         try:
-            _state_root()
+            state_root()
             self.state_dir.mkdir(exist_ok=True)
             self.state_dir.chmod(0o755)  # the sidecars, as uid 1337, read services.json
             if self.rootless:
@@ -223,19 +153,17 @@ class Lab:
     def attach(cls, prefix: str = DEFAULT_PREFIX) -> Lab:
         """The running lab with this prefix, from its state file."""
         lab = cls(prefix)
-        try:
-            state = json.loads((lab.state_dir / "state.json").read_text())
-        except FileNotFoundError:
-            raise LabUsageError(f"no lab with prefix {prefix!r} is running (start one with `meshlab lab up --prefix {prefix}`)") from None
+        state = read_state(lab.state_dir)
+        if state is None:
+            raise LabUsageError(f"no lab with prefix {prefix!r} is running (start one with `meshlab lab up --prefix {prefix}`)")
         if lab.rootless:
             holder = rootless.holder_of(lab.state_dir)
             if holder is None:
                 raise LabError(f"lab {prefix!r} lost the process holding its namespaces; remove what is left with `meshlab lab cleanup --prefix {prefix}`")
             lab.host = Host(holder.pid)
-        lab.pods = {pod["name"]: Pod(**{**pod, "ports": tuple(pod["ports"])}, host=lab.host) for pod in state["pods"]}
-        lab.proxy_mode, lab.node_count, lab.datapath = state["proxy_mode"], state["nodes"], state["datapath"]
-        lab.processes = [(p["pod"], ProcessRecord(p["pid"], p["start_time"], p["role"])) for p in state["processes"]]
-        lab.services = state["services"]
+        lab.pods = {pod["name"]: Pod(**{**pod, "ports": tuple(pod["ports"])}, host=lab.host) for pod in state.pods}
+        lab.proxy_mode, lab.node_count, lab.datapath = state.proxy_mode, state.nodes, state.datapath
+        lab.processes, lab.services = state.processes, state.services
         return lab
 
     # -- building --------------------------------------------------------------------------
@@ -282,10 +210,10 @@ class Lab:
         while waiting:
             for pod, role in list(waiting):
                 text = self._log(pod, role).read_text() if self._log(pod, role).exists() else ""
-                if '"event": "ready"' in text:
+                if hops.started(text):
                     waiting.discard((pod, role))
-                elif "Traceback" in text:
-                    raise LabError(f"the {role} of pod {pod} failed to start:\n{text[-1500:]}")
+                elif failure := hops.start_failure(text):
+                    raise LabError(f"the {role} of pod {pod} failed to start:\n{failure}")
             if waiting and time.monotonic() > deadline:
                 names = ", ".join(f"{role} of {pod}" for pod, role in sorted(waiting))
                 raise LabError(f"not ready within {READY_TIMEOUT_S:.0f} s: {names}; see their logs in {self.state_dir}")
@@ -296,16 +224,8 @@ class Lab:
         return self.state_dir / f"{pod}-{role}.log"
 
     def _save(self) -> None:
-        state = {
-            "prefix": self.prefix,
-            "datapath": self.datapath,
-            "proxy_mode": self.proxy_mode,
-            "nodes": self.node_count,
-            "pods": [pod.saved() for pod in self.pods.values()],
-            "processes": [{"pod": pod, **asdict(process)} for pod, process in self.processes],
-            "services": self.services,
-        }
-        (self.state_dir / "state.json").write_text(json.dumps(state, indent=1))
+        LabState(self.prefix, self.datapath, self.proxy_mode, self.node_count, [pod.saved() for pod in self.pods.values()],
+                 self.processes, self.services).write(self.state_dir)
 
     # -- services --------------------------------------------------------------------------
     def add_service(self, name: str, port: int, pods: list[str], target_port: int = APP_PORT) -> str:
@@ -368,15 +288,14 @@ class Lab:
 
     def hops(self, proxy: str) -> list[dict]:
         """A proxy's hop records (one per finished connection), oldest first: a pod's sidecar, or a node's proxy."""
-        text = self.logs(proxy, self._proxy_role(proxy))
-        return [record for record in map(json.loads, text.splitlines()) if record.get("event") == "hop"]
+        return hops.parse(self.logs(proxy, self._proxy_role(proxy)))
 
     def wait_for_hop(self, proxy: str, timeout: float = 5.0, **fields) -> dict:
         """The hop of ``proxy`` whose fields equal ``fields``, waited for: a hop is logged only when its
         connection closes, possibly after the client already has its reply. Matching by content, not by
         position, keeps an earlier connection that closes late from being taken for this one."""
         deadline = time.monotonic() + timeout
-        while not (found := [hop for hop in self.hops(proxy) if all(hop.get(key) == value for key, value in fields.items())]):
+        while not (found := hops.matching(self.hops(proxy), **fields)):
             if time.monotonic() > deadline:
                 raise LabError(f"{proxy} logged no hop with {fields} within {timeout:.0f} s; see its log in {self.state_dir}")
             time.sleep(0.02)
@@ -411,13 +330,7 @@ class Lab:
 
     def counters(self, pod: str) -> dict:
         """The sidecar's counters, summed from its hop log: connections and bytes per direction, errors."""
-        totals = {"outbound_connections": 0, "inbound_connections": 0, "bytes_from_downstream": 0, "bytes_from_upstream": 0, "upstream_errors": 0}
-        for hop in self.hops(pod):
-            totals[f"{hop['direction']}_connections"] += 1
-            totals["bytes_from_downstream"] += hop["bytes_from_downstream"]
-            totals["bytes_from_upstream"] += hop["bytes_from_upstream"]
-            totals["upstream_errors"] += hop["error"] is not None
-        return totals
+        return hops.counters(self.hops(pod))
 
     def iptables_save(self, pod: str, table: str = "nat") -> str:
         """The pod's rules as the kernel holds them, with packet counters (``iptables-save -c``)."""
@@ -477,55 +390,3 @@ class Lab:
         if self.datapath != "ebpf":
             raise LabUsageError(f"lab {self.prefix!r} runs the {self.datapath} datapath; start one with --datapath ebpf")
         return self.ebpf.stats()
-
-
-def _state_root() -> Path:
-    """The folder holding every lab's state; without root one that only this user owns and can
-    read, created if needed (a folder in /tmp that someone else made is refused)."""
-    if os.geteuid() == 0:
-        STATE_ROOT.mkdir(parents=True, exist_ok=True)
-        return STATE_ROOT
-    STATE_ROOT.mkdir(mode=0o700, exist_ok=True)
-    owner = STATE_ROOT.lstat()
-    if STATE_ROOT.is_symlink() or owner.st_uid != os.geteuid() or owner.st_mode & 0o077:
-        raise LabError(f"{STATE_ROOT} must be a folder owned by you (uid {os.geteuid()}) with mode 0700; remove it and try again")
-    return STATE_ROOT
-
-
-def cleanup(prefix: str, recorded: list[ProcessRecord] | None = None) -> dict:
-    """Remove everything carrying ``prefix``: recorded processes (state file or ``recorded``), any
-    process still inside the prefix's namespaces, the namespaces, the state folder and, for a lab
-    without root, the process holding its user namespace (the namespaces go with it)."""
-    check_prefix(prefix)
-    state_dir = STATE_ROOT / prefix
-    processes = list(recorded or [])
-    try:
-        state = json.loads((state_dir / "state.json").read_text())
-        processes += [ProcessRecord(p["pid"], p["start_time"], p["role"]) for p in state["processes"]]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
-        pass
-    holder = rootless.holder_of(state_dir)
-    host = Host(holder.pid) if holder else MACHINE
-    namespaces = host.with_prefix(prefix) if holder or os.geteuid() == 0 else []
-    for name in namespaces:  # processes started inside our namespaces (e.g. by `lab exec`)
-        for pid in NetNS(name, host).pids():
-            try:
-                processes.append(record(pid, "in-namespace"))
-            except ProcessLookupError:
-                pass
-    stopped = 0
-    for process in dict.fromkeys(processes):
-        if process.pid != os.getpid() and process.alive():
-            stop(process)
-            stopped += 1
-    if os.geteuid() == 0:
-        try:
-            EbpfDatapath(state_dir, prefix).down()  # after the processes: a cgroup can only go once it is empty
-        except EbpfError as error:
-            raise LabError(f"cleanup of {prefix!r}: {error}") from None
-    for name in namespaces:
-        host.delete(name)
-    if holder:
-        stop(holder)
-    shutil.rmtree(state_dir, ignore_errors=True)
-    return {"processes_stopped": stopped, "namespaces_deleted": namespaces}

@@ -1,0 +1,88 @@
+"""What a live lab is made of, before and after it runs: its prefix, its pods, its numbers.
+
+    check_prefix     a prefix short enough for interface names and safe in file names
+    PodSpec          what to create: name, sidecar or not, capture configuration, app ports, Kubernetes metadata
+    Pod              a running pod: name, namespace, IP, ports, sidecar
+    DEFAULT_CAPTURE  everything in and out, as a sidecar-injected pod gets by default
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from meshlab.intercept import CaptureConfig
+from meshlab.lab.netns import MACHINE, Host, LabUsageError, NetNS
+
+DEFAULT_PREFIX = "ml"
+#: Root keeps lab state in /run; a user without root in a folder of their own (see ``meshlab.lab.state.state_root``).
+STATE_ROOT = Path("/run/meshlab") if os.geteuid() == 0 else Path(f"/tmp/meshlab-{os.geteuid()}")
+FIRST_POD_HOST = 10
+PROXY_MODES = ("sidecar", "per-node")
+DATAPATHS = ("iptables", "ebpf")
+MAX_NODES = 8
+SERVICE_NETWORK = "10.96.0"  # ClusterIPs, as Kubernetes' default service CIDR 10.96.0.0/12
+APP_PORT = 8080
+METRICS_PORT = 9090
+SIDECAR_UID = SIDECAR_GID = 1337
+READY_TIMEOUT_S = 10.0
+MAX_PODS = 200
+#: The lab's default capture: everything in and out, as a sidecar-injected pod gets by default.
+DEFAULT_CAPTURE = CaptureConfig(outbound_ip_ranges_include="*", inbound_ports_include="*")
+
+
+def check_prefix(prefix: str) -> str:
+    """A prefix short enough for interface names and safe in file names."""
+    if not re.fullmatch(r"[a-z][a-z0-9]{0,5}", prefix):
+        raise LabUsageError(f"prefix {prefix!r} is not valid; use 1-6 lowercase letters or digits, starting with a letter (e.g. ml)")
+    return prefix
+
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    name: str
+    sidecar: bool = True
+    capture: CaptureConfig = DEFAULT_CAPTURE
+    ports: tuple[int, ...] = (APP_PORT, METRICS_PORT)
+    node: int = 0
+    #: Kubernetes metadata, which workload attestation reads (``k8s:ns``, ``k8s:sa``, ``k8s:pod-label``).
+    k8s_namespace: str = "default"
+    service_account: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.name):
+            raise LabUsageError(f"pod name {self.name!r} is not valid; use 1-8 lowercase letters or digits, starting with a letter")
+        for what, value in (("namespace", self.k8s_namespace), ("service account", self.service_account)):
+            if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
+                raise LabUsageError(f"pod {self.name}: {what} {value!r} is not a Kubernetes name (lowercase letters, digits and '-', at most 63)")
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    netns: str
+    ip: str
+    ports: tuple[int, ...]
+    sidecar: bool
+    capture: dict = field(default_factory=dict)
+    node: int = 0
+    k8s_namespace: str = "default"
+    service_account: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+    host: Host = field(default=MACHINE, repr=False, compare=False)
+
+    @property
+    def app_port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def namespace(self) -> NetNS:
+        return NetNS(self.netns, self.host)
+
+    def saved(self) -> dict:
+        """What the state file keeps (the host is the lab's, kept once)."""
+        return {key: value for key, value in asdict(self).items() if key != "host"}
