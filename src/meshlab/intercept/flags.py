@@ -12,6 +12,7 @@ ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE, ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR), then ``
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 from dataclasses import replace
@@ -100,8 +101,18 @@ def _assemble(args: argparse.Namespace, environ) -> CaptureConfig:
             changes[attribute] = getattr(args, attribute)
     for _, attribute, _ in LIST_FLAGS:
         if getattr(args, attribute) is not None:
-            changes[attribute] = tuple(item for item in getattr(args, attribute).split(",") if item)
+            changes[attribute] = tuple(_as_read_from_resolv_conf(item) for item in getattr(args, attribute).split(",") if item)
     return replace(config, **changes)
+
+
+def _as_read_from_resolv_conf(server: str) -> str:
+    """A resolver as istio-iptables has it after reading /etc/resolv.conf, which these flags stand
+    for: parsed as an address and printed again (Go's netip), so ``::127.0.0.53`` is ``::7f00:35``.
+    (Istio's tests set the field directly, and their goldens keep the text as given.)"""
+    try:
+        return str(ipaddress.ip_address(server))
+    except ValueError:
+        return server  # CaptureConfig's validation names the field and what it accepts
 
 
 #: Istio field name -> the flag (or environment variable) that sets it.

@@ -1,4 +1,4 @@
-"""The upstream modules the book pins, one place for every version.
+"""The upstream modules and programs the book pins, one place for every version.
 
 Istio tags have no ``v`` and Go sees Istio only as pseudo-versions. Tag 1.30.3 is commit
 56df41f63e51 (2026-07-13), but the Go module proxy refuses that pseudo-version ("not available"),
@@ -7,13 +7,20 @@ commit after 1.30.3 whose ``tools/istio-iptables`` and ``cni/pkg/iptables`` (cod
 are byte-identical to the tag's; of what meshlab reads, only the sidecar injection template differs
 (annotation values now quoted). Read in istio/istio's history and the module zips, 2026-11-30.
 
-    Module   a Go module at a pinned version, and the release it stands for
-    ISTIO    istio.io/istio, standing for Istio 1.30.3
+That commit pins four modules the proxy refuses too; a wrapper module builds Istio's programs with
+each replaced by the nearest version it serves (``ISTIO_REPLACEMENTS``). Programs are stamped with
+the release they stand for, so ``pilot-agent version -s`` says ``1.30.3+9739e10eb9d7``.
+
+    Module               a Go module at a pinned version, and the release it stands for
+    Program              a command built from a module: its package, how it says its version
+    ISTIO                istio.io/istio, standing for Istio 1.30.3
+    ISTIO_REPLACEMENTS   the refused dependencies and what replaces each
+    PROGRAMS             pilot-agent and istioctl, by name
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -22,14 +29,57 @@ class Module:
     version: str
     release: str
     note: str
+    #: ``replace`` lines for dependencies the module proxy refuses: module -> (version, why)
+    replacements: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def spec(self) -> str:
         return f"{self.path}@{self.version}"
 
+    @property
+    def commit(self) -> str:
+        return self.version.rsplit("-", 1)[-1]
+
+
+ISTIO_REPLACEMENTS = {
+    "github.com/envoyproxy/go-control-plane/envoy": (
+        "v1.38.0", "pinned 98966259b99a (2026-04-09) is refused; v1.38.0 (2026-04-23) is 11 commits after it"),
+    "github.com/envoyproxy/go-control-plane/contrib": (
+        "v1.36.1-0.20260713214202-ca8ce173c36f", "pinned 98966259b99a is refused; the nearest served commit"),
+    "istio.io/api": ("v1.30.8", "pinned v1.30.4-0.20260824163423-69099aec2678 is refused; v1.30.8 is the 1.30 release the proxy serves"),
+    "istio.io/client-go": ("v1.30.8", "its pinned pseudo-version is refused; v1.30.8 goes with istio.io/api v1.30.8"),
+}
 
 ISTIO = Module("istio.io/istio", "v0.0.0-20260826214018-9739e10eb9d7", "1.30.3",
                "release-1.30 commit 9739e10eb9d7 (2026-08-26): the proxy refuses 1.30.3's own commit; "
-               "istio-iptables and the CNI's iptables code and goldens are identical to 1.30.3's")
+               "istio-iptables and the CNI's iptables code and goldens are identical to 1.30.3's",
+               ISTIO_REPLACEMENTS)
 
 MODULES = {module.path: module for module in (ISTIO,)}
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    module: Module
+    package: str
+    version_argv: tuple[str, ...]
+    #: ``go build -ldflags -X`` settings that stamp the version (the release build sets them too)
+    stamp: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        """What the program says its version is: the release, plus the commit when built here."""
+        return f"{self.module.release}+{self.module.commit}"
+
+
+def _istio_stamp(module: Module) -> dict[str, str]:
+    prefix = "istio.io/istio/pkg/version"
+    return {f"{prefix}.buildVersion": f"{module.release}+{module.commit}", f"{prefix}.buildGitRevision": module.commit,
+            f"{prefix}.buildStatus": "Clean", f"{prefix}.buildTag": module.release}
+
+
+PROGRAMS = {program.name: program for program in (
+    Program("pilot-agent", ISTIO, "istio.io/istio/pilot/cmd/pilot-agent", ("version", "-s"), _istio_stamp(ISTIO)),
+    Program("istioctl", ISTIO, "istio.io/istio/istioctl/cmd/istioctl", ("version", "--remote=false", "-s"), _istio_stamp(ISTIO)),
+)}

@@ -1,0 +1,122 @@
+"""Building the upstream programs with ``go build`` into a cache outside the checkout, and finding
+them again: a build of the pinned version in the cache, or a release binary of the same release on
+PATH (e.g. from Istio's release tarball), which is then used as it is.
+
+A program is built from a wrapper module in the cache (``src/<module>-<version>/``): its go.mod
+requires the pinned module and replaces the dependencies the module proxy refuses
+(``versions.Module.replacements``); its tools.go names the programs, so one go.sum serves them all.
+Nothing of the upstream source is written into the repository.
+
+    Installed      a program found: name, version, path, and whether it was built here or found on PATH
+    cache_root     MESHLAB_UPSTREAM_CACHE, else $XDG_CACHE_HOME/meshlab/upstream, else ~/.cache/meshlab/upstream
+    find           the program if it is built or on PATH at the pinned release, else None
+    install        find it, or build it (progress reported line by line); UpstreamError says the step
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from meshlab.upstream.source import GO_FIX, UpstreamError, go_command
+from meshlab.upstream.versions import Module, Program
+
+
+@dataclass(frozen=True)
+class Installed:
+    name: str
+    version: str
+    path: str
+    source: str  # "built" (in the cache) or "PATH"
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def cache_root() -> Path:
+    if folder := os.environ.get("MESHLAB_UPSTREAM_CACHE"):
+        return Path(folder)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meshlab" / "upstream"
+
+
+def binary_path(program: Program) -> Path:
+    return cache_root() / "bin" / f"{program.name}-{program.module.version}"
+
+
+def reported_version(path: str, program: Program) -> str | None:
+    """What the binary says its version is (first line), or None if it cannot say."""
+    try:
+        done = subprocess.run([path, *program.version_argv], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[0].strip() if done.returncode == 0 and lines else None
+
+
+def find(program: Program) -> Installed | None:
+    built = binary_path(program)
+    if built.exists():
+        return Installed(program.name, program.version, str(built), "built")
+    on_path = shutil.which(program.name)
+    if on_path and (said := reported_version(on_path, program)) and said.split("+")[0] == program.module.release:
+        return Installed(program.name, said, on_path, "PATH")
+    return None
+
+
+def wrapper_module(module: Module) -> Path:
+    """The cache folder whose go.mod builds ``module``'s programs (written if missing or changed)."""
+    from meshlab.upstream.versions import PROGRAMS
+
+    folder = cache_root() / "src" / f"{module.path.replace('/', '_')}-{module.version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    replaces = "".join(f"\t{path} => {path} {version} // {why}\n" for path, (version, why) in sorted(module.replacements.items()))
+    go_mod = (f"// Written by meshlab.upstream.build: builds {module.spec} (Istio {module.release}).\n"
+              f"module meshlab.local/upstream\n\ngo 1.25\n\nrequire {module.path} {module.version}\n"
+              + (f"\nreplace (\n{replaces})\n" if replaces else ""))
+    imports = "".join(f'\t_ "{p.package}"\n' for p in PROGRAMS.values() if p.module == module)
+    tools = f"//go:build tools\n\n// Package tools names the programs built from this module.\npackage tools\n\nimport (\n{imports})\n"
+    if not (folder / "go.mod").exists() or (folder / "go.mod").read_text() != go_mod:
+        (folder / "go.sum").unlink(missing_ok=True)  # sums of other versions: go build -mod=mod writes them anew
+    for name, text in (("go.mod", go_mod), ("tools.go", tools)):
+        (folder / name).write_text(text)
+    return folder
+
+
+def install(program: Program, progress: Callable[[str], None] = lambda line: None, timeout: float = 3600) -> Installed:
+    """The program, built now if it is neither in the cache nor on PATH at the pinned release."""
+    if found := find(program):
+        return found
+    go = go_command()
+    try:
+        folder = wrapper_module(program.module)
+    except OSError as error:
+        raise UpstreamError(f"{program.name}: cannot write the wrapper module in {cache_root()}: {error.strerror}") from None
+    target = binary_path(program)
+    partial = target.with_name(target.name + ".partial")
+    ldflags = " ".join(f"-X {name}={value}" for name, value in program.stamp.items())
+    argv = [go, "build", "-mod=mod", "-trimpath", "-ldflags", ldflags, "-o", str(partial), program.package]
+    progress(f"building {program.name} ({program.module.spec}, Istio {program.module.release}): go build {program.package}")
+    started, tail = time.monotonic(), deque(maxlen=15)
+    environment = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
+    with subprocess.Popen(argv, cwd=folder, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as build:
+        assert build.stdout is not None
+        for line in build.stdout:
+            tail.append(line.rstrip())
+            progress(line.rstrip())
+            if time.monotonic() - started > timeout:
+                build.kill()
+                raise UpstreamError(f"{program.name}: go build did not finish within {timeout:.0f} s")
+        code = build.wait()
+    if code != 0 or not partial.exists():
+        said = "\n  ".join(tail) or "no output"
+        raise UpstreamError(f"{program.name}: go build {program.package} failed (exit {code}) in {folder}:\n  {said}\n"
+                            f"fix: check the Go module proxy is reachable (go env GOPROXY) and Go is >= 1.25; {GO_FIX}")
+    partial.replace(target)
+    progress(f"built {program.name} in {time.monotonic() - started:.0f} s: {target}")
+    return Installed(program.name, program.version, str(target), "built")
