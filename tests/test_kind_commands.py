@@ -130,10 +130,10 @@ def sidecar_pod_replies(tools: StubTools) -> None:
     tools.reply("kubectl", ["-n", "meshlab-sidecar", "get", "pods"], stdout=POD)
     tools.reply("kubectl", ["-n", "meshlab-sidecar", "get", "pod", POD], stdout=(DATA / "pod-httpbin-sidecar.json").read_text())
     tools.reply("kubectl", ["-n", "meshlab-sidecar", "logs", POD, "-c", "istio-init"], stdout=(DATA / "istio-init-1.25.log").read_text())
-    state = observe.iptables_state_from_init_log((DATA / "istio-init-1.25.log").read_text())
-    tools.reply("kubectl", ["-n", "meshlab-sidecar", "debug", POD], stdout=state)
+    kernel = (DATA / "pod-iptables-save.txt").read_text()  # read from the kernel, not from the log (README.md)
+    tools.reply("kubectl", ["-n", "meshlab-sidecar", "debug", POD], stdout=kernel)
     tools.reply("docker", ["exec", "meshlab-worker2", "crictl"], stdout="4242\n")
-    tools.reply("docker", ["exec", "meshlab-worker2", "sh", "-c"], stdout=state)
+    tools.reply("docker", ["exec", "meshlab-worker2", "sh", "-c"], stdout=kernel)
 
 
 def test_a_sidecar_pods_rules_are_read_three_ways_and_compared(tools, cluster):

@@ -1,6 +1,7 @@
 """meshlab's istio-iptables against Istio's own (``pilot-agent istio-iptables --dry-run``, built from
 the pinned istio.io/istio module): the same flags and environment to both, the same text out, for
-Istio's 27 test configurations and for configurations drawn over every flag meshlab supports.
+Istio's 27 test configurations and for configurations drawn over every flag meshlab supports; and the
+real program applied for real in a pod's namespace leaves there the rules meshlab renders.
 
 Needs root (the real program reads the pod's address and resolv.conf, so it runs in scratch network
 namespaces) and the upstream stage (the built pilot-agent)."""
@@ -9,14 +10,17 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from injection_cases import ANNOTATIONS, INJECTED
 from upstream_programs import program_path
 
-from meshlab.intercept import CaptureConfig, ConfigError
+from meshlab.intercept import CaptureConfig, ConfigError, build_rules
+from meshlab.intercept.compare import compare
 from meshlab.upstream.iptables import IstioIptables, meshlab_rendering
 
 pytestmark = [pytest.mark.live, pytest.mark.upstream]
@@ -40,6 +44,11 @@ def same_text(real: IstioIptables, config: CaptureConfig) -> None:
 @pytest.mark.parametrize("name", sorted(CASES["cases"]))
 def test_istios_configurations_give_the_real_programs_text(real, name):
     same_text(real, CaptureConfig.from_istio_fields({**CASES["defaults"], **CASES["cases"][name]}))
+
+
+@pytest.mark.parametrize(("annotations", "changes"), ANNOTATIONS, ids=[next(iter(a), "none") for a, _ in ANNOTATIONS])
+def test_what_injected_pods_ask_for_gives_the_real_programs_text(real, annotations, changes):
+    same_text(real, replace(INJECTED, **changes))
 
 
 def test_a_different_rendering_would_be_caught(real):
@@ -89,3 +98,17 @@ def configurations(draw) -> CaptureConfig:
 @given(config=configurations())
 def test_drawn_configurations_give_the_real_programs_text(real, config):
     same_text(real, config)
+
+
+@pytest.mark.parametrize("name", sorted(CASES["cases"]))
+def test_the_real_program_applied_in_a_pod_leaves_meshlabs_rules_in_the_kernel(real, name):
+    config = CaptureConfig.from_istio_fields({**CASES["defaults"], **CASES["cases"][name], "DryRun": False})
+    for theirs, ours in {"java": "daemon", "ftp": "bin"}.items():  # iptables resolves group names on this machine
+        config = replace(config, owner_groups_include=config.owner_groups_include.replace(theirs, ours),
+                         owner_groups_exclude=config.owner_groups_exclude.replace(theirs, ours))
+    applied = real.apply(config)
+    assert applied.returncode == 0, applied.log[-800:]
+    rules = build_rules(config)
+    for family in (4, 6) if config.enable_ipv6 else (4,):
+        assert "-A ISTIO_" in applied.saved[family]
+        assert compare(rules.restore_text(family), applied.saved[family]) == [], f"IPv{family}"

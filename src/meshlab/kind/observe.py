@@ -72,7 +72,16 @@ def iptables_state_from_init_log(text: str, family: int = 4) -> str:
             f"no final {save} output in this log: looked for '{final}' (Istio 1.25 and later) and for "
             f"'Running command (...): {save}' followed by 'Command output:' (Istio 1.24 and earlier). "
             "With istio-cni there is no istio-init: the rules are in the istio-cni-node log, or read them on the node")
-    return state.strip() + "\n"
+    return _save_output(state)
+
+
+def _save_output(text: str) -> str:
+    """The iptables-save output at the start of ``text``, up to its last ``# Completed on`` (or
+    ``COMMIT``) line: what follows is another writer's line that the log's format did not mark as a
+    new message (the real istio-init prints, e.g., Go's automemlimit warning on stderr)."""
+    lines = text.strip().splitlines()
+    ends = [i for i, line in enumerate(lines) if line.startswith("# Completed on")] or [i for i, line in enumerate(lines) if line == "COMMIT"]
+    return "\n".join(lines[: ends[-1] + 1] if ends else lines) + "\n"
 
 
 #: istio-init flags meshlab does not model but that do not change the rules.

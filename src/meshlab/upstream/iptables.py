@@ -38,16 +38,17 @@ POD_ADDRESS = {4: "192.0.2.10/24", 6: "2001:db8::10/64"}
 
 
 def argv_and_environment(config: CaptureConfig) -> tuple[list[str], dict[str, str]]:
-    """Every flag set explicitly (``--flag=value``, empty values too), the env-only fields as variables."""
+    """Every flag set explicitly (``--flag=value``, empty values too), the env-only fields as variables
+    (``--dry-run`` is the caller's to add)."""
     argv = [f"{long}={getattr(config, attribute)}" for _, long, attribute, _ in VALUE_FLAGS]
-    argv += ["--dry-run"] + (["--redirect-dns"] if config.redirect_dns else []) + (["--drop-invalid"] if config.drop_invalid else [])
+    argv += (["--redirect-dns"] if config.redirect_dns else []) + (["--drop-invalid"] if config.drop_invalid else [])
     return argv, {variable: getattr(config, attribute) for attribute, variable in ENVIRONMENT.items()}
 
 
 def meshlab_rendering(config: CaptureConfig) -> str:
     """meshlab's golden-format text for the flags the real program gets, through meshlab's own flag parser."""
     argv, environment = argv_and_environment(config)
-    argv += [f"--dns-servers-v4={','.join(config.dns_servers_v4)}", f"--dns-servers-v6={','.join(config.dns_servers_v6)}"]
+    argv += ["--dry-run", f"--dns-servers-v4={','.join(config.dns_servers_v4)}", f"--dns-servers-v6={','.join(config.dns_servers_v6)}"]
     parser = argparse.ArgumentParser()
     flags.add_arguments(parser)
     return render_commands(flags.config_from(parser.parse_args(argv + (["--enable-ipv6"] if config.enable_ipv6 else [])), environment)) + "\n"
@@ -62,45 +63,77 @@ class DryRun:
     log: str
 
 
+@dataclass
+class Applied:
+    """The real program run for real in a fresh pod namespace: exit code, log, and the kernel's
+    iptables-save and ip6tables-save of that namespace afterwards."""
+
+    returncode: int
+    log: str
+    saved: dict[int, str]
+
+
 class IstioIptables:
-    """``with IstioIptables(pilot_agent, prefix) as real: real.dry_run(config)``: two scratch namespaces
-    (``<prefix>-ip4``, ``<prefix>-ip6``) made on entry and removed on exit, with their resolv.conf."""
+    """``with IstioIptables(pilot_agent, prefix) as real: real.dry_run(config)``: scratch namespaces
+    (``<prefix>-ip4``, ``<prefix>-ip6``, ``<prefix>-apply``) and their resolv.conf, all removed on exit."""
 
     def __init__(self, pilot_agent: str, prefix: str = "mlup") -> None:
         self.pilot_agent, self.prefix = pilot_agent, prefix
         self.namespaces: dict[int, NetNS] = {}
+        self.created: list[NetNS] = []
         self.folder = Path(tempfile.mkdtemp(prefix=f"meshlab-{prefix}-"))
 
     def __enter__(self) -> IstioIptables:
         try:
             for family in (4, 6):
-                namespace = MACHINE.create(f"{self.prefix}-ip{family}")
-                self.namespaces[family] = namespace
-                namespace.run(["ip", "link", "add", "pod0", "type", "veth", "peer", "name", "pod0-peer"])
-                namespace.run(["ip", f"-{family}", "address", "add", POD_ADDRESS[family], "dev", "pod0", "nodad"] if family == 6 else
-                              ["ip", "address", "add", POD_ADDRESS[family], "dev", "pod0"])
-                namespace.run(["ip", "link", "set", "pod0", "up"])
-                Path(f"/etc/netns/{namespace.name}").mkdir(parents=True, exist_ok=True)
+                self.namespaces[family] = self._pod_namespace(f"{self.prefix}-ip{family}", family)
         except BaseException:
             self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc) -> None:
-        for namespace in self.namespaces.values():
-            shutil.rmtree(f"/etc/netns/{namespace.name}", ignore_errors=True)
-            MACHINE.delete(namespace.name)
+        for namespace in self.created:
+            self._remove(namespace)
+        self.created.clear()
         self.namespaces.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def dry_run(self, config: CaptureConfig) -> DryRun:
-        namespace = self.namespaces[6 if config.enable_ipv6 else 4]
+    def _pod_namespace(self, name: str, family: int) -> NetNS:
+        """A namespace whose one interface has an address of ``family``: what the program takes for the pod's IP."""
+        namespace = MACHINE.create(name)
+        self.created.append(namespace)
+        namespace.run(["ip", "link", "add", "pod0", "type", "veth", "peer", "name", "pod0-peer"])
+        namespace.run(["ip", "-6", "address", "add", POD_ADDRESS[6], "dev", "pod0", "nodad"] if family == 6 else
+                      ["ip", "address", "add", POD_ADDRESS[4], "dev", "pod0"])
+        namespace.run(["ip", "link", "set", "pod0", "up"])
+        Path(f"/etc/netns/{namespace.name}").mkdir(parents=True, exist_ok=True)
+        return namespace
+
+    def _remove(self, namespace: NetNS) -> None:
+        shutil.rmtree(f"/etc/netns/{namespace.name}", ignore_errors=True)
+        MACHINE.delete(namespace.name)
+
+    def _run(self, namespace: NetNS, config: CaptureConfig, extra: list[str], variables: dict[str, str]) -> subprocess.CompletedProcess:
         servers = list(config.dns_servers_v4) + list(config.dns_servers_v6)
         Path(f"/etc/netns/{namespace.name}/resolv.conf").write_text("".join(f"nameserver {server}\n" for server in servers) or "\n")
+        argv, environment = argv_and_environment(config)
+        return subprocess.run(namespace.argv([self.pilot_agent, "istio-iptables", *argv, *extra]), capture_output=True, text=True,
+                              env={**os.environ, **environment, **variables}, timeout=60, check=False)
+
+    def dry_run(self, config: CaptureConfig) -> DryRun:
         output = self.folder / "dry-run.txt"
         output.unlink(missing_ok=True)  # the program opens it without truncating
-        argv, variables = argv_and_environment(config)
-        environment = {**os.environ, **variables, "DRY_RUN_FILE_PATH": str(output)}
-        done = subprocess.run(namespace.argv([self.pilot_agent, "istio-iptables", *argv]), capture_output=True, text=True, env=environment,
-                              timeout=60, check=False)
+        done = self._run(self.namespaces[6 if config.enable_ipv6 else 4], config, ["--dry-run"], {"DRY_RUN_FILE_PATH": str(output)})
         return DryRun(done.returncode, output.read_text() if output.exists() else "", done.stdout + done.stderr)
+
+    def apply(self, config: CaptureConfig) -> Applied:
+        """Run the program for real (``--network-namespace`` the fresh pod namespace), then read the kernel."""
+        namespace = self._pod_namespace(f"{self.prefix}-apply", 6 if config.enable_ipv6 else 4)
+        try:
+            done = self._run(namespace, config, [f"--network-namespace=/run/netns/{namespace.name}"], {})
+            saved = {family: namespace.run([tool], check=False).stdout for family, tool in ((4, "iptables-save"), (6, "ip6tables-save"))}
+            return Applied(done.returncode, done.stdout + done.stderr, saved)
+        finally:
+            self.created.remove(namespace)
+            self._remove(namespace)
