@@ -73,6 +73,7 @@ def show_stage(stage):
 
 
 widgets.interact(show_stage, stage=widgets.Dropdown(options=doctor.STAGES, value="live", description="stage"));
+assert list(reports) == list(doctor.STAGES) and all(report.available or report.fix for report in reports.values())
 
 # %% [markdown]
 # ## Sliders and figures
@@ -87,6 +88,8 @@ def services_and_paths(services):
 
 
 widgets.interact(services_and_paths, services=slider("services", 20, 2, 200));
+twenty = call_graph_stats(grow_call_graph(20, seed=3))
+assert (twenty.services, twenty.dependencies, twenty.call_paths) == (20, 37, 93)  # the figures printed above
 
 # %% [markdown]
 # ## Labs and checks

@@ -89,6 +89,8 @@ def show_call_graph(services):
     print(f"dependencies {stats.dependencies}, call paths {stats.call_paths}, longest chain {stats.longest_chain}")
 
 
+small, large = call_graph_stats(grow_call_graph(12, seed=SEED)), call_graph_stats(grow_call_graph(80, seed=SEED))
+assert large.call_paths / small.call_paths > 80 / 12, "call paths grow faster than services"
 interactive_figure(show_call_graph, services=slider("services", 12, 3, 80))
 
 # %% [markdown]

@@ -73,6 +73,7 @@ def show_segments(datapath, same_node):
 
 
 widgets.interact(show_segments, datapath=widgets.Dropdown(options=DATAPATHS, description="datapath"), same_node=widgets.Checkbox(True, description="same node"));
+assert traversals("ebpf-meshlab", True)["stack_avoided"] == 4 and traversals("iptables", True)["stack_avoided"] == 0
 
 # %% [markdown]
 # ## 2 · How Merbridge replaces iptables
@@ -136,7 +137,9 @@ if available:
 # %% tags=["nbval-ignore-output"]
 if available:
     target = lab.pod("pod0").ip
+    before = lab.ebpf_stats()["redirected_messages"]
     packets, payload = lab.loopback_packets("pod0", 8080, lambda: lab.requests("pod1", target, 8080, count=20))
+    assert lab.ebpf_stats()["redirected_messages"] - before >= 2 * 20, "each request and each reply crossed by sk_msg"
     print(f"redirected: {packets} packets on lo, {payload} with payload")
     outside = [sys.executable, "-m", "meshlab.lab.client", "127.0.0.1", "8080", "--count", "20"]
     control_packets, control_payload = lab.loopback_packets("pod0", 8080, lambda: lab.exec("pod0", outside))

@@ -71,6 +71,9 @@ def split(v1_percent):
 
 
 widgets.interact(split, v1_percent=slider("greeter-v1 %", 75, 1, 99));
+DEMO.services["greeter"].routes = {"greeter-v1": 75, "greeter-v2": 25}
+clusters = json_format.MessageToDict(build(ROUTE, DEMO)["greeter"])["virtualHosts"][0]["routes"][0]["route"]["weightedClusters"]["clusters"]
+assert {c["name"]: c["weight"] for c in clusters} == {"greeter-v1": 75, "greeter-v2": 25}
 
 # %% [markdown]
 # ## 3 · The protocol: versions, nonces, ACK and NACK
@@ -135,6 +138,7 @@ nacks = [e for e in greeter.control_plane.exchanges if e["kind"] == "NACK"]
 print("calls:", dict(Counter(r.get("backend") or r.get("error") for r in records)))
 print("NACK:", nacks[0]["type"], "version", nacks[0]["version"], "-", nacks[0]["error"][:150])
 assert "error" not in Counter(r.get("backend") or r.get("error") for r in records) and nacks
+assert nacks[0]["type"] == "CDS" and records[-1]["backend"] == "v2", "CDS was refused; calls went on to v2"
 greeter.close()
 
 # %% [markdown]

@@ -57,7 +57,7 @@ def draw(after=100, maximum=10_000, eds=True):
     tracks = {"changes": [(e["t_ms"], "full" if e["full"] else "") for e in EVENTS], "pushes": [(p["start_ms"], str(p["merged_events"])) for p in pushes]}
     ax = plot_timeline(tracks, "time (ms)", f"DEBOUNCE_AFTER {after} ms, DEBOUNCE_MAX {maximum} ms: {len(pushes)} pushes",
                        spans={"pushes": [(p["start_ms"], p["end_ms"]) for p in pushes]})
-    ax.set_xlim(-50, 1500)
+    ax.set_xlim(-50, max([1500] + [p["end_ms"] + 50 for p in pushes]))  # every push in view, whatever the settings
     plt.show()
 
 
@@ -68,6 +68,7 @@ draw()
 # endpoint change goes out at once. Try it:
 
 # %% tags=["nbval-ignore-output"]
+assert len(timeline(0)["pushes"]) > len(timeline(100)["pushes"]) > len(timeline(500)["pushes"]), "a longer debounce merges more"
 interactive_figure(lambda after, maximum: draw(after, maximum), after=slider("DEBOUNCE_AFTER (ms)", 100, 0, 500, 10), maximum=slider("DEBOUNCE_MAX (ms)", 10_000, 100, 10_000, 100))
 
 # %% [markdown]
@@ -176,6 +177,7 @@ for after, throttle in ((0, 0), (100, 0), (100, 1)):
     live[(after, throttle)] = pushes
     print(f"DEBOUNCE_AFTER {after:>3} ms, PUSH_THROTTLE {throttle or 'auto (25)':<9}: burst of 30 -> {pushes:>2} pushes, answered after {burst_ms:4.0f} ms; "
           f"full push to 40 clients answered after {full_ms:4.0f} ms; {errors} failed calls")
+    assert errors == 0, "no call fails while the configuration changes"
 assert live[(100, 0)] < live[(0, 0)], "debouncing batches the burst"
 
 # %% [markdown]
@@ -210,8 +212,10 @@ print("\n".join(stage.plan("06")))
 # %% tags=["nbval-ignore-output"]
 KIND = stage.run("06")
 print(KIND.text())
-assert KIND.ran or KIND.commands == stage.plan("06"), "without the kind stage the section shows its plan"
-assert KIND.agreed, "istiod pushed a different number of times than the simulator predicts: see above"
+if KIND.ran:
+    assert KIND.agreed, "istiod pushed a different number of times than the simulator predicts: see above"
+else:
+    assert KIND.agreed is None, "no verdict without a run"
 
 # %% [markdown]
 # The same metrics hold more: `pilot_xds_pushes` (by type: cds, lds, eds, rds) counts what was sent to the

@@ -126,6 +126,7 @@ for frame in FRAMES:
 # %% tags=["nbval-ignore-output"]
 widgets.interact(dissect, frame=widgets.Dropdown(options=list(FRAMES), description="frame"),
                  received=widgets.IntSlider(value=14, min=0, max=300, description="bytes received"));
+assert DubboCodec().decode(FRAMES["dubbo request (dubbo-ssl-python)"][1][:14]) is None, "14 bytes of a 16-byte header: wait for data"
 
 # %% [markdown]
 # Bytes that can never become a frame are refused, not buffered without bound:

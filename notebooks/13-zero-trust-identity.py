@@ -78,6 +78,7 @@ def verdict(spiffe_id):
 # %% tags=["nbval-ignore-output"]
 widgets.interact(verdict, spiffe_id=widgets.Text(value="spiffe://meshlab.test/ns/shop/sa/checkout", description="SPIFFE ID",
                                                    layout=widgets.Layout(width="520px")));
+assert parse_id("spiffe://meshlab.test/ns/shop/sa/checkout").path == "/ns/shop/sa/checkout"
 
 # %% [markdown]
 # ## 2 · Model: SVIDs, the documents that carry an ID
@@ -191,6 +192,7 @@ for example in (["unix:uid:0", "k8s:ns:shop", "k8s:sa:checkout", "k8s:container-
 
 # %% tags=["nbval-ignore-output"]
 widgets.interact(matching, **{f"s{i}": widgets.Checkbox(value=i in (0, 2, 3, 4), description=name) for i, name in enumerate(CANDIDATES)});
+assert not [entry for entry in ENTRIES if entry.matches({parse_selector("unix:uid:1000")})], "uid 1000 alone gets no identity"
 
 # %% [markdown]
 # ## 5 · How Istio does it, and where SPIRE plugs in
@@ -214,6 +216,7 @@ widgets.interact(matching, **{f"s{i}": widgets.Checkbox(value=i in (0, 2, 3, 4),
 
 # %% tags=["nbval-ignore-output"]
 from spiffe import JwtSvid, WorkloadApiClient, X509Source
+from spiffe.svid.errors import InvalidTokenError
 from spiffe import TrustDomain as ClientTrustDomain
 
 from meshlab.identity.agent import Agent, AgentThread
@@ -235,7 +238,8 @@ print("chain verifies against the fetched bundle ->", verify_x509_svid(list(fetc
 print("JWT-SVID validates (py-spiffe, signature checked) ->", JwtSvid.parse_and_validate(jwt_svid.token, jwt_bundle, {"payments"}).spiffe_id)
 try:
     JwtSvid.parse_and_validate(jwt_svid.token, jwt_bundle, {"ledger"})
-except Exception as error:
+    raise AssertionError("a JWT-SVID for 'payments' was accepted for audience 'ledger'")
+except InvalidTokenError as error:  # py-spiffe: "Audience doesn't match"
     print("the same token for audience 'ledger':", type(error).__name__, error)
 decision = running.decisions()[0]
 print("the agent's decision: pid", decision.pid, "->", decision.granted, "from", [s for s in decision.selectors if not s.startswith("unix:sha256")])

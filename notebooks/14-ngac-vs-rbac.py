@@ -102,6 +102,7 @@ explosion(4, 5)
 # %% tags=["nbval-ignore-output"]
 widgets.interact(explosion, dimensions=widgets.IntSlider(value=4, min=1, max=6, description="dimensions"),
                  values_per_dimension=widgets.IntSlider(value=5, min=2, max=10, description="values each"));
+assert role_explosion({f"d{i}": 5 for i in range(4)})["rbac_roles"] == 5 ** 4, "one role per combination of values"
 
 # %% [markdown]
 # Fewer elements would mean nothing if the two policies decided differently. Write the same attribute
@@ -147,6 +148,8 @@ for hour, location in ((7, "ward"), (10, "ward"), (10, "home"), (21, "ward")):
 # %% tags=["nbval-ignore-output"]
 widgets.interact(dans_write, hour=widgets.IntSlider(value=10, min=0, max=23, description="hour"),
                  location=widgets.Dropdown(options=["ward", "home", "cafeteria"], description="location"));
+assert policy.decide("dan", "write", "record-17", {"hour": 10, "location": "ward"})
+assert not policy.decide("dan", "write", "record-17", {"hour": 10, "location": "home"})
 
 # %% [markdown]
 # ## 5 · Live, on loopback: NGAC behind mutual TLS

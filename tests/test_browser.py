@@ -8,6 +8,7 @@ to ``tests/output/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -32,22 +33,30 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """JupyterLab on loopback over an unexecuted copy of the chapter; yields (base URL, token)."""
-    root = tmp_path / "book"
-    root.mkdir()
+@pytest.fixture(params=["cleared"])
+def jupyterlab(tmp_path, request):
+    """JupyterLab on loopback over a copy of the chapter, its outputs cleared (``cleared``) or as stored
+    (``stored``: outputs and widget state); yields (base URL, token)."""
+    root = tmp_path / "book" / "notebooks"
+    root.mkdir(parents=True)
     notebook = nbformat.read(ROOT / "notebooks" / CHAPTER, as_version=4)
     for cell in notebook.cells:
-        if cell.cell_type == "code":
+        if cell.cell_type == "code" and request.param == "cleared":
             cell.outputs, cell.execution_count = [], None
     nbformat.write(notebook, root / CHAPTER)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               JUPYTER_DATA_DIR=str(tmp_path / "data"), IPYTHONDIR=str(tmp_path / "ipython"), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    if request.param == "stored":  # as make lab does: meshlab.book.trust_book signs the stored notebooks
+        done = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from meshlab.book import trust_book; "
+                               "sys.exit(not trust_book(Path(sys.argv[1])))", str(root.parent)], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
     settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    notebook_settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True)  # every cell in the page at once, so a locator finds cells below the fold
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               IPYTHONDIR=str(tmp_path / "ipython"), MPLCONFIGDIR=str(tmp_path / "mpl"))
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
          "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
@@ -75,50 +84,77 @@ def jupyterlab(tmp_path):
             server.wait(timeout=20)
 
 
-@pytest.mark.browser
-def test_reader_runs_chapter_01_and_a_slider_redraws_the_figure(jupyterlab):
+@contextlib.contextmanager
+def chapter_page(base: str, token: str):
+    """Debian's chromium on the chapter in JupyterLab, once its kernel is idle."""
     from playwright.sync_api import expect, sync_playwright
 
-    base, token = jupyterlab
     OUTPUT.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{base}/lab/tree/{CHAPTER}?token={token}&reset")
-            idle = page.locator(".jp-StatusBar-TextItem", has_text="Idle")
-            expect(idle.first).to_be_visible(timeout=60_000)
-
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-
-            prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
-            code_cells = sum(cell.cell_type == "code" for cell in nbformat.read(ROOT / "notebooks" / CHAPTER, as_version=4).cells)
-            expect(prompts).to_have_count(code_cells, timeout=30_000)
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].every(p => /\\[\\d+\\]/.test(p.textContent))",
-                timeout=180_000,
-            )
-            expect(idle.first).to_be_visible(timeout=60_000)
-            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback")
-            assert errors.count() == 0, errors.first.inner_text()
-
-            figure = page.locator(".widget-output img").first
-            expect(figure).to_be_visible(timeout=30_000)
-            before = figure.get_attribute("src")
-            stats_before = page.locator(".widget-output").first.inner_text()
-            readout = page.locator(".widget-readout").first
-            value_before = readout.text_content()
-            handle = page.locator(".widget-slider .noUi-handle").first
-            handle.scroll_into_view_if_needed()
-            handle.focus()
-            handle.press("ArrowRight")
-            expect(readout).not_to_have_text(value_before, timeout=10_000)
-            page.wait_for_function("(before) => { const img = document.querySelector('.widget-output img'); return img && img.src !== before; }", arg=before, timeout=30_000)
-            assert int(readout.text_content()) == int(value_before) + 1, (value_before, readout.text_content())
-            assert page.locator(".widget-output").first.inner_text() != stats_before, "the printed statistics did not change"
-            figure.scroll_into_view_if_needed()
-            page.screenshot(path=str(OUTPUT / "browser-chapter-01.png"))
+            expect(page.locator(".jp-StatusBar-TextItem", has_text="Idle").first).to_be_visible(timeout=60_000)
+            yield page
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_reader_runs_chapter_01_and_a_slider_redraws_the_figure(jupyterlab):
+    from playwright.sync_api import expect
+
+    with chapter_page(*jupyterlab) as page:
+        idle = page.locator(".jp-StatusBar-TextItem", has_text="Idle")
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+        prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
+        code_cells = sum(cell.cell_type == "code" for cell in nbformat.read(ROOT / "notebooks" / CHAPTER, as_version=4).cells)
+        expect(prompts).to_have_count(code_cells, timeout=30_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].every(p => /\\[\\d+\\]/.test(p.textContent))",
+            timeout=180_000,
+        )
+        expect(idle.first).to_be_visible(timeout=60_000)
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback")
+        assert errors.count() == 0, errors.first.inner_text()
+
+        figure = page.locator(".widget-output img").first
+        expect(figure).to_be_visible(timeout=30_000)
+        before = figure.get_attribute("src")
+        stats_before = page.locator(".widget-output").first.inner_text()
+        readout = page.locator(".widget-readout").first
+        value_before = readout.text_content()
+        handle = page.locator(".widget-slider .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        handle.press("ArrowRight")
+        expect(readout).not_to_have_text(value_before, timeout=10_000)
+        page.wait_for_function("(before) => { const img = document.querySelector('.widget-output img'); return img && img.src !== before; }", arg=before, timeout=30_000)
+        assert int(readout.text_content()) == int(value_before) + 1, (value_before, readout.text_content())
+        assert page.locator(".widget-output").first.inner_text() != stats_before, "the printed statistics did not change"
+        figure.scroll_into_view_if_needed()
+        page.screenshot(path=str(OUTPUT / "browser-chapter-01.png"))
     assert (OUTPUT / "browser-chapter-01.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("jupyterlab", ["stored"], indirect=True)
+def test_a_reader_who_opens_the_stored_chapter_sees_its_controls_and_figures_before_running(jupyterlab):
+    """The stored widget state renders: the slider and the figure it drew, not ``interactive(children=...``."""
+    from playwright.sync_api import expect
+
+    with chapter_page(*jupyterlab) as page:
+        slider = page.locator(".widget-slider").first
+        slider.scroll_into_view_if_needed(timeout=60_000)
+        expect(slider).to_be_visible(timeout=60_000)
+        figure = page.locator(".widget-output img").first
+        figure.scroll_into_view_if_needed()
+        expect(figure).to_be_visible(timeout=30_000)
+        assert figure.evaluate("img => img.naturalWidth") > 300, "the stored figure is drawn"
+        assert page.locator("text=interactive(children=").count() == 0, "a widget shown as text"
+        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
+        assert prompts and all("*" not in prompt for prompt in prompts), "nothing was run"
+        page.screenshot(path=str(OUTPUT / "browser-chapter-01-stored.png"))

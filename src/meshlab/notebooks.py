@@ -55,12 +55,13 @@ def differences(source: Path, stored: Path) -> list[str]:
 
 
 def build(source: Path, timeout: int = 600) -> Path:
-    """Execute ``source`` in a fresh kernel (working directory: its folder) and store the .ipynb."""
+    """Execute ``source`` in a fresh kernel (working directory: its folder) and store the .ipynb with
+    the widgets' state, so a reader who opens it without running sees the controls and what they drew."""
     from nbclient import NotebookClient
 
     notebook = read_source(source)
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}).execute()
-    notebook.metadata.pop("widgets", None)
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(source.parent)}}).execute()
     stored = source.with_suffix(".ipynb")
     nbformat.write(notebook, stored)
     return stored

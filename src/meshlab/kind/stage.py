@@ -37,16 +37,26 @@ CHAPTERS = {
 
 @dataclass
 class StageRun:
+    """A chapter's kind section: ``agreed`` is the verdict of a run that happened, and None without one
+    (a plan is no evidence). ``reason`` says why it did not run (doctor's reason and fix)."""
+
     chapter: str
     ran: bool
     reason: str = ""
     findings: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
-    agreed: bool = True
+    agreed: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.ran == (self.agreed is None):
+            raise ValueError("a run that happened has a verdict (agreed True or False); one that did not has none")
 
     def text(self) -> str:
+        """The findings; without a run, what would run, and where to see why it could not (not pinned
+        to this machine: ``meshlab doctor --stage kind`` or ``.reason`` says why)."""
         if not self.ran:
-            return f"kind stage not available here: {self.reason}\nchapter {self.chapter} would run {len(self.commands)} commands (plan({self.chapter!r}) lists them)"
+            return (f"kind stage not available here, so nothing was compared (meshlab doctor --stage kind says why).\n"
+                    f"chapter {self.chapter} would run {len(self.commands)} commands (stage.plan({self.chapter!r}) lists them)")
         return "\n".join(self.findings)
 
 
