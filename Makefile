@@ -19,7 +19,7 @@ IP ?= 127.0.0.1
 # packet captures (tcpdump), Thrift IDL for the MetaProtocol interop tests (thrift-compiler).
 APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump thrift-compiler
 
-.PHONY: lab test test-kind system-packages upstream notebooks
+.PHONY: lab test test-kind system-packages upstream upstream-for-tests notebooks
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,13 +39,23 @@ system-packages:
 	  fi; \
 	else echo "not root: skipping apt-get; meshlab doctor says which stages this machine can run"; fi
 
-# The upstream stage's sources (Istio's own goldens, read at test time from Go's module cache,
-# outside the checkout). Without Go this says so and the upstream tests skip with the reason.
+# The upstream stage: Istio's module source (its goldens, read at test time) and the upstream programs
+# (pilot-agent, istioctl, spire-server, spire-agent, egctl), built with go into ~/.cache/meshlab/upstream,
+# outside the checkout; minutes the first time, reused after. As root it first installs gcc (SPIRE's
+# SQLite needs cgo).
 upstream: $(STAMP)
-	@if command -v go >/dev/null; then $(VENV)/bin/meshlab upstream source istio.io/istio; \
+	@if [ "$$(id -u)" = 0 ] && ! command -v gcc >/dev/null; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null; fi
+	$(VENV)/bin/meshlab upstream source istio.io/istio
+	$(VENV)/bin/meshlab upstream install
+
+# make test fetches Istio's source when Go is there (a minute); it builds the programs only when
+# MESHLAB_REQUIRE_UPSTREAM=1 (what .ci/run sets): otherwise the tests that run them skip, naming the command.
+upstream-for-tests: $(STAMP)
+	@if [ "$(MESHLAB_REQUIRE_UPSTREAM)" = 1 ]; then $(MAKE) --no-print-directory upstream; \
+	elif command -v go >/dev/null; then $(VENV)/bin/meshlab upstream source istio.io/istio; \
 	else echo "go not found: the upstream stage's tests will skip (meshlab doctor --stage upstream says the fix)"; fi
 
-test: system-packages $(STAMP) upstream
+test: system-packages $(STAMP) upstream-for-tests
 	$(PY) -m pytest --nbval tests notebooks labs
 
 # The kind stage for real: creates (or reuses) the kind cluster "meshlab", installs Istio, runs the

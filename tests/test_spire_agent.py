@@ -34,9 +34,9 @@ WEB = "spiffe://meshlab.test/ns/default/sa/web"
 ME = f"unix:uid:{os.getuid()}"
 
 
-def start_agent(folder: Path, entries: list[dict]) -> AgentThread:
+def start_agent(folder: Path, entries: list[dict], discover_workload_path: bool = False) -> AgentThread:
     server = SpireServer(TD)
-    agent = Agent(server, folder / "agent.sock")
+    agent = Agent(server, folder / "agent.sock", discover_workload_path=discover_workload_path)
     agent.attest(server.create_join_token())
     server.entries = load_entries(entries, agent.id)
     return AgentThread(agent).start()

@@ -158,21 +158,25 @@ def check_browser() -> StageReport:
 
 
 def check_upstream() -> StageReport:
-    """The upstream stage reads the pinned upstream modules from Go's module cache."""
-    from meshlab.upstream import source
-    from meshlab.upstream.versions import MODULES
+    """The upstream stage: Go, Istio's module source in Go's cache (its goldens), and which of the
+    upstream programs are built (each test that runs one says how to build it if it is missing)."""
+    from meshlab.upstream import build, source
+    from meshlab.upstream.versions import ISTIO, PROGRAMS
 
     try:
         ok, said = probe([source.go_command(), "version"])
-        missing = [module.spec for module in MODULES.values() if source.cached_source(module) is None]
+        cached = source.cached_source(ISTIO)
     except source.UpstreamError as error:
         return StageReport(False, str(error), source.GO_FIX)
     if not ok:
         return StageReport(False, f"go version failed: {said}", source.GO_FIX)
-    if missing:
-        return StageReport(False, f"{said}; not in the Go module cache: {', '.join(missing)}",
-                           "make upstream (or: meshlab upstream source MODULE), with the Go module proxy reachable")
-    return StageReport(True, f"{said}; {', '.join(f'{m.path} (Istio {m.release})' for m in MODULES.values())} in the module cache")
+    built = [name for name, program in PROGRAMS.items() if build.find(program)]
+    missing = [name for name in PROGRAMS if name not in built]
+    programs = f"programs built: {', '.join(built) or 'none'}" + (f"; not built: {', '.join(missing)} (meshlab upstream install)" if missing else "")
+    if cached is None:
+        return StageReport(False, f"{said}; {ISTIO.spec} (Istio {ISTIO.release}) is not in the Go module cache; {programs}",
+                           "make upstream (or: meshlab upstream source istio.io/istio), with the Go module proxy reachable")
+    return StageReport(True, f"{said}; {ISTIO.path} (Istio {ISTIO.release}) in the module cache; {programs}")
 
 
 def check_kind() -> StageReport:

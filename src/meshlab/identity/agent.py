@@ -53,8 +53,10 @@ class Decision:
 
 
 class Agent:
-    def __init__(self, server: SpireServer, socket_path: Path, pods: PodAttestor | None = None, rotation_check_s: float = 0.1) -> None:
+    def __init__(self, server: SpireServer, socket_path: Path, pods: PodAttestor | None = None, rotation_check_s: float = 0.1,
+                 discover_workload_path: bool = False) -> None:
         self.server, self.socket_path, self.pods = server, Path(socket_path), pods
+        self.discover_workload_path = discover_workload_path
         self.rotation_check_s = rotation_check_s
         self.id = None
         self.svid: X509Svid | None = None
@@ -120,7 +122,7 @@ class Agent:
 
     # -- attestation ----------------------------------------------------------------------------
     def selectors(self, caller: Caller) -> set[Selector]:
-        found = unix_selectors(caller)
+        found = unix_selectors(caller, self.discover_workload_path)
         if self.pods is not None:
             found |= self.pods.selectors(caller)
         return found

@@ -5,7 +5,9 @@ itself (SO_PEERCRED: PID, uid, gid, recorded by the kernel at connect), then rea
 /proc about that PID: supplementary groups, the executable's path and SHA-256, its network
 namespace. Two attestors turn that into selectors, as SPIRE's do:
 
-- unix: ``uid``, ``user``, ``gid``, ``group``, ``supplementary_gid``, ``path``, ``sha256``;
+- unix: ``uid``, ``user``, ``gid``, ``group``, ``supplementary_gid``, ``supplementary_group``, and only
+  when the agent is configured with ``discover_workload_path`` (off by default, as in SPIRE v1.13.3's
+  unix attestor, pkg/agent/plugin/workloadattestor/unix) ``path`` and ``sha256``;
 - k8s (for live-lab pods): the pod whose network namespace the process is in, as a kubelet would
   list it: ``ns``, ``sa``, ``node-name``, ``pod-uid``, ``pod-name``, ``pod-label``,
   ``container-name``, ``container-image``.
@@ -89,7 +91,10 @@ def _sha256(path: Path) -> str:
     return _digests[key]
 
 
-def unix_selectors(caller: Caller) -> set[Selector]:
+def unix_selectors(caller: Caller, discover_workload_path: bool = False) -> set[Selector]:
+    """SPIRE's unix attestor: the caller's ids and names, its supplementary groups, and with
+    ``discover_workload_path`` its executable's path and SHA-256 (SPIRE keeps those behind that switch
+    because reading another process's executable needs permissions an agent may not have)."""
     credentials = caller.credentials
     selectors = {Selector("unix", f"uid:{credentials.uid}"), Selector("unix", f"gid:{credentials.gid}")}
     try:
@@ -103,9 +108,15 @@ def unix_selectors(caller: Caller) -> set[Selector]:
     proc = Path(f"/proc/{credentials.pid}")
     try:
         groups = next(line for line in (proc / "status").read_text().splitlines() if line.startswith("Groups:")).split()[1:]
-        selectors |= {Selector("unix", f"supplementary_gid:{gid}") for gid in groups}
-        executable = Path(os.readlink(proc / "exe"))
-        selectors |= {Selector("unix", f"path:{executable}"), Selector("unix", f"sha256:{_sha256(proc / 'exe')}")}
+        for gid in groups:
+            selectors.add(Selector("unix", f"supplementary_gid:{gid}"))
+            try:
+                selectors.add(Selector("unix", f"supplementary_group:{grp.getgrgid(int(gid)).gr_name}"))
+            except KeyError:
+                pass
+        if discover_workload_path:
+            executable = Path(os.readlink(proc / "exe"))
+            selectors |= {Selector("unix", f"path:{executable}"), Selector("unix", f"sha256:{_sha256(proc / 'exe')}")}
     except OSError as error:
         raise AttestationError(f"cannot read /proc for the calling process {credentials.pid}: {error.strerror}") from None
     return selectors

@@ -55,7 +55,7 @@ def reported_version(path: str, program: Program) -> str | None:
         done = subprocess.run([path, *program.version_argv], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    lines = done.stdout.strip().splitlines()
+    lines = (done.stdout.strip() or done.stderr.strip()).splitlines()  # SPIRE prints its version on stderr
     return lines[0].strip() if done.returncode == 0 and lines else None
 
 
@@ -76,7 +76,7 @@ def wrapper_module(module: Module) -> Path:
     folder = cache_root() / "src" / f"{module.path.replace('/', '_')}-{module.version}"
     folder.mkdir(parents=True, exist_ok=True)
     replaces = "".join(f"\t{path} => {path} {version} // {why}\n" for path, (version, why) in sorted(module.replacements.items()))
-    go_mod = (f"// Written by meshlab.upstream.build: builds {module.spec} (Istio {module.release}).\n"
+    go_mod = (f"// Written by meshlab.upstream.build: builds {module.spec} ({module.release}).\n"
               f"module meshlab.local/upstream\n\ngo 1.25\n\nrequire {module.path} {module.version}\n"
               + (f"\nreplace (\n{replaces})\n" if replaces else ""))
     imports = "".join(f'\t_ "{p.package}"\n' for p in PROGRAMS.values() if p.module == module)
@@ -101,9 +101,9 @@ def install(program: Program, progress: Callable[[str], None] = lambda line: Non
     partial = target.with_name(target.name + ".partial")
     ldflags = " ".join(f"-X {name}={value}" for name, value in program.stamp.items())
     argv = [go, "build", "-mod=mod", "-trimpath", "-ldflags", ldflags, "-o", str(partial), program.package]
-    progress(f"building {program.name} ({program.module.spec}, Istio {program.module.release}): go build {program.package}")
+    progress(f"building {program.name} {program.version} ({program.module.spec}): go build {program.package}")
     started, tail = time.monotonic(), deque(maxlen=15)
-    environment = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
+    environment = {**os.environ, "CGO_ENABLED": "1" if program.cgo else "0", "GOFLAGS": "-buildvcs=false"}
     with subprocess.Popen(argv, cwd=folder, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as build:
         assert build.stdout is not None
         for line in build.stdout:
@@ -115,8 +115,9 @@ def install(program: Program, progress: Callable[[str], None] = lambda line: Non
         code = build.wait()
     if code != 0 or not partial.exists():
         said = "\n  ".join(tail) or "no output"
+        cgo = "; it needs a C compiler (cgo): apt-get install gcc" if program.cgo else ""
         raise UpstreamError(f"{program.name}: go build {program.package} failed (exit {code}) in {folder}:\n  {said}\n"
-                            f"fix: check the Go module proxy is reachable (go env GOPROXY) and Go is >= 1.25; {GO_FIX}")
+                            f"fix: check the Go module proxy is reachable (go env GOPROXY) and Go is >= 1.26{cgo}; {GO_FIX}")
     partial.replace(target)
     progress(f"built {program.name} in {time.monotonic() - started:.0f} s: {target}")
     return Installed(program.name, program.version, str(target), "built")

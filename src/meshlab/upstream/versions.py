@@ -15,7 +15,9 @@ the release they stand for, so ``pilot-agent version -s`` says ``1.30.3+9739e10e
     Program              a command built from a module: its package, how it says its version
     ISTIO                istio.io/istio, standing for Istio 1.30.3
     ISTIO_REPLACEMENTS   the refused dependencies and what replaces each
-    PROGRAMS             pilot-agent and istioctl, by name
+    SPIRE                github.com/spiffe/spire v1.13.3
+    ENVOY_GATEWAY        github.com/envoyproxy/gateway v1.9.0
+    PROGRAMS             pilot-agent, istioctl, spire-server, spire-agent, egctl, by name
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ class Module:
         return f"{self.path}@{self.version}"
 
     @property
-    def commit(self) -> str:
-        return self.version.rsplit("-", 1)[-1]
+    def commit(self) -> str | None:
+        """The commit of a pseudo-version (v0.0.0-<time>-<commit>), None for a tagged release."""
+        return self.version.rsplit("-", 1)[-1] if self.version.startswith("v0.0.0-") else None
 
 
 ISTIO_REPLACEMENTS = {
@@ -55,7 +58,12 @@ ISTIO = Module("istio.io/istio", "v0.0.0-20260826214018-9739e10eb9d7", "1.30.3",
                "istio-iptables and the CNI's iptables code and goldens are identical to 1.30.3's",
                ISTIO_REPLACEMENTS)
 
-MODULES = {module.path: module for module in (ISTIO,)}
+SPIRE = Module("github.com/spiffe/spire", "v1.13.3", "1.13.3",
+               "SPIRE's release tag; built from a wrapper module because the proxy refuses the module's version list, "
+               "which `go install pkg@version` needs for its deprecation check")
+ENVOY_GATEWAY = Module("github.com/envoyproxy/gateway", "v1.9.0", "v1.9.0", "Envoy Gateway's release tag (needs Go >= 1.26.6)")
+
+MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY)}
 
 
 @dataclass(frozen=True)
@@ -66,20 +74,28 @@ class Program:
     version_argv: tuple[str, ...]
     #: ``go build -ldflags -X`` settings that stamp the version (the release build sets them too)
     stamp: dict[str, str] = field(default_factory=dict)
+    #: built with cgo (SPIRE's SQLite datastore is go-sqlite3, which needs a C compiler)
+    cgo: bool = False
 
     @property
     def version(self) -> str:
-        """What the program says its version is: the release, plus the commit when built here."""
-        return f"{self.module.release}+{self.module.commit}"
+        """What the program says its version is: the release, plus the commit when built from one."""
+        return f"{self.module.release}+{self.module.commit}" if self.module.commit else self.module.release
 
 
 def _istio_stamp(module: Module) -> dict[str, str]:
     prefix = "istio.io/istio/pkg/version"
-    return {f"{prefix}.buildVersion": f"{module.release}+{module.commit}", f"{prefix}.buildGitRevision": module.commit,
+    return {f"{prefix}.buildVersion": f"{module.release}+{module.commit}", f"{prefix}.buildGitRevision": str(module.commit),
             f"{prefix}.buildStatus": "Clean", f"{prefix}.buildTag": module.release}
 
 
 PROGRAMS = {program.name: program for program in (
     Program("pilot-agent", ISTIO, "istio.io/istio/pilot/cmd/pilot-agent", ("version", "-s"), _istio_stamp(ISTIO)),
     Program("istioctl", ISTIO, "istio.io/istio/istioctl/cmd/istioctl", ("version", "--remote=false", "-s"), _istio_stamp(ISTIO)),
+    Program("spire-server", SPIRE, "github.com/spiffe/spire/cmd/spire-server", ("--version",),
+            {"github.com/spiffe/spire/pkg/common/version.gittag": SPIRE.release}, cgo=True),
+    Program("spire-agent", SPIRE, "github.com/spiffe/spire/cmd/spire-agent", ("--version",),
+            {"github.com/spiffe/spire/pkg/common/version.gittag": SPIRE.release}, cgo=True),
+    Program("egctl", ENVOY_GATEWAY, "github.com/envoyproxy/gateway/cmd/egctl", ("version", "--remote=false"),
+            {"github.com/envoyproxy/gateway/internal/cmd/version.envoyGatewayVersion": ENVOY_GATEWAY.release}),
 )}
