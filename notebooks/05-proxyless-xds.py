@@ -15,7 +15,6 @@
 
 # %%
 import json
-import time
 from collections import Counter
 
 import ipywidgets as widgets
@@ -128,7 +127,7 @@ assert {e["type"] for e in greeter.control_plane.exchanges if e["kind"].startswi
 
 # %% tags=["nbval-ignore-output"]
 (client,) = run_clients(greeter.bootstrap, ["greeter"], 300, interval_ms=5, wait=False)
-time.sleep(1.0)
+greeter.control_plane.wait_for_clients(1)  # the client has its whole configuration and is calling
 greeter.control_plane.set_service(greeter.service("greeter", {"v2": 1}))
 print(f"shift pushed and answered in {greeter.control_plane.wait_settled() * 1000:.1f} ms")
 greeter.control_plane.set_service(greeter.service("greeter", {"v2": 1}, cluster_type="STATIC"))

@@ -158,7 +158,7 @@ for after, throttle in ((0, 0), (100, 0), (100, 1)):
     greeter = Greeter(DebounceOptions(debounce_after_ms=after), throttle=throttle)
     greeter.control_plane.set_services([greeter.service(target, {"v1": 1}) for target in TARGETS])
     clients = run_clients(greeter.bootstrap, TARGETS, 8, interval_ms=1000, processes=2, wait=False)
-    time.sleep(2.0)
+    greeter.control_plane.wait_for_clients(2)
     before = len(greeter.control_plane.pushes)
     start = time.monotonic()
     for i in range(30):

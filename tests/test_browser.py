@@ -20,7 +20,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from ports import free_port
 
 from meshlab.doctor import chromium_path
 
@@ -56,20 +55,22 @@ def jupyterlab(tmp_path, request):
     notebook_settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
     notebook_settings.mkdir(parents=True)  # every cell in the page at once, so a locator finds cells below the fold
     (notebook_settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    port, token = free_port(), secrets.token_hex(16)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
+    token = secrets.token_hex(16)
+    server = subprocess.Popen(  # port 0: the kernel picks a free port, which the server writes into its runtime file
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.port=0", "--ServerApp.ip=127.0.0.1",
          "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
         env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "server.log").open("w"),
     )
-    base = f"http://127.0.0.1:{port}"
+    base = "http://127.0.0.1:<not yet listening>"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
+                (info,) = (tmp_path / "runtime").glob(f"jpserver-{server.pid}.json")
+                base = f"http://127.0.0.1:{json.loads(info.read_text())['port']}"
                 urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
                 break
-            except OSError:
+            except (OSError, ValueError, KeyError):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise AssertionError(f"JupyterLab did not answer on {base} within 60 s: {(tmp_path / 'server.log').read_text()[-2000:]}")
                 time.sleep(0.3)

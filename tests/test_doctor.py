@@ -125,4 +125,5 @@ def test_upstream_with_an_empty_module_cache_names_the_missing_module(tmp_path, 
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     report = doctor.check_upstream()
     assert not report.available
-    assert "not in the Go module cache: istio.io/istio@v0.0.0-20260826214018-9739e10eb9d7" in report.reason and "make upstream" in report.fix
+    assert "istio.io/istio@v0.0.0-20260826214018-9739e10eb9d7 (Istio 1.30.3) is not in the Go module cache" in report.reason
+    assert "make upstream" in report.fix

@@ -18,8 +18,11 @@ def test_the_mesh_networks_become_compile_time_constants():
     assert datapath._ip_as_int("10.244.0.0") == "0xaf40000" and datapath._ip_as_int("10.96.0.0") == "0xa600000"
 
 
-def test_down_is_idempotent_when_nothing_was_set_up(tmp_path):
+def test_down_removes_mount_points_an_interrupted_up_left_and_is_idempotent(tmp_path):
     lab = EbpfDatapath(tmp_path, "mlz")
+    lab.bpffs.mkdir()  # as an up that stopped after making its mount points, before mounting
+    lab.cgroup_mount.mkdir()
     lab.down()
+    assert not lab.bpffs.exists() and not lab.cgroup_mount.exists()
     lab.down()
-    assert lab.cgroup_pids() == []
+    assert sorted(tmp_path.iterdir()) == []

@@ -197,6 +197,7 @@ def generated(tmp_path_factory):
         sys.path.remove(str(out))
 
 
+@pytest.mark.debian
 def test_generated_thrift_client_and_server_through_the_proxy(generated):
     import threading
 

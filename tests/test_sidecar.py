@@ -75,9 +75,11 @@ def test_service_vips_resolve_to_endpoints_round_robin(tmp_path):
 
 
 @pytest.fixture
-def unused_tcp_port() -> int:
+def unused_tcp_port():
+    """A port that refuses connections and stays ours: bound, never listening, so nothing else can take
+    it while the test runs (a connect() to it is answered with RST)."""
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]

@@ -26,27 +26,43 @@ def test_kind_that_skips():
 
 def test_model_that_skips():
     pytest.skip("not a stage test")
+
+@pytest.mark.debian
+def test_debian_that_skips():
+    pytest.skip("thrift-compiler is not installed")
+
+@pytest.mark.upstream
+def test_upstream_that_skips():
+    pytest.skip("pilot-agent is not built")
 '''
+
+
+@pytest.fixture(autouse=True)
+def no_requirements(monkeypatch):
+    """Each test sets the variables it is about; the outer run's (CI sets two) must not leak in."""
+    for variable in ("MESHLAB_REQUIRE_LIVE", "MESHLAB_REQUIRE_UPSTREAM", "MESHLAB_REQUIRE_KIND"):
+        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture
 def session(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest(CONFTEST)
-    pytester.makeini("[pytest]\nmarkers =\n    live: l\n    ebpf: e\n    browser: b\n    kind: k\n")
+    pytester.makeini("[pytest]\nmarkers =\n    live: l\n    ebpf: e\n    browser: b\n    kind: k\n    debian: d\n    upstream: u\n")
     pytester.makepyfile(test_stages=TESTS)
     return pytester
 
 
 def test_without_require_live_a_live_test_may_skip(session, monkeypatch):
     monkeypatch.delenv("MESHLAB_REQUIRE_LIVE", raising=False)
-    session.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1, skipped=3)
+    session.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1, skipped=5)
 
 
 def test_require_live_turns_a_live_skip_into_a_failure_with_the_reason(session, monkeypatch):
     monkeypatch.setenv("MESHLAB_REQUIRE_LIVE", "1")
     result = session.runpytest("-p", "no:cacheprovider", "-rA")
-    result.assert_outcomes(passed=1, failed=1, skipped=2)
-    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_LIVE=1 forbids skipping a live test*no network namespaces today*"])
+    result.assert_outcomes(passed=1, failed=2, skipped=3)
+    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_LIVE=1 forbids skipping a test marked live*no network namespaces today*"])
+    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_LIVE=1 forbids skipping a test marked debian*thrift-compiler is not installed*"])
 
 
 def test_require_kind_turns_a_kind_skip_into_a_failure(session, monkeypatch):
@@ -55,5 +71,14 @@ def test_require_kind_turns_a_kind_skip_into_a_failure(session, monkeypatch):
     result = session.runpytest("-p", "no:cacheprovider", "-rA")
     outcomes = result.parseoutcomes()
     # here the kind stage is missing, so the skip (and the failure) comes at set-up: pytest calls it an error
-    assert (outcomes.get("passed"), outcomes.get("skipped"), outcomes.get("failed", 0) + outcomes.get("errors", 0)) == (1, 2, 1)
-    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_KIND=1 forbids skipping a kind test*"])
+    assert (outcomes.get("passed"), outcomes.get("skipped"), outcomes.get("failed", 0) + outcomes.get("errors", 0)) == (1, 4, 1)
+    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_KIND=1 forbids skipping a test marked kind*"])
+
+
+def test_require_upstream_turns_an_upstream_skip_into_a_failure_naming_the_variable(session, monkeypatch):
+    monkeypatch.delenv("MESHLAB_REQUIRE_LIVE", raising=False)
+    monkeypatch.setenv("MESHLAB_REQUIRE_UPSTREAM", "1")
+    result = session.runpytest("-p", "no:cacheprovider", "-rA")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1
+    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_UPSTREAM=1 forbids skipping a test marked upstream*"])

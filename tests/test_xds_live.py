@@ -45,7 +45,7 @@ def test_weighted_routing_75_25(greeter):
 def test_a_live_route_shift_loses_no_request(greeter):
     greeter.control_plane.set_service(greeter.service("greeter", {"v1": 1}))
     (client,) = run_clients(greeter.bootstrap, ["greeter"], 400, interval_ms=5, wait=False)
-    time.sleep(1.0)
+    greeter.control_plane.wait_for_clients(1)
     greeter.control_plane.set_service(greeter.service("greeter", {"v2": 1}))
     greeter.control_plane.wait_settled()
     (records,) = collect([client])
@@ -58,7 +58,7 @@ def test_a_live_route_shift_loses_no_request(greeter):
 def test_endpoint_scaling_is_an_incremental_push(greeter):
     greeter.control_plane.set_service(greeter.service("greeter", {"v1": 1}))
     (client,) = run_clients(greeter.bootstrap, ["greeter"], 400, interval_ms=5, wait=False)
-    time.sleep(1.0)
+    greeter.control_plane.wait_for_clients(1)
     second = greeter.add_backend("v1b")
     greeter.control_plane.set_endpoints("greeter-v1", [greeter.address["v1"], second])
     greeter.control_plane.wait_settled()
@@ -73,7 +73,7 @@ def test_endpoint_scaling_is_an_incremental_push(greeter):
 def test_an_invalid_cluster_is_nacked_and_the_client_keeps_its_last_good_config(greeter):
     greeter.control_plane.set_service(greeter.service("greeter", {"v2": 1}))
     (client,) = run_clients(greeter.bootstrap, ["greeter"], 300, interval_ms=5, wait=False)
-    time.sleep(1.0)
+    greeter.control_plane.wait_for_clients(1)
     greeter.control_plane.set_service(greeter.service("greeter", {"v2": 1}, cluster_type="STATIC"))
     greeter.control_plane.wait_settled()
     (records,) = collect([client])

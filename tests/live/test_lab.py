@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from live.host import host_ruleset
 from meshlab.lab import Lab, LabError, LabUsageError, PodSpec
 from meshlab.lab.spec import DEFAULT_CAPTURE, STATE_ROOT
 from meshlab.lab.netns import MACHINE
@@ -100,20 +101,13 @@ def test_a_failure_half_way_through_up_removes_what_was_created(monkeypatch):
     assert MACHINE.with_prefix("mlf") == [] and not (STATE_ROOT / "mlf").exists()
 
 
-def ruleset() -> str:
-    """The host's own netfilter state, which the lab must never change."""
-    parts = [subprocess.run([tool], capture_output=True, text=True).stdout for tool in ("iptables-save", "ip6tables-save")]
-    parts.append(subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout)
-    return "\n".join(line for part in parts for line in part.splitlines() if not line.startswith("#"))
-
-
 def meshlab(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "meshlab.cli", "lab", *args, "--prefix", "mlc"] if args[0] not in ("exec", "logs") else
                           [sys.executable, "-m", "meshlab.cli", "lab", args[0], "--prefix", "mlc", *args[1:]], capture_output=True, text=True, timeout=60)
 
 
 def test_cli_round_trip_leaves_the_host_as_it_was():
-    host_before = ruleset()
+    host_before = host_ruleset()
     assert meshlab("up", "--pods", "2").returncode == 0
     try:
         status = json.loads(meshlab("status", "--json").stdout)
@@ -129,7 +123,7 @@ def test_cli_round_trip_leaves_the_host_as_it_was():
         assert meshlab("down").returncode == 0
     again = meshlab("down")
     assert again.returncode == 0, "down is idempotent"
-    assert MACHINE.with_prefix("mlc") == [] and ruleset() == host_before
+    assert MACHINE.with_prefix("mlc") == [] and host_ruleset() == host_before
 
 
 def test_applying_rules_is_refused_in_the_hosts_namespace_and_works_in_a_pods(lab):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
@@ -374,16 +375,30 @@ class Lab:
 
     def loopback_packets(self, pod: str, port: int, exchange) -> tuple[int, int]:
         """Run ``exchange()`` while tcpdump watches the pod's ``lo`` for TCP port ``port``; returns
-        (packets seen, packets carrying payload). Redirected sk_msg data never reaches ``lo``."""
+        (packets seen, packets carrying payload). Redirected sk_msg data never reaches ``lo``.
+
+        The exchange starts once tcpdump says "listening on"; afterwards its lines are read until none
+        has come for a moment (it writes each packet as it sees it, ``-U``)."""
         capture = subprocess.Popen(self.pod(pod).namespace.argv(["tcpdump", "-i", "lo", "-nn", "-q", "-l", "-U", f"tcp port {port}"]),
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+        listening = threading.Event()
+        threading.Thread(target=lambda: [lines.put(line) for line in capture.stdout], daemon=True).start()
+        threading.Thread(target=lambda: [listening.set() for line in capture.stderr if "listening on" in line], daemon=True).start()
+        seen = []
         try:
-            time.sleep(1.0)  # tcpdump needs about a second before it captures
+            if not listening.wait(10):
+                raise LabError(f"tcpdump in pod {pod} did not start listening within 10 s")
             exchange()
-            time.sleep(0.5)
+            while True:
+                try:
+                    seen.append(lines.get(timeout=0.3))
+                except queue.Empty:
+                    break
         finally:
             capture.terminate()
-        lengths = [int(length) for length in re.findall(r"tcp (\d+)", capture.communicate(timeout=10)[0])]
+            capture.wait(timeout=10)
+        lengths = [int(length) for length in re.findall(r"tcp (\d+)", "".join(seen))]
         return len(lengths), sum(length > 0 for length in lengths)
 
     def ebpf_stats(self) -> dict[str, int]:

@@ -9,20 +9,20 @@ the two can be compared line by line.
     trace_rule     the raw-table TRACE rule (iptables arguments) for a hook, protocol and port
     comparable     Steps reduced to what the kernel and the walk can both state
     parse_trace    xtables-monitor output -> [Step], one packet id at a time
-    kernel_trace   run a trigger with a TRACE rule in place and return the kernel's Steps
+    kernel_trace   run a trigger with a TRACE rule in place (once the monitor is seen listening) and return the kernel's Steps
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable
 
 from meshlab.intercept.compare import Rule, parse_rule
 from meshlab.intercept.walk import Step
-from meshlab.lab.netns import NetNS
+from meshlab.lab.netns import LabError, NetNS
 
 #: " TRACE: 2 a3c29c4a nat:ISTIO_OUTPUT:rule:0x15:JUMP:ISTIO_REDIRECT  -4 -t nat -A ISTIO_OUTPUT -j ISTIO_REDIRECT"
 TRACE_LINE = re.compile(r"^\s*TRACE: \d+ (?P<id>[0-9a-f]+) (?P<table>\w+):(?P<chain>[\w-]+):(?P<kind>rule|policy|return):(?P<rest>\S*)\s*(?P<rule>.*)$")
@@ -88,33 +88,70 @@ def parse_trace(text: str) -> list[Step]:
     return steps
 
 
-def kernel_trace(namespace: NetNS, rule: list[str], trigger: Callable[[], object], settle: float = 0.5, timeout: float = 5.0) -> list[Step]:
+#: xtables-monitor says nothing when it is ready, so readiness is seen: a TRACE rule for UDP to the
+#: discard port on loopback, and datagrams sent there until the monitor reports one of them. The next
+#: rule drops them, so they never come back through PREROUTING as packets of their own.
+PROBE_MATCH = ["-p", "udp", "-d", "127.0.0.1", "--dport", "9"]
+PROBE_SENDER = ("import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "for _ in range(1000):\n    s.sendto(b'', ('127.0.0.1', 9))\n    time.sleep(0.01)\n")
+READY_TIMEOUT_S = 10.0
+
+
+def _is_probe(match: re.Match) -> bool:
+    return match["table"] == "raw" and match["rule"].strip().endswith("-j TRACE") and "-p udp" in match["rule"] and "--dport 9 " in match["rule"]
+
+
+def _remove_probe(namespace: NetNS) -> None:
+    for target in ("TRACE", "DROP"):
+        namespace.run(["iptables", "-t", "raw", "-D", "OUTPUT", *PROBE_MATCH, "-j", target], check=False)
+
+
+def kernel_trace(namespace: NetNS, rule: list[str], trigger: Callable[[], object], timeout: float = 5.0) -> list[Step]:
     """Insert ``rule`` (from trace_rule), watch with xtables-monitor, run ``trigger``, remove the rule.
 
-    Reading stops at the first verdict that ends the packet's way through nat (where Istio's
-    decisions are made), or after ``timeout`` seconds."""
+    The trigger runs once the monitor has reported a probe packet (it is subscribed); the probe's own
+    packets are left out. Reading stops at the first verdict that ends the packet's way through nat
+    (where Istio's decisions are made), or after ``timeout`` seconds."""
+    namespace.run(["iptables", "-t", "raw", "-I", "OUTPUT", "1", *PROBE_MATCH, "-j", "DROP"])
+    namespace.run(["iptables", "-t", "raw", "-I", "OUTPUT", "1", *PROBE_MATCH, "-j", "TRACE"])
     namespace.run(["iptables", *rule])
     monitor = subprocess.Popen(namespace.argv(["xtables-monitor", "--trace"]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    done = threading.Event()
+    listening, done, probes = threading.Event(), threading.Event(), set()
 
     def read() -> None:
         for line in monitor.stdout:
+            match = TRACE_LINE.match(line)
+            if match and (match["id"] in probes or _is_probe(match)):
+                probes.add(match["id"])
+                listening.set()
+                continue
             lines.append(line)
             if NAT_VERDICT.search(line):
                 done.set()
+        listening.set()
         done.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    sender = subprocess.Popen(namespace.argv([sys.executable, "-c", PROBE_SENDER]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(settle)  # xtables-monitor has no ready signal; give it time to subscribe
+        heard = listening.wait(READY_TIMEOUT_S)
+        sender.kill()
+        sender.wait(timeout=5)
+        _remove_probe(namespace)
+        if not heard or monitor.poll() is not None:
+            raise LabError(f"xtables-monitor --trace reported no probe packet within {READY_TIMEOUT_S:.0f} s: {''.join(lines)[-300:]}")
         trigger()
         done.wait(timeout)
     finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait(timeout=5)
         monitor.terminate()
         monitor.wait(timeout=5)
         reader.join(timeout=5)
+        _remove_probe(namespace)
         hook, match = rule[3], rule[5:]
         namespace.run(["iptables", "-t", "raw", "-D", hook, *match])
     return parse_trace("".join(lines))

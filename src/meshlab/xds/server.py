@@ -219,6 +219,12 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         answered = all(c.last_nonce.get(t) in c.answered for c in self.connections.values() for t in c.watched)
         return idle and answered
 
+    def clients_ready(self) -> int:
+        """Clients that watch all four types (listeners, routes, clusters, endpoints) and have answered
+        every response: a proxyless client in that state has its whole configuration and can call."""
+        return sum(1 for c in self.connections.values()
+                   if len(c.watched) == 4 and all(c.last_nonce.get(t) in c.answered for t in c.watched))
+
 
 class ControlPlaneThread:
     """A ControlPlane on its own event loop thread, with synchronous methods."""
@@ -256,6 +262,15 @@ class ControlPlaneThread:
             if time.monotonic() - start > timeout:
                 raise TimeoutError(f"the clients did not answer version {self.plane.version} within {timeout:.0f} s")
             time.sleep(0.002)
+        return time.monotonic() - start
+
+    def wait_for_clients(self, count: int = 1, timeout: float = 30.0) -> float:
+        """Wait until ``count`` clients have their whole configuration (ControlPlane.clients_ready)."""
+        start = time.monotonic()
+        while self.call(self.plane.clients_ready) < count:
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"{count} xDS client(s) did not get their configuration within {timeout:.0f} s")
+            time.sleep(0.005)
         return time.monotonic() - start
 
     @property
