@@ -27,7 +27,7 @@ use_book_style()
 # | stage | what runs | needs | used for |
 # |---|---|---|---|
 # | **model** | the mechanism on a simulated clock and network (simpy, networkx) | Python only; any OS | every chapter; what the tests pin |
-# | **live** | the same code against your own Linux kernel: pods are network namespaces, interception is real iptables or eBPF, sidecars are real processes | Linux, iproute2, iptables; root, or unprivileged user namespaces (eBPF: root) | the live sections of chapters 02 to 04 and 13 (chapters 05-06 and 13-14 also run parts on loopback, anywhere) |
+# | **live** | the same code against your own Linux kernel: pods are network namespaces, interception is real iptables or eBPF, sidecars are real processes | Linux, iproute2, iptables; root, or unprivileged user namespaces (eBPF: root) | the live sections of chapters 02 to 04 and 13 (chapters 05-06, 11 and 13-14 also run parts on loopback, anywhere) |
 # | **kind** | real Kubernetes and real Istio in Docker, with meshlab's predictions checked against them | Docker, kind, kubectl, istioctl, >= 4 CPUs and 8 GB | readers who want the cluster itself |
 #
 # The live lab has two optional parts: **ebpf** (chapter 03 needs clang, libbpf and bpftool) and a

@@ -12,7 +12,8 @@
 # - draw the path of one call through a Kubernetes Service (kube-proxy) and through two Istio sidecars,
 #   and count the processes, connections and netfilter decisions on each;
 # - place a proxy in one of five eras, from configuration files to the xDS-driven cloud-native proxies;
-# - compare seven meshes by data plane, ingress, governance and licence, and say where each stands in 2026;
+# - compare seven meshes (Istio in two rows: sidecar and ambient) by data plane, ingress, governance and
+#   licence, and say where each stands in 2026;
 # - say what SMI, Service Mesh Performance and Network Service Mesh are, and what they are not.
 
 # %%
@@ -139,7 +140,7 @@ ax.set_xlim(1993, 2024)
 plt.show()
 
 # %% [markdown]
-# ## 4 · Seven meshes, as data
+# ## 4 · Seven meshes (eight rows: Istio twice, sidecar and ambient), as data
 #
 # The comparison lives in `meshlab.landscape.MESHES`: every status line and milestone carries its source
 # and date, so the table can be checked and kept current rather than copied from a blog.

@@ -61,7 +61,15 @@ plt.show()
 # sidecar A's OUTPUT (RETURN, uid 1337), pod B's PREROUTING (REDIRECT to 15006) and sidecar B's OUTPUT
 # towards the app (RETURN, source 127.0.0.6). The first and the last sit on the loopback segments: with
 # eBPF they are avoidable on every path, which is the seed's "four traversals, two of them avoidable".
-# Across nodes the middle segment must cross the wire, so only the local hops shrink.
+#
+# Merbridge comes in two forms, and the counts differ only across nodes. **`merbridge-2022`** is the design
+# the Istio blog described on 2022-03-07 ("Merbridge - Accelerate your mesh with eBPF"): the pods keep
+# Istio's istio-init rules, and on one node connect4 also sends sidecar A straight to pod B's inbound
+# port, so all four traversals go; across nodes the middle connection still meets sidecar A's OUTPUT and
+# pod B's PREROUTING redirect: two of four avoided. **`merbridge-cni`**, the later CNI mode, installs no
+# iptables rules at all: a TC program on the pod's interface (Merbridge's `bpf/mb_tc.c`) sends a connection
+# arriving from another node to 15006 and restores the port on the way back. Either way the middle
+# segment's bytes cross the wire between nodes: eBPF shortens the local hops, not the network.
 #
 # Pick a datapath and placement to see the segments:
 
@@ -79,15 +87,31 @@ assert traversals("ebpf-meshlab", True)["stack_avoided"] == 4 and traversals("ip
 # ## 2 · How Merbridge replaces iptables
 #
 # - **`cgroup/connect4`** runs when a process in the cgroup calls `connect()`. If the destination is in the
-#   mesh and the caller is not the proxy (uid 1337), it rewrites the destination to the sidecar's
-#   127.0.0.1:15001 and remembers the original by socket cookie. No NAT, no conntrack entry.
+#   mesh and the caller is not the proxy (uid 1337), meshlab rewrites the destination to the sidecar's
+#   port 15001 on a loopback address of the connection's own, 127.128.0.1-127.143.255.255, and remembers
+#   the original by socket cookie. No NAT, no conntrack entry.
 # - **`sockops`** sees connections become ESTABLISHED. It moves the original destination to a key the
-#   sidecar can name (the app socket's own address, which is the sidecar's peer), and puts the socket in a
-#   **sockhash** keyed by its 4-tuple.
+#   sidecar can name (the app socket's address and that loopback address: the sidecar's peer and its own
+#   local address), and puts the socket in a **sockhash** keyed by its 4-tuple.
 # - **`sk_msg`** runs on every `sendmsg()` of a socket in the sockhash. If the peer socket (the same 4-tuple,
 #   ends swapped) is there too, `bpf_msg_redirect_hash` puts the data straight into the peer's receive queue.
 # - **`cgroup/getsockopt`** answers the sidecar's `getsockopt(SOL_IP, SO_ORIGINAL_DST)`, which no longer has a
 #   conntrack entry to read, from the map. The proxy is unchanged.
+#
+# **Why not simply 127.0.0.1:15001.** The maps are one per node, not one per pod, and two pods' apps can
+# pick the same ephemeral port: two connections "127.0.0.1:40001 → 127.0.0.1:15001" at once would share
+# a 4-tuple, and one pod's bytes could be handed to the other pod's sidecar. With one loopback address
+# per connection every 4-tuple is distinct; the whole of 127.0.0.0/8 is local, and the sidecar listens on
+# 0.0.0.0. Merbridge met the same problem: its early connect4 (`bpf/mb_connect.c`, 0.5.0) took the address
+# from a rolling counter in 127.128.0.0 "to avoid conflicts between the quaternions of different Pods"
+# (the counter is 20 bits wide, so the range is in fact 127.128.0.0/12, not the /20 its comment says);
+# later versions bind the pod's IP as the source and keep the counter as a fallback. meshlab's live tests
+# (`tests/live/test_ebpf.py`) call from one source port in two pods at once: with 127.0.0.1 both apps got
+# the same server's answer; with an address per connection each gets its own. Merbridge decides *whether* to redirect differently, too: it checks that the caller's network
+# namespace has a listener on 15001 (the caller is in a meshed pod) and, for the proxy's own
+# connections, consults its `local_pod_ips` map; meshlab's programs are attached only to the cgroup of
+# the lab's meshed pods, so "the caller is meshed" holds by construction, and the proxy is told apart by
+# its uid.
 #
 # The **same-node loop problem**: a proxy connecting to its own pod's IP (an app calling itself through a
 # service) would be rewritten again to its own 15001 and loop. Merbridge detects that case and drops the

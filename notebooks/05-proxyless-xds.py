@@ -31,7 +31,11 @@ use_book_style()
 #
 # gRPC reads the file named by `GRPC_XDS_BOOTSTRAP` when it creates its first xDS channel: where the
 # control plane is (`xds_servers`), how to reach it, and who this client is (`node`), which the control
-# plane uses to decide what to send. Istio's agent writes this file for proxyless pods.
+# plane uses to decide what to send. Istio's agent writes this file for proxyless pods
+# (`/etc/istio/proxy/grpc-bootstrap.json`) and points gRPC at its own local xDS proxy,
+# `unix:///etc/istio/proxy/XDS`; the agent talks to istiod on port 15012 over TLS, authenticated with the
+# pod's service-account token (istio/istio, pkg/istio-agent). The plaintext port 15010 below is this lab's
+# shortcut: no agent, no certificates.
 
 # %%
 print(json.dumps(bootstrap(15010, node_id="sidecar~10.244.0.12~greeter-client.default~default.svc.cluster.local"), indent=2))

@@ -100,9 +100,11 @@ plt.show()
 # %% [markdown]
 # ## 3 · Model: scoping and scaling
 #
-# A Sidecar resource that limits what a proxy sees shrinks its configuration: Huabing Zhao measured an
-# unscoped Envoy with 175 listeners, 325 clusters and 466 endpoints at about 106 MiB, and under 15 MB once
-# egress was limited to about five services (istio/istio#18954). Smaller configurations are faster pushes.
+# A Sidecar resource that limits what a proxy sees shrinks its configuration. Huabing Zhao measured
+# ("How to reduce Envoy's memory overhead in an Istio mesh", zhaohuabing.com, 15 Nov 2019) one unscoped
+# Envoy holding 175 listeners, 325 clusters and 466 endpoints at 105.9 MiB; with 466 instances in that
+# mesh, the sidecars alone took about 466 x 100 MB = 46.6 GB. Limited by a Sidecar resource to the
+# services it calls, each Envoy stayed under 15 MB. Smaller configurations are also faster pushes.
 # Scaling istiod: a bigger instance raises the automatic throttle; more instances split the proxies.
 
 # %%

@@ -47,7 +47,11 @@ use_book_style()
 # In Aeraki's design the *control plane* (Aeraki, beside istiod) recognises the protocol from the service's
 # port name, `tcp-metaprotocol-<protocol>-<anything>` (e.g. `tcp-metaprotocol-dubbo-orders`), learns which
 # codec to load from an `ApplicationProtocol` resource, turns `MetaRouter` resources into the proxy's route
-# configuration, and gets it to the sidecars through Istio. The *data plane* is the MetaProtocol proxy inside
+# configuration, and serves those routes to the proxies itself: Aeraki is the MetaProtocol proxies' RDS
+# server (an outbound proxy's route configuration source points at Aeraki, not at istiod). Only the filter
+# configuration travels through istiod, as EnvoyFilter resources Aeraki writes (aeraki-mesh/aeraki's
+# README). So a MetaRouter change reaches the proxies without istiod's debounce and push queue of chapter 06;
+# a change of the filter itself goes through them. The *data plane* is the MetaProtocol proxy inside
 # Envoy: it decodes each message with the codec, matches the metadata against routes (first match wins),
 # and forwards, mirrors, mutates or refuses. Services that live in other registries (ZooKeeper for Dubbo,
 # for instance) are brought into Istio's service model by Aeraki's registry adapters, so routes can name them.

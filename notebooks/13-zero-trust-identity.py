@@ -86,8 +86,11 @@ assert parse_id("spiffe://meshlab.test/ns/shop/sa/checkout").path == "/ns/shop/s
 # An **X509-SVID** is a certificate whose only URI SAN is the SPIFFE ID; it is not a CA, its key usage is
 # digital signature, and (meshlab sets it) its extended key usage allows both TLS server and client, so one
 # SVID serves both ends of mutual TLS. The trust domain's **bundle** is its CA certificates. A **JWT-SVID**
-# is a signed token (`sub` = the ID, `aud`, `exp`, `kid` naming the key in the trust domain's JWKS bundle),
-# for when TLS does not reach end to end.
+# is a signed token (`sub` = the ID, `aud`, `exp`), for when TLS does not reach end to end. The JWT-SVID
+# specification (spiffe/spiffe, standards/JWT-SVID.md) makes the token's `kid` header optional (meshlab
+# sets it, as SPIRE does, so a validator finds the key at once) and `typ`, if set, `JWT` or `JOSE`; `alg`
+# must be an RS, ES or PS algorithm. Every key in the trust domain's **JWT bundle** (a JWKS) must have a
+# `kid` and `use: "jwt-svid"`.
 
 # %%
 authority = TrustDomainAuthority(TD)

@@ -12,9 +12,19 @@ def test_iptables_crosses_the_stack_six_times_and_iptables_four(same_node):
     assert traversals("iptables", same_node) == {"stack": 6, "iptables": 4, "stack_avoided": 0}
 
 
-def test_merbridge_skips_the_stack_on_one_node_and_keeps_only_the_wire_across_nodes():
-    assert traversals("ebpf-merbridge", same_node=True) == {"stack": 0, "iptables": 0, "stack_avoided": 6}
-    assert traversals("ebpf-merbridge", same_node=False) == {"stack": 2, "iptables": 0, "stack_avoided": 4}
+@pytest.mark.parametrize("mode", ["merbridge-2022", "merbridge-cni"])
+def test_merbridge_skips_the_stack_and_iptables_on_one_node(mode):
+    assert traversals(mode, same_node=True) == {"stack": 0, "iptables": 0, "stack_avoided": 6}
+
+
+def test_merbridge_2022_across_nodes_avoids_the_two_loopback_traversals_of_four():
+    assert traversals("merbridge-2022", same_node=False) == {"stack": 2, "iptables": 2, "stack_avoided": 4}
+    middle = request_segments("merbridge-2022", same_node=False)[1]
+    assert (middle.iptables, middle.redirected) == (2, False), "sidecar A's OUTPUT and pod B's PREROUTING remain"
+
+
+def test_merbridge_cni_mode_leaves_no_iptables_traversal_across_nodes_but_the_wire():
+    assert traversals("merbridge-cni", same_node=False) == {"stack": 2, "iptables": 0, "stack_avoided": 4}
 
 
 def test_the_two_avoidable_iptables_traversals_are_the_loopback_segments():

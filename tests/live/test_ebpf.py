@@ -4,6 +4,8 @@ process outside the lab's cgroup keeps the normal path, and nothing stays attach
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import subprocess
 import sys
 import json
@@ -83,3 +85,36 @@ def test_cleanup_after_a_crash_detaches_and_unmounts_everything():
     cleanup("mlec")
     assert mesh_programs() == before, "the lab's four programs are gone"
     assert str(state) not in open("/proc/mounts").read() and MACHINE.with_prefix("mlec") == [] and not state.exists()
+
+
+CLIENT_FROM_PORT = """
+import json, socket, sys, time
+server, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", port))  # the same source port in both pods
+s.connect((server, 8080))
+time.sleep(1.0)  # both connections open at once
+s.sendall(b"GET /same-port HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+reply = b""
+while b"}" not in reply:
+    reply += s.recv(4096)
+print(json.loads(reply.split(b"\\r\\n\\r\\n", 1)[1])["pod"])
+"""
+
+
+def test_two_pods_calling_from_the_same_source_port_at_once_stay_apart():
+    """Each app connection is sent to its sidecar on a loopback address of its own, so the node-wide
+    maps never hold two connections under one 4-tuple: both pairs are in the sockhash, and each app
+    gets its own server's answer."""
+    with Lab("mlsp").up(4, datapath="ebpf") as lab:
+        before = lab.ebpf_stats()
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda pair: lab.exec(pair[0], lab.in_cgroup_argv([sys.executable, "-c", CLIENT_FROM_PORT, lab.pod(pair[1]).ip, "40001"])),
+                                    [("pod0", "pod2"), ("pod1", "pod3")]))
+        assert [a.stdout.strip() for a in answers] == ["pod2", "pod3"], [a.stderr[-300:] for a in answers]
+        after = lab.ebpf_stats()
+        assert after["connect_rewrites"] - before["connect_rewrites"] == 2
+        # per request, both ends of three connections: app -> sidecar, sidecar -> sidecar, sidecar -> app;
+        # with one 4-tuple for both app -> sidecar connections, two of the twelve would be refused
+        assert after["sockhash_inserts"] - before["sockhash_inserts"] == 12

@@ -2,10 +2,13 @@
 /*
  * meshlab's eBPF datapath, in the manner of Merbridge: four programs and five maps.
  *
- *   cgroup/connect4    an app's connect() to a mesh address goes to the sidecar's 127.0.0.1:15001
- *                      instead (no iptables REDIRECT); the original destination is kept by socket cookie
+ *   cgroup/connect4    an app's connect() to a mesh address goes to the sidecar's port 15001 on a
+ *                      loopback address of its own, 127.128.0.1-127.143.255.255 from a rolling counter
+ *                      per CPU
+ *                      (no iptables REDIRECT); the original destination is kept by socket cookie
  *   sockops            on ESTABLISHED: moves that original destination to a key the sidecar can name
- *                      (the app socket's local address), and puts every socket in a sockhash
+ *                      (the app socket's address and the loopback address it was given), and puts
+ *                      every socket in a sockhash keyed by its 4-tuple
  *   sk_msg             a message sent to a socket whose peer is in the sockhash is handed straight to
  *                      the peer's receive queue (bpf_msg_redirect_hash): no TCP/IP stack, no netfilter
  *   cgroup/getsockopt  answers the sidecar's getsockopt(SOL_IP, SO_ORIGINAL_DST) from the map, so the
@@ -13,6 +16,13 @@
  *
  * Only processes in the lab's cgroup are affected; the proxy's own connections (uid PROXY_UID) and
  * destinations outside the mesh's CIDRs keep the normal path, as do messages to unknown peers.
+ *
+ * Why not 127.0.0.1:15001: the maps are one per node, not one per pod, and two pods' apps can use the
+ * same ephemeral port, so "127.0.0.1:40001 -> 127.0.0.1:15001" could name two connections at once and
+ * one pod's bytes could be handed to the other pod's sidecar. A loopback address per connection makes
+ * every 4-tuple distinct (Merbridge does the same, bpf/mb_connect.c: "to avoid conflicts between the
+ * quaternions of different Pods"). The whole of 127.0.0.0/8 is local on lo, and the sidecar listens on
+ * 0.0.0.0, so the connection needs nothing else.
  * The CIDRs and ports are compile-time constants, set by meshlab.ebpf.datapath with -D.
  */
 #include <linux/bpf.h>
@@ -36,7 +46,8 @@
 #define SO_ORIGINAL_DST 80 /* <linux/netfilter_ipv4.h> */
 #define SOL_IP 0
 #define AF_INET 2
-#define LOCALHOST 0x7f000001
+#define LOOPBACK_BASE 0x7f800000 /* 127.128.0.0; a 20-bit counter adds 1 .. 0xfffff */
+#define LOOPBACK_COUNT 0xfffff
 
 enum counter { CONNECT_REWRITES, SOCKHASH_INSERTS, REDIRECTED_MESSAGES, PASSED_MESSAGES, ORIGINAL_DST_ANSWERS, COUNTERS };
 
@@ -44,6 +55,13 @@ struct address {
 	__u32 ip;   /* network order */
 	__u16 port; /* network order */
 	__u16 pad;
+};
+
+/* What the sidecar can name about its accepted socket: the app's end (its peer) and the loopback
+ * address the app was sent to (its own local address). */
+struct app_connection {
+	__u32 app_ip, loopback_ip; /* network order */
+	__u16 app_port, pad;        /* network order */
 };
 
 struct socket_pair {
@@ -68,9 +86,16 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct address); /* the app socket's local address = the sidecar's peer */
+	__type(key, struct app_connection);
 	__type(value, struct address);
 } peer_original_dst SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); /* one counter per CPU: no atomics, none shared */
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} loopback_counter SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -84,6 +109,20 @@ static __always_inline void count(__u32 which)
 	__u64 *value = bpf_map_lookup_elem(&counters, &which);
 	if (value)
 		__sync_fetch_and_add(value, 1);
+}
+
+/* The next loopback address for an app's connection to its sidecar (host order): this CPU's counter
+ * in the low 16 bits, the CPU in the bits above, so two CPUs never hand out the same address. */
+static __always_inline __u32 next_loopback(void)
+{
+	__u32 zero = 0, n = 0;
+	__u32 *counter = bpf_map_lookup_elem(&loopback_counter, &zero);
+	if (counter) {
+		n = *counter;
+		*counter = n + 1;
+	}
+	__u32 mixed = (bpf_get_smp_processor_id() << 16) | (n & 0xffff);
+	return LOOPBACK_BASE + (mixed % LOOPBACK_COUNT) + 1;
 }
 
 static __always_inline int in_mesh(__u32 ip /* host order */)
@@ -101,7 +140,7 @@ int mesh_connect4(struct bpf_sock_addr *ctx)
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct address original = {.ip = ctx->user_ip4, .port = (__u16)ctx->user_port};
 	bpf_map_update_elem(&cookie_original_dst, &cookie, &original, BPF_ANY);
-	ctx->user_ip4 = bpf_htonl(LOCALHOST);
+	ctx->user_ip4 = bpf_htonl(next_loopback());
 	ctx->user_port = bpf_htons(OUTBOUND_PORT);
 	count(CONNECT_REWRITES);
 	return 1;
@@ -125,8 +164,8 @@ int mesh_sockops(struct bpf_sock_ops *skops)
 		__u64 cookie = bpf_get_socket_cookie(skops);
 		struct address *original = bpf_map_lookup_elem(&cookie_original_dst, &cookie);
 		if (original) {
-			struct address local = {.ip = key.local_ip, .port = key.local_port};
-			bpf_map_update_elem(&peer_original_dst, &local, original, BPF_ANY);
+			struct app_connection app = {.app_ip = key.local_ip, .loopback_ip = key.remote_ip, .app_port = key.local_port};
+			bpf_map_update_elem(&peer_original_dst, &app, original, BPF_ANY);
 			bpf_map_delete_elem(&cookie_original_dst, &cookie);
 		}
 	}
@@ -162,8 +201,8 @@ int mesh_getsockopt(struct bpf_sockopt *ctx)
 	struct bpf_sock *sk = ctx->sk;
 	if (!sk)
 		return 1;
-	struct address peer = {.ip = sk->dst_ip4, .port = (__u16)sk->dst_port};
-	struct address *original = bpf_map_lookup_elem(&peer_original_dst, &peer);
+	struct app_connection app = {.app_ip = sk->dst_ip4, .loopback_ip = sk->src_ip4, .app_port = (__u16)sk->dst_port};
+	struct address *original = bpf_map_lookup_elem(&peer_original_dst, &app);
 	if (!original)
 		return 1; /* not ours: keep what the kernel answered (e.g. conntrack after a REDIRECT) */
 	struct sockaddr_in *answer = ctx->optval;

@@ -8,14 +8,20 @@ table sees each connection's first packet at the sending pod's OUTPUT and, for t
 at the receiving pod's PREROUTING.
 
 - ``iptables``: Istio's rules; 6 stack traversals and 4 iptables traversals, on one node or two.
-- ``ebpf-merbridge``: Merbridge's design; connect4 replaces REDIRECT, so no iptables at all, and
-  sk_msg hands data from socket to socket for every segment whose two ends are on one node: the two
-  loopback segments always, the middle one too when both pods share the node.
+- ``merbridge-2022``: Merbridge as the Istio blog of 2022-03-07 describes it, with Istio's istio-init
+  rules still in the pods; connect4 sends the app to its sidecar and the sidecar straight to a peer on
+  the same node, and sk_msg hands data from socket to socket for every segment whose two ends share a
+  node. Across nodes the middle connection still meets the sidecar's OUTPUT rules and the receiving
+  pod's PREROUTING redirect: of the four iptables traversals, the two loopback ones are avoided on
+  every path (the seed's "four traversals, two avoidable"), all four only on one node.
+- ``merbridge-cni``: Merbridge's later CNI mode, with no istio-init rules at all: a TC program on the
+  pod's interface (bpf/mb_tc.c) sends a connection arriving from another node to 15006, so no iptables
+  traversal is left; the middle segment's bytes still cross the wire between nodes.
 - ``ebpf-meshlab``: this lab's eBPF datapath; connect4 and sk_msg for the loopback segments, while
   Istio's rules stay for inbound capture, so the nat table still sees every connection.
 
     Segment          one TCP connection of the request path
-    DATAPATHS        the three datapaths
+    DATAPATHS        the four datapaths
     request_segments the segments for a datapath and placement
     traversals       totals: stack, iptables, and how many of iptables' stack traversals were avoided
 """
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DATAPATHS = ("iptables", "ebpf-meshlab", "ebpf-merbridge")
+DATAPATHS = ("iptables", "ebpf-meshlab", "merbridge-2022", "merbridge-cni")
 
 
 @dataclass(frozen=True)
@@ -42,10 +48,13 @@ class Segment:
 def request_segments(datapath: str, same_node: bool) -> list[Segment]:
     if datapath not in DATAPATHS:
         raise ValueError(f"unknown datapath {datapath!r}; datapaths are {', '.join(DATAPATHS)}")
-    merbridge, ebpf = datapath == "ebpf-merbridge", datapath != "iptables"
+    merbridge, ebpf = datapath.startswith("merbridge"), datapath != "iptables"
+    # the middle connection: Merbridge's connect4 takes it on one node, its TC program across nodes in
+    # CNI mode; otherwise the sidecar's OUTPUT and the receiving pod's PREROUTING see its first packet
+    middle = 0 if merbridge and (same_node or datapath == "merbridge-cni") else 2
     return [
         Segment("app A -> sidecar A", True, ebpf, 0 if merbridge else 1),
-        Segment("sidecar A -> sidecar B", same_node, merbridge and same_node, 0 if merbridge else 2),
+        Segment("sidecar A -> sidecar B", same_node, merbridge and same_node, middle),
         Segment("sidecar B -> app B", True, ebpf, 0 if merbridge else 1),
     ]
 

@@ -55,6 +55,9 @@ MESHES: tuple[Mesh, ...] = (
         (
             Milestone("2017-05", "Istio 0.1 announced by Google, IBM and Lyft", "istio.io blog, 'Introducing Istio', 24 May 2017", "0.1"),
             Milestone("2018-07", "Istio 1.0", "istio.io release announcement, 31 July 2018", "1.0"),
+            Milestone("2020-03", "Istio 1.5: the control plane becomes one binary, istiod; quarterly releases (decided a year before)",
+                      "istio.io, Istio 1.5 release announcement, 5 March 2020 ('consolidating our control plane into a single new binary - Istiod'; "
+                      "'A year ago we decided to move to quarterly releases')", "1.5 (istiod)"),
             Milestone("2023-07", "graduates in the CNCF", "CNCF announcement, 12 July 2023", "CNCF graduated"),
         ),
         "active; sidecars still supported next to ambient mode",

@@ -69,7 +69,8 @@ ERAS: tuple[Era, ...] = (
         "cloud-native era",
         "the proxy is configured only over an API (xDS) by a control plane",
         (
-            Proxy("Envoy", 2016, "xDS APIs, hot restart, L7 filters; Istio's data plane", "Lyft engineering blog, 'Announcing Envoy', Sep 2016"),
+            Proxy("Envoy", 2016, "xDS APIs, hot restart, L7 filters; Istio's data plane; a CNCF project since 13 Sep 2017",
+                  "Lyft engineering blog, 'Announcing Envoy', Sep 2016; CNCF announcement of Envoy's acceptance, 13 Sep 2017"),
             Proxy("linkerd2-proxy", 2018, "Rust micro-proxy for Linkerd 2", "linkerd.io, Linkerd 2.0 GA, Sep 2018"),
             Proxy("ztunnel", 2022, "per-node Rust L4 proxy of Istio's ambient mode", "istio.io blog, 'Introducing Ambient Mesh', Sep 2022"),
         ),

@@ -98,8 +98,9 @@ def simulate_timeline(data: dict) -> dict:
     return {"pushes": pushes}
 
 
-#: Sidecar scoping (Huabing Zhao, 2019, istio/istio#18954): unscoped 175 listeners, 325 clusters and
-#: 466 endpoints made a ~106 MiB Envoy; egress limited to ~5 services brought it under 15 MB, and
+#: Sidecar scoping (Huabing Zhao, "How to reduce Envoy's memory overhead in an Istio mesh", 15 Nov 2019):
+#: unscoped, 175 listeners, 325 clusters and 466 endpoints made a 105.9 MiB Envoy; a Sidecar resource
+#: limiting its egress kept it under 15 MB, and
 #: memory grows linearly with listeners and clusters. meshlab takes the resource count as the size of
 #: a push and scales it by the memory ratio when scoped.
 UNSCOPED_RESOURCES = 175 + 325 + 466
