@@ -78,7 +78,9 @@ class SpireError(RuntimeError):
 
 
 def _free_port() -> int:
-    """A port for the server's agent API; SPIRE takes a port number in its file, not a socket."""
+    """A port for the server's agent API. SPIRE takes a port number in its file, not a socket, and reads
+    ``bind_port = "0"`` as its default 8081 (tried with v1.13.3), so a free one is picked here; should
+    another process take it first, the server does not become healthy and SpireError shows its log."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

@@ -255,9 +255,10 @@ class ControlPlaneThread:
         self.call(lambda: self.plane.set_endpoints(cluster, endpoints))
 
     def wait_settled(self, timeout: float = 10.0) -> float:
-        """Wait until the pushes are out and every client has answered them; returns the seconds waited."""
+        """Wait until the pushes are out and every client has answered them; returns the seconds waited.
+        (set_service and friends hand the change to the debouncer before they return, so a change is
+        never missed here: settled() is false until its push is out and answered.)"""
         start = time.monotonic()
-        time.sleep(self.plane.options.debounce_after_ms / 1000)  # let the debouncer see the change first
         while not self.call(self.plane.settled):
             if time.monotonic() - start > timeout:
                 raise TimeoutError(f"the clients did not answer version {self.plane.version} within {timeout:.0f} s")
