@@ -8,6 +8,7 @@
 # rules exactly as Istio 1.30.3 does, walks packets through them, and then runs them in your kernel.
 #
 # **After this chapter you can**
+# - say what Istio's sidecar injector adds to a pod and how a traffic annotation becomes an istio-init flag;
 # - read the rules `istio-iptables` installs and say what each of ISTIO_INBOUND, ISTIO_IN_REDIRECT,
 #   ISTIO_OUTPUT, ISTIO_REDIRECT (and ISTIO_OUTPUT_DNS) is for;
 # - predict, for a given connection, which rules match and where it ends up, and check the prediction
@@ -63,7 +64,70 @@ print(render_commands(POD))
 # calling its own service through the VIP: app → outbound proxy → inbound proxy → app); the app's own
 # loopback traffic returns; every other connection of the proxy returns, so the proxy never captures
 # itself. Only then does everything else (`-j ISTIO_REDIRECT`) go to the sidecar.
+
+# %% [markdown]
+# **Where those arguments come from: injection.** Nobody writes istio-init into a pod. When a pod is created
+# in a namespace labelled `istio-injection=enabled`, the API server sends it to istiod's admission webhook
+# (the `MutatingWebhookConfiguration` named `istio-sidecar-injector`), which renders Istio's injection
+# template with the pod, the install's values and the mesh config, and answers with a patch: an
+# `istio-init` init container (or nothing, with istio-cni), an `istio-proxy` container, volumes for the
+# certificates and the agent's sockets, and annotations saying what was injected. Traffic annotations on
+# the pod (`traffic.sidecar.istio.io/excludeInboundPorts`, `includeOutboundIPRanges`, ...) become
+# istio-init's flags. `istioctl kube-inject` runs the same template offline.
 #
+# **Stage: upstream** (Go; `make upstream` builds Istio's own `istioctl` and `pilot-agent`). Here a plain
+# pod, with one port kept out of capture, goes through the real injector; meshlab reads the injected
+# istio-init arguments back, and, where the live stage is there too, Istio's own istio-iptables and
+# meshlab render the same rules for them.
+
+# %% tags=["nbval-ignore-output"]
+from meshlab.kind import observe
+from meshlab.upstream import build
+from meshlab.upstream.versions import PROGRAMS
+
+ISTIOCTL, PILOT_AGENT = build.find(PROGRAMS["istioctl"]), build.find(PROGRAMS["pilot-agent"])
+PLAIN_POD = {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": "reviews", "namespace": "default", "labels": {"app": "reviews"},
+                          "annotations": {"traffic.sidecar.istio.io/excludeInboundPorts": "9090"}},
+             "spec": {"serviceAccountName": "reviews", "containers": [{"name": "reviews", "image": "reviews:v1", "ports": [{"containerPort": 9080}]}]}}
+INJECTED = None
+if ISTIOCTL is None:
+    print(f"upstream stage: istioctl {PROGRAMS['istioctl'].version} is not built here (meshlab upstream install istioctl)")
+    assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1", "the upstream stage is required here"
+else:
+    from meshlab.upstream.injection import Injector
+
+    with Injector(ISTIOCTL.path) as injector:
+        injected = injector.inject(PLAIN_POD)
+    print(f"istioctl {ISTIOCTL.version} kube-inject:")
+    print("  containers before:", [c["name"] for c in PLAIN_POD["spec"]["containers"]])
+    print("  after: init containers", [c["name"] for c in injected["spec"]["initContainers"]],
+          "containers", [c["name"] for c in injected["spec"]["containers"]])
+    added = sorted(set(injected["metadata"]["annotations"]) - set(PLAIN_POD["metadata"]["annotations"]))
+    print(f"  {len(injected['spec']['volumes'])} volumes added; annotations added:")
+    print("\n".join(f"    {name}" for name in added))
+    args, env = observe.init_container(injected)
+    print("  istio-init runs:", " ".join(args))
+    INJECTED = observe.capture_config_from_init(args, env)
+    assert INJECTED.inbound_ports_exclude == "15090,15021,9090,15020", "the annotation became -d"
+    assert [c["name"] for c in injected["spec"]["containers"]] == ["reviews", "istio-proxy"]
+
+# %% tags=["nbval-ignore-output"]
+if INJECTED is not None and PILOT_AGENT is not None and doctor.check_live().available and os.geteuid() == 0:
+    from meshlab.upstream.iptables import IstioIptables, meshlab_rendering
+
+    with IstioIptables(PILOT_AGENT.path, "ml02u") as real:
+        theirs = real.dry_run(INJECTED)
+    ours = meshlab_rendering(INJECTED)
+    print(f"pilot-agent {PILOT_AGENT.version} istio-iptables --dry-run: {len(theirs.text.splitlines())} lines; "
+          f"meshlab: {len(ours.splitlines())} lines; identical: {theirs.text == ours}")
+    print("\n".join(line for line in ours.splitlines() if "9090" in line))
+    assert theirs.returncode == 0 and theirs.text == ours
+else:
+    print("needs the upstream stage (pilot-agent) and the live stage as root: nothing compared here")
+    assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1" or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1"
+
+# %% [markdown]
 # ## 2 · Model: walking packets through the rules
 #
 # `meshlab.intercept.walk` follows a connection's first packet through the rules as netfilter does (nat
@@ -316,7 +380,9 @@ else:
 # %% [markdown]
 # ## Stage of this chapter
 #
-# Sections 1-3 run on the **model** stage (the rule generator and the packet walk, anywhere). Sections
+# Sections 1-3 run on the **model** stage (the rule generator and the packet walk, anywhere); section 1's
+# injection runs on the **upstream** stage (Istio's own istioctl and pilot-agent, built from their Go
+# module). Sections
 # 4-5 run on the **live** stage: real network namespaces, Istio's rules applied with iptables-restore,
 # real sidecar processes as uid 1337, and netfilter's own trace. Section 6 runs on the **kind** stage: a
 # real injected pod's rules, from istio-init's log, a debug container and the kernel, against `meshlab
