@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from meshlab.intercept import CaptureConfig, ConfigError, build_rules
 from meshlab.intercept.compare import compare
 from meshlab.upstream.iptables import IstioIptables, meshlab_rendering
 
-pytestmark = [pytest.mark.live, pytest.mark.upstream]
+pytestmark = [pytest.mark.live, pytest.mark.upstream,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root: scratch namespaces with ip netns and their /etc/netns/<name>/resolv.conf")]
 
 CASES = json.loads((Path(__file__).parent.parent / "data" / "istio-iptables" / "cases.json").read_text())
 
