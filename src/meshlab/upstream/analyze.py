@@ -1,0 +1,41 @@
+"""Istio's configuration analyzers, offline: ``istioctl analyze --use-kube=false FILES`` reads YAML and
+reports what istiod would trip over (a route to a gateway or subset that does not exist, ...), each
+finding with its IST code (istio.io/latest/docs/reference/config/analysis).
+
+    Finding   one line of istioctl's report: level, code, resource, message
+    analyze   YAML text -> the findings (an empty list when istioctl finds nothing)
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+#: "Error [IST0101] (VirtualService default/reviews /tmp/x.yaml:6) Referenced gateway not found: ..."
+FINDING = re.compile(r"^(?P<level>Error|Warning|Info) \[(?P<code>IST\d{4})\] \((?P<resource>\S+ \S+)[^)]*\) (?P<message>.*)$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str
+    code: str
+    resource: str
+    message: str
+
+
+class AnalyzeError(RuntimeError):
+    """istioctl analyze failed for a reason other than findings (exit 79 means it found some)."""
+
+
+def analyze(istioctl: str, resources: str) -> list[Finding]:
+    with tempfile.TemporaryDirectory(prefix="meshlab-analyze-") as folder:
+        source = Path(folder) / "config.yaml"
+        source.write_text(resources)
+        done = subprocess.run([istioctl, "analyze", "--use-kube=false", str(source)], capture_output=True, text=True, timeout=120, check=False)
+    findings = [Finding(**m.groupdict()) for m in map(FINDING.match, done.stdout.splitlines()) if m]
+    if done.returncode not in (0, 79) or (done.returncode == 79 and not findings):
+        raise AnalyzeError(f"istioctl analyze failed (exit {done.returncode}): {(done.stderr.strip() or done.stdout.strip())[-600:]}")
+    return findings
