@@ -357,12 +357,65 @@ if LIVE.available:
     zero_trust.stop()
 
 # %% [markdown]
+# ## 8 · The real SPIRE beside meshlab's agent
+#
+# **Stage: upstream** (Go and gcc; `make upstream` builds SPIRE v1.13.3's own `spire-server` and
+# `spire-agent` from their Go module). The same registration entries go to SPIRE (with `spire-server entry
+# create`) and to meshlab's agent; this process asks each agent's Workload API with the same `spiffe`
+# client. One entry selects this process's uid, the other a uid it does not have. SPIRE's agent fetches
+# new entries from its server every 5 s, so the cell waits for that before reading its answer.
+
+# %% tags=["nbval-ignore-output"]
+from meshlab.upstream import build
+from meshlab.upstream.versions import PROGRAMS
+
+SPIRE_PROGRAMS = [build.find(PROGRAMS[name]) for name in ("spire-server", "spire-agent")]
+if None in SPIRE_PROGRAMS:
+    print("upstream stage: SPIRE is not built here (meshlab upstream install spire-server spire-agent)")
+    assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1", "the upstream stage is required here"
+else:
+    from meshlab.upstream.spire import Spire
+
+    mine_uid = f"unix:uid:{os.getuid()}"
+    side_by_side = [("spiffe://meshlab.test/ns/shop/sa/web", [mine_uid]), ("spiffe://meshlab.test/ns/shop/sa/db", ["unix:uid:64999"])]
+    ids = {spiffe_id for spiffe_id, _ in side_by_side}
+
+    def answer(socket_path):
+        try:
+            with WorkloadApiClient(f"unix://{socket_path}") as client:
+                return {str(svid.spiffe_id) for svid in client.fetch_x509_svids()} & ids
+        except FetchX509SvidError:
+            return set()
+
+    with Spire(*(program.path for program in SPIRE_PROGRAMS), Path(tempfile.mkdtemp(prefix="meshlab-spire-"))) as real_spire:
+        for spiffe_id, selectors in side_by_side:
+            real_spire.create_entry(spiffe_id, selectors)
+        deadline = time.monotonic() + 30
+        while not answer(real_spire.workload_socket) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(6)  # one more sync: nothing else arrives late
+        theirs = answer(real_spire.workload_socket)
+    folder = Path(tempfile.mkdtemp(prefix="meshlab-agent-"))
+    ours_server = SpireServer(TD)
+    ours = Agent(ours_server, folder / "agent.sock")
+    ours.attest(ours_server.create_join_token())
+    ours_server.entries = load_entries([{"spiffe_id": i, "selectors": s, "ttl": 3600} for i, s in side_by_side], ours.id)
+    ours_running = AgentThread(ours).start()
+    mine = answer(ours.socket_path)
+    ours_running.stop()
+    shutil.rmtree(folder)
+    print(f"SPIRE {SPIRE_PROGRAMS[0].version}: {sorted(theirs)}")
+    print(f"meshlab's agent: {sorted(mine)}")
+    assert theirs == mine == {"spiffe://meshlab.test/ns/shop/sa/web"}
+
+# %% [markdown]
 # ## Stage of this chapter
 #
 # Sections 1-5 run on the **model** stage (IDs, certificates, tokens, attestation and matching, in this
 # process). Section 6 runs **live** on a Unix socket and loopback: a real gRPC Workload API, the real
 # `spiffe` client, real TLS 1.3 handshakes. Section 7 runs on the **live** lab: pods as network namespaces,
-# the agent attesting processes by the kernel's account of them. On the **kind** stage, SPIRE's own agent
+# the agent attesting processes by the kernel's account of them. Section 8 runs on the **upstream** stage:
+# SPIRE's own server and agent, which answer as meshlab's agent does. On the **kind** stage, SPIRE's own agent
 # (DaemonSet) serves the same API to pods through the SPIFFE CSI driver, and Istio's sidecars fetch their
 # SVIDs from it at `/run/secrets/workload-spiffe-uds/socket`.
 #

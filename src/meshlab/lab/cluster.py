@@ -167,6 +167,12 @@ class Lab:
         lab.processes, lab.services = state.processes, state.services
         return lab
 
+    def adopt(self, owner: str, process: ProcessRecord) -> None:
+        """Record a process started for this lab by someone else (SPIRE's server and agent, say), so that
+        ``down`` and ``cleanup`` (which read the state file) stop it too."""
+        self.processes.append((owner, process))
+        self._save()
+
     # -- building --------------------------------------------------------------------------
     def node_netns(self, node: int) -> NetNS:
         return NetNS(network.node_name(self.prefix, node), self.host)

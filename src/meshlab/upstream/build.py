@@ -100,15 +100,21 @@ def install(program: Program, progress: Callable[[str], None] = lambda line: Non
     target = binary_path(program)
     partial = target.with_name(target.name + ".partial")
     ldflags = " ".join(f"-X {name}={value}" for name, value in program.stamp.items())
-    argv = [go, "build", "-mod=mod", "-trimpath", "-ldflags", ldflags, "-o", str(partial), program.package]
+    argv = [go, "build", "-v", "-mod=mod", "-trimpath", "-ldflags", ldflags, "-o", str(partial), program.package]
     progress(f"building {program.name} {program.version} ({program.module.spec}): go build {program.package}")
     started, tail = time.monotonic(), deque(maxlen=15)
     environment = {**os.environ, "CGO_ENABLED": "1" if program.cgo else "0", "GOFLAGS": "-buildvcs=false"}
     with subprocess.Popen(argv, cwd=folder, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as build:
         assert build.stdout is not None
+        compiled = 0
         for line in build.stdout:
             tail.append(line.rstrip())
-            progress(line.rstrip())
+            if line.startswith(("go: downloading", "#")) or " " in line.strip():
+                progress(line.rstrip())  # downloads, and compiler or linker messages
+            else:
+                compiled += 1  # go build -v names each package it builds
+                if compiled % 200 == 0:
+                    progress(f"{program.name}: {compiled} packages built, {time.monotonic() - started:.0f} s")
             if time.monotonic() - started > timeout:
                 build.kill()
                 raise UpstreamError(f"{program.name}: go build did not finish within {timeout:.0f} s")

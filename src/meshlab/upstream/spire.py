@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from meshlab.lab.processes import ProcessRecord, record, stop
@@ -90,9 +91,11 @@ class Spire:
     """A SPIRE server and one agent attested with a join token; both stopped (by PID) and the folder
     removed on exit. ``agent_id`` is the agent's SPIFFE ID, the parent of the entries."""
 
-    def __init__(self, server: str, agent: str, folder: Path, trust_domain: str = "meshlab.test", discover_workload_path: bool = False) -> None:
+    def __init__(self, server: str, agent: str, folder: Path, trust_domain: str = "meshlab.test", discover_workload_path: bool = False,
+                 on_start: Callable[[ProcessRecord], None] = lambda process: None) -> None:
+        """``on_start`` hears of each process as it starts (a live lab records it, so its cleanup stops it)."""
         self.server, self.agent, self.folder, self.trust_domain = server, agent, Path(folder), trust_domain
-        self.discover_workload_path = discover_workload_path
+        self.discover_workload_path, self.on_start = discover_workload_path, on_start
         self.processes: list[ProcessRecord] = []
         self.agent_id = ""
 
@@ -114,6 +117,7 @@ class Spire:
         log = (self.folder / f"{role}.log").open("w")
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(record(process.pid, f"spire-{role}"))
+        self.on_start(self.processes[-1])
         deadline = time.monotonic() + timeout
         while subprocess.run(healthcheck, capture_output=True, timeout=30, check=False).returncode != 0:
             if process.poll() is not None or time.monotonic() > deadline:
