@@ -75,7 +75,10 @@ print(render_commands(POD))
 # the pod (`traffic.sidecar.istio.io/excludeInboundPorts`, `includeOutboundIPRanges`, ...) become
 # istio-init's flags. `istioctl kube-inject` runs the same template offline.
 #
-# **Stage: upstream** (Go; `make upstream` builds Istio's own `istioctl` and `pilot-agent`). Here a plain
+# **Stage: upstream** (Go; `make upstream` builds Istio's own `istioctl` and `pilot-agent` from the
+# istio.io/istio module; the proxy does not serve 1.30.3's own commit, so they are built from release-1.30
+# commit 9739e10eb9d7, whose istio-iptables is 1.30.3's and whose injection template differs only in
+# quoting annotation values; they say `1.30.3+9739e10eb9d7`). Here a plain
 # pod, with one port kept out of capture, goes through the real injector; meshlab reads the injected
 # istio-init arguments back, and, where the live stage is there too, Istio's own istio-iptables and
 # meshlab render the same rules for them.

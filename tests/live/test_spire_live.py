@@ -30,17 +30,38 @@ def wait_for(pod_fetch, expected, timeout=30.0):
     return answer
 
 
-def test_pods_get_their_identities_from_the_real_spire_agent():
-    from meshlab.lab.spire import LabSpire
+ENTRIES = [(WEB, ["unix:gid:1101"]), (DB, ["unix:gid:1102"])]
+#: (pod, gid of the workload): the callers both agents are asked about
+CALLERS = [("pod0", 1101), ("pod1", 1102), ("pod1", 1103), ("pod0", 1102)]
+
+
+def test_pods_get_the_same_identities_from_the_real_spire_agent_and_from_meshlabs():
+    from meshlab.identity.agent import Agent, AgentThread
+    from meshlab.identity.entries import load_entries
+    from meshlab.identity.server import SpireServer
+    from meshlab.identity.spiffeid import TrustDomain
+    from meshlab.lab.identity import LabPods
+    from meshlab.lab.spire import Issued, LabSpire, workload_ids
 
     with Lab("mlsr").up(2) as lab, LabSpire(lab, program_path("spire-server"), program_path("spire-agent")) as spire:
-        spire.create_entry(WEB, ["unix:gid:1101"])
-        spire.create_entry(DB, ["unix:gid:1102"])
-        assert wait_for(lambda: spire.fetch("pod0", 1101), {WEB}) == {WEB}
-        assert spire.fetch("pod1", 1102) == {DB}
-        assert spire.fetch("pod1", 1103) is None, "no entry selects gid 1103: refused"
+        for spiffe_id, selectors in ENTRIES:
+            spire.create_entry(spiffe_id, selectors)
+        assert wait_for(lambda: spire.fetch("pod0", 1101), Issued(frozenset({WEB}), WEB)) == Issued(frozenset({WEB}), WEB)
+        real = {caller: spire.fetch(*caller) for caller in CALLERS}
         roles = sorted(process.role for _, process in Lab.attach("mlsr").processes if process.role.startswith("spire"))
         assert roles == ["spire-agent", "spire-server"], "the lab's state file knows SPIRE's processes"
+
+        server = SpireServer(TrustDomain("meshlab.test"))
+        agent = Agent(server, lab.state_dir / "meshlab-agent.sock", LabPods(lab))
+        agent.attest(server.create_join_token())
+        server.entries = load_entries([{"spiffe_id": i, "selectors": s, "ttl": 3600} for i, s in ENTRIES], agent.id)
+        running = AgentThread(agent).start()
+        try:
+            ours = {caller: workload_ids(lab, *caller, agent.socket_path) for caller in CALLERS}
+        finally:
+            running.stop()
+    assert real == ours == {("pod0", 1101): Issued(frozenset({WEB}), WEB), ("pod1", 1102): Issued(frozenset({DB}), DB),
+                            ("pod1", 1103): None, ("pod0", 1102): Issued(frozenset({DB}), DB)}
 
 
 STARTER = """
