@@ -211,6 +211,45 @@ print("5 changes 300 ms apart    ->", experiments.predict_pushes(stage.DEBOUNCE,
 print()
 print("\n".join(stage.plan("06")))
 
+# %% [markdown]
+# Before anything is applied to a cluster, Istio's own analyzers can read it: `istioctl analyze
+# --use-kube=false` (on the **upstream** stage, the pinned istioctl built from its module) checks the
+# ServiceEntries this section applies, and, for contrast, a VirtualService that names a gateway and a
+# subset that exist nowhere.
+
+# %% tags=["nbval-ignore-output"]
+import os
+
+import yaml
+
+from meshlab.kind.manifests import service_entries
+from meshlab.upstream import build
+from meshlab.upstream.versions import PROGRAMS
+
+ISTIOCTL = build.find(PROGRAMS["istioctl"])
+if ISTIOCTL is None:
+    print("upstream stage: istioctl is not built here (meshlab upstream install istioctl)")
+    assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1", "the upstream stage is required here"
+else:
+    from meshlab.upstream.analyze import analyze
+
+    clean = analyze(ISTIOCTL.path, yaml.safe_dump_all(service_entries(15, "meshlab-sidecar")))
+    print(f"istioctl {ISTIOCTL.version} analyze, the 15 ServiceEntries: {[f.code for f in clean if f.level == 'Error'] or 'no errors'}")
+    broken = analyze(ISTIOCTL.path, """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  gateways: [missing-gateway]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v9}
+""")
+    for finding in sorted(broken, key=lambda f: (f.level, f.message)):
+        print(f"  {finding.level} {finding.code} {finding.resource}: {finding.message}")
+    assert not [f for f in clean if f.level == "Error"] and {f.code for f in broken if f.level == "Error"} == {"IST0101"}
+
 # %% tags=["nbval-ignore-output"]
 KIND = stage.run("06")
 print(KIND.text())
