@@ -231,21 +231,11 @@ if ISTIOCTL is None:
     print("upstream stage: istioctl is not built here (meshlab upstream install istioctl)")
     assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1", "the upstream stage is required here"
 else:
-    from meshlab.upstream.analyze import analyze
+    from meshlab.upstream.analyze import BROKEN_ROUTE, analyze
 
     clean = analyze(ISTIOCTL.path, yaml.safe_dump_all(service_entries(15, "meshlab-sidecar")))
     print(f"istioctl {ISTIOCTL.version} analyze, the 15 ServiceEntries: {[f.code for f in clean if f.level == 'Error'] or 'no errors'}")
-    broken = analyze(ISTIOCTL.path, """
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews]
-  gateways: [missing-gateway]
-  http:
-  - route:
-    - destination: {host: reviews, subset: v9}
-""")
+    broken = analyze(ISTIOCTL.path, BROKEN_ROUTE)
     for finding in sorted(broken, key=lambda f: (f.level, f.message)):
         print(f"  {finding.level} {finding.code} {finding.resource}: {finding.message}")
     assert not [f for f in clean if f.level == "Error"] and {f.code for f in broken if f.level == "Error"} == {"IST0101"}

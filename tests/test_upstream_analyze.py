@@ -9,21 +9,11 @@ import yaml
 from upstream_programs import program_path
 
 from meshlab.kind.manifests import service_entries
-from meshlab.upstream.analyze import Finding, analyze
+from meshlab.upstream.analyze import BROKEN_ROUTE, Finding, analyze
 
 pytestmark = pytest.mark.upstream
 
-BROKEN = """
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews]
-  gateways: [missing-gateway]
-  http:
-  - route:
-    - destination: {host: reviews, subset: v9}
-"""
+
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +26,6 @@ def test_the_service_entries_chapter_06_applies_are_clean(istioctl):
 
 
 def test_a_route_to_a_missing_gateway_and_subset_is_reported_with_istios_codes(istioctl):
-    errors = {f for f in analyze(istioctl, BROKEN) if f.level == "Error"}  # istioctl's order varies from run to run
+    errors = {f for f in analyze(istioctl, BROKEN_ROUTE) if f.level == "Error"}  # istioctl's order varies from run to run
     assert errors == {Finding("Error", "IST0101", "VirtualService default/reviews", 'Referenced gateway not found: "missing-gateway"'),
                       Finding("Error", "IST0101", "VirtualService default/reviews", 'Referenced host+subset in destinationrule not found: "reviews+v9"')}

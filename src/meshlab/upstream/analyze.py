@@ -2,8 +2,9 @@
 reports what istiod would trip over (a route to a gateway or subset that does not exist, ...), each
 finding with its IST code (istio.io/latest/docs/reference/config/analysis).
 
-    Finding   one line of istioctl's report: level, code, resource, message
-    analyze   YAML text -> the findings (an empty list when istioctl finds nothing)
+    Finding              one line of istioctl's report: level, code, resource, message
+    analyze              YAML text -> the findings (an empty list when istioctl finds nothing)
+    BROKEN_ROUTE         the book's example of a mistake analyze catches
 """
 
 from __future__ import annotations
@@ -16,6 +17,20 @@ from pathlib import Path
 
 #: "Error [IST0101] (VirtualService default/reviews /tmp/x.yaml:6) Referenced gateway not found: ..."
 FINDING = re.compile(r"^(?P<level>Error|Warning|Info) \[(?P<code>IST\d{4})\] \((?P<resource>\S+ \S+)[^)]*\) (?P<message>.*)$")
+
+
+#: A VirtualService routing through a gateway and to a subset that exist nowhere (IST0101 twice).
+BROKEN_ROUTE = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  gateways: [missing-gateway]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v9}
+"""
 
 
 @dataclass(frozen=True)
