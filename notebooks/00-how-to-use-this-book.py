@@ -142,3 +142,38 @@ except CheckFailed as hint:
 # ## Stage of this chapter
 #
 # Everything above ran on the **model** stage, plus `meshlab doctor`'s real probes of your machine.
+#
+# ## What to remember
+#
+# - Every mechanism is one piece of Python in `src/meshlab`, shown on up to four stages: model (anywhere),
+#   live (your kernel), upstream (the projects' own programs) and kind (a real cluster).
+# - `meshlab doctor` says which stages your machine runs and, for each that it cannot, the exact fix.
+# - Stored outputs are what `make test` checks; a cell whose numbers vary asserts what must hold instead.
+#
+# ## Check yourself
+#
+# 1. Your laptop has no Docker but runs Linux with root. Which stages can you use?
+#
+#    <details><summary>Answer</summary>
+#
+#    Model, live (network namespaces, iptables, eBPF with clang and bpftool) and, with Go, upstream.
+#    Only kind needs Docker; `meshlab doctor` confirms each with a real probe.
+#
+#    </details>
+#
+# 2. A check in a lab fails with a hint. What does the hint name?
+#
+#    <details><summary>Answer</summary>
+#
+#    The usual mistake it recognised, e.g. a blast radius that counts downstream services instead of
+#    callers, and what the check expected.
+#
+#    </details>
+#
+# 3. Why can a live cell be tagged `nbval-ignore-output` without weakening the tests?
+#
+#    <details><summary>Answer</summary>
+#
+#    Because it must assert what has to hold (a test enforces that): the numbers vary, the facts do not.
+#
+#    </details>

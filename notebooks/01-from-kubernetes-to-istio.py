@@ -187,3 +187,39 @@ for project in RELATED_PROJECTS:
 #
 # **Lab 01** (`labs/01-call-graphs.ipynb`) asks you to write the blast radius and the request success
 # probability yourself.
+#
+# ## What to remember
+#
+# - Dependencies and call paths grow faster than services; a failure's blast radius is every caller upstream.
+# - Kubernetes routes a call (kube-proxy's DNAT on the first packet); a mesh adds a programmable proxy on
+#   each side that retries, encrypts, authorises and reports, configured over xDS.
+# - Seven meshes in 2026, Istio in two data-plane modes; proxies evolved from configuration files to
+#   xDS-driven cloud-native proxies.
+#
+# ## Check yourself
+#
+# 1. Through a plain Service, how many netfilter decisions does one call take, and where?
+#
+#    <details><summary>Answer</summary>
+#
+#    One: kube-proxy's DNAT (its KUBE-SERVICES rules on the client's node) on the connection's first
+#    packet; conntrack translates the rest.
+#
+#    </details>
+#
+# 2. With two sidecars, how many TCP connections carry one request?
+#
+#    <details><summary>Answer</summary>
+#
+#    Three: app to its sidecar, sidecar to sidecar, sidecar to the callee's app.
+#
+#    </details>
+#
+# 3. Why are Istio's sidecar and ambient modes two rows in the comparison?
+#
+#    <details><summary>Answer</summary>
+#
+#    They are different data planes (an Envoy per pod vs a ztunnel per node plus optional waypoints) with
+#    different costs and failure domains, under one control plane.
+#
+#    </details>

@@ -393,3 +393,38 @@ else:
 #
 # **Lab 02** (`labs/02-excluding-a-port.ipynb`) asks you to exclude a metrics port from inbound capture
 # and prove it in the live lab.
+#
+# ## What to remember
+#
+# - istio-init's rules send an app's outbound TCP to 15001 (ISTIO_REDIRECT) and inbound to 15006
+#   (ISTIO_IN_REDIRECT); the proxy's own traffic (uid 1337) and 127.0.0.6 are returned early, or it would loop.
+# - The injector turns traffic annotations into istio-init's flags; `istioctl kube-inject` shows it offline.
+# - Order matters inside ISTIO_OUTPUT; the packet walk and the kernel's TRACE agree rule by rule.
+#
+# ## Check yourself
+#
+# 1. Why does the app behind a sidecar see 127.0.0.6 as its peer in REDIRECT mode?
+#
+#    <details><summary>Answer</summary>
+#
+#    The inbound sidecar connects to the app from 127.0.0.6, a source ISTIO_OUTPUT returns early for, so
+#    the connection is not captured again; TPROXY keeps the client's address instead.
+#
+#    </details>
+#
+# 2. A pod is annotated `traffic.sidecar.istio.io/excludeInboundPorts: "9090"`. What changes in its rules?
+#
+#    <details><summary>Answer</summary>
+#
+#    istio-init gets `-d 15090,15021,9090,15020`, and ISTIO_INBOUND gains `-p tcp --dport 9090 -j RETURN`.
+#
+#    </details>
+#
+# 3. Which connections does `-m owner --uid-owner 1337 -j RETURN` let through uncaptured?
+#
+#    <details><summary>Answer</summary>
+#
+#    Every connection the proxy itself opens (uid 1337) that an earlier rule did not send to inbound
+#    capture, e.g. sidecar to a remote pod.
+#
+#    </details>

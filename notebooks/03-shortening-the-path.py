@@ -210,3 +210,39 @@ if available:
 # Section 1 runs on the **model** stage. Section 3 runs on the **live** stage with eBPF: real programs
 # attached to a real cgroup, real counters, a real packet capture. On the **kind** stage, Merbridge or
 # Cilium can be installed in the cluster; meshlab's model gives the counts to look for.
+#
+# ## What to remember
+#
+# - Of the four iptables traversals of a request, the two on the loopback segments can always go with eBPF;
+#   the two in the middle go only on one node (Merbridge 2022) or with a TC program (its CNI mode).
+# - connect4 rewrites the destination at connect(), sockops files sockets in a sockhash, sk_msg hands
+#   bytes socket to socket, getsockopt answers SO_ORIGINAL_DST from a map.
+# - Maps are per node: each app connection needs a distinct 4-tuple, hence a loopback address of its own.
+# - eBPF shortens the path to the proxy; it cannot terminate TLS or route by header in its place.
+#
+# ## Check yourself
+#
+# 1. Two pods on different nodes, Merbridge's 2022 design: which iptables traversals remain?
+#
+#    <details><summary>Answer</summary>
+#
+#    Two: sidecar A's OUTPUT (RETURN) and pod B's PREROUTING (REDIRECT to 15006) on the middle connection.
+#
+#    </details>
+#
+# 2. Why would rewriting every app connection to 127.0.0.1:15001 be unsafe with node-wide maps?
+#
+#    <details><summary>Answer</summary>
+#
+#    Two pods using the same ephemeral port give two connections one 4-tuple: one pod's bytes can reach the
+#    other pod's sidecar. A distinct loopback address per connection keeps them apart.
+#
+#    </details>
+#
+# 3. What does tcpdump on lo show for a redirected exchange?
+#
+#    <details><summary>Answer</summary>
+#
+#    The handshakes and FINs, but no payload: sk_msg put the bytes into the peer socket directly.
+#
+#    </details>

@@ -257,3 +257,38 @@ else:
 #
 # **Lab 04** (`labs/04-choosing-a-model.ipynb`): choose a model under a memory budget, a blast-radius limit
 # and an L7 requirement, and back the choice with numbers.
+#
+# ## What to remember
+#
+# - Sidecar, per-node, per-service-account and ambient trade memory against blast radius, key exposure
+#   and L7 reach; the model computes each for a topology.
+# - A proxy's memory follows the configuration it holds, not the request rate.
+# - Ambient's in-pod rules (Istio 1.30.3) redirect to ztunnel listening inside the pod: 15001 out, 15006 in,
+#   HBONE on 15008 untouched; a mark (0x539) tells ztunnel's own traffic apart.
+#
+# ## Check yourself
+#
+# 1. One node proxy crashes. Which pods lose traffic, compared with one sidecar crashing?
+#
+#    <details><summary>Answer</summary>
+#
+#    Every pod on that node, instead of one pod: the per-node model's blast radius.
+#
+#    </details>
+#
+# 2. Why does an ambient pod's ISTIO_PRERT not redirect port 15008?
+#
+#    <details><summary>Answer</summary>
+#
+#    HBONE arrives for ztunnel's own listener on 15008 inside the pod: it needs no redirect.
+#
+#    </details>
+#
+# 3. How does ztunnel, one process per node, listen inside a pod's network namespace?
+#
+#    <details><summary>Answer</summary>
+#
+#    The istio-cni node agent hands it the pod's netns file descriptor over ZDS, and ztunnel opens its
+#    listeners in that namespace.
+#
+#    </details>

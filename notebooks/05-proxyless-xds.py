@@ -150,3 +150,37 @@ greeter.close()
 # Sections 1-4 run on the **model** stage (resources built and printed, no network). Section 5 runs
 # **live**: a real ADS server and gRPC's real xDS client, on loopback. On the **kind** stage, Istio's
 # proxyless gRPC (`inject.istio.io/templates: grpc-agent`) uses the same protocol with istiod.
+#
+# ## What to remember
+#
+# - A proxyless gRPC client reads a bootstrap (control plane, node identity) and asks for Listener, Route,
+#   Cluster and ClusterLoadAssignment over ADS.
+# - Every response is ACKed or NACKed with its nonce; a NACK keeps the last good configuration.
+# - In Istio the agent writes the bootstrap and proxies xDS over a Unix socket; istiod listens on 15012 (TLS).
+#
+# ## Check yourself
+#
+# 1. A route's clusters are weighted 75/25. Where does that live in xDS?
+#
+#    <details><summary>Answer</summary>
+#
+#    In the RouteConfiguration's route action: weighted clusters greeter-v1 75 and greeter-v2 25.
+#
+#    </details>
+#
+# 2. A Cluster arrives with an unknown discovery type. What does the client do?
+#
+#    <details><summary>Answer</summary>
+#
+#    NACKs the CDS response (error detail, the last accepted version) and keeps calling with the old cluster.
+#
+#    </details>
+#
+# 3. Why do the chapter's clients talk plaintext to port 15010?
+#
+#    <details><summary>Answer</summary>
+#
+#    It is the lab's shortcut: no agent and no certificates. In Istio the agent's connection to istiod is
+#    TLS on 15012.
+#
+#    </details>

@@ -261,3 +261,37 @@ else:
 #
 # **Lab 06** (`labs/06-tuning-debounce.ipynb`): choose the settings that meet a propagation and push-rate
 # objective for a given churn.
+#
+# ## What to remember
+#
+# - istiod debounces changes (PILOT_DEBOUNCE_AFTER quiet period, PILOT_DEBOUNCE_MAX cap), merges them, and
+#   pushes through a queue worked by PILOT_PUSH_THROTTLE senders (automatic: min(15 + 5 x cores, 100)).
+# - Scoping (the Sidecar resource) shrinks each proxy's configuration: smaller memory, cheaper pushes.
+# - A longer debounce buys headroom with propagation time; the simulator shows both sides.
+#
+# ## Check yourself
+#
+# 1. Ten changes arrive 2 ms apart with DEBOUNCE_AFTER 100 ms. How many pushes?
+#
+#    <details><summary>Answer</summary>
+#
+#    One, released 100 ms after the last change.
+#
+#    </details>
+#
+# 2. Changes keep arriving every 50 ms with DEBOUNCE_AFTER 100 ms. What stops the debounce from waiting for ever?
+#
+#    <details><summary>Answer</summary>
+#
+#    DEBOUNCE_MAX: once that long has passed since the first change, the merged push is released.
+#
+#    </details>
+#
+# 3. Istio 1.21 changed the automatic throttle. Why?
+#
+#    <details><summary>Answer</summary>
+#
+#    100 concurrent CPU-heavy pushes on 1-2 cores was slow (istio/istio#48438): it became
+#    min(15 + 5 x cores, 100), 25 on two cores.
+#
+#    </details>

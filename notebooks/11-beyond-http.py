@@ -256,3 +256,30 @@ assert stats["mutation_skipped_route_only"] == 300, "framed Thrift is route-only
 # - A codec must never buffer without bound: a length it cannot trust is an error, not a wait.
 #
 # Lab 11 asks you to write a codec for a small protocol and route real traffic with it.
+#
+# ## Check yourself
+#
+# 1. What must a codec's decode return for 14 bytes of a Dubbo frame?
+#
+#    <details><summary>Answer</summary>
+#
+#    None (wait for data): the header alone is 16 bytes.
+#
+#    </details>
+#
+# 2. Why do MetaRouter changes not go through istiod's debounce?
+#
+#    <details><summary>Answer</summary>
+#
+#    Aeraki serves the MetaProtocol proxies' routes itself (it is their RDS server); only the filter
+#    configuration travels through istiod as EnvoyFilter.
+#
+#    </details>
+#
+# 3. A codec cannot carry mutations (route-only). What happens to a mutation in a route?
+#
+#    <details><summary>Answer</summary>
+#
+#    The request is forwarded unchanged and the proxy counts it as a skipped mutation.
+#
+#    </details>

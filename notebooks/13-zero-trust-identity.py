@@ -431,3 +431,31 @@ else:
 #   plugs into the same SDS socket when you need more.
 #
 # Next: lab 13 asks you to write the entries yourself; chapter 14 turns from *who* to *what they may do*.
+#
+# ## Check yourself
+#
+# 1. An entry selects only `unix:uid:1000`. Why is that weak in a cluster?
+#
+#    <details><summary>Answer</summary>
+#
+#    Any process with uid 1000 in any pod on the agent's node gets the identity; add k8s selectors
+#    (namespace, service account, pod) so the pod is part of it.
+#
+#    </details>
+#
+# 2. Is `kid` required in a JWT-SVID's header?
+#
+#    <details><summary>Answer</summary>
+#
+#    No, it is optional in the token; every key in the JWT bundle must have a `kid` and `use: jwt-svid`.
+#
+#    </details>
+#
+# 3. How does an agent tell a caller who hands its socket to another process apart?
+#
+#    <details><summary>Answer</summary>
+#
+#    It records the caller's PID and start time at connect; if the PID later belongs to another process
+#    (or none), attestation is refused.
+#
+#    </details>

@@ -217,3 +217,30 @@ assert results == [("frontend", 14, True, True), ("batch", 14, True, False), ("b
 #   query.
 # - In a mesh the user is the caller's proven SPIFFE ID and the object is the service or API; the decision
 #   can sit behind mTLS as here, or in an external authorization service the proxy consults.
+#
+# ## Check yourself
+#
+# 1. Four attributes of five values each: how many RBAC roles to cover every combination?
+#
+#    <details><summary>Answer</summary>
+#
+#    625 (5^4), against 40 NGAC attributes, 4 policy classes and 20 associations (the chapter's count).
+#
+#    </details>
+#
+# 2. An object is in two policy classes. One grants read, the other does not. Is read allowed?
+#
+#    <details><summary>Answer</summary>
+#
+#    No: every policy class containing the object must grant.
+#
+#    </details>
+#
+# 3. Where does a mesh enforce such decisions?
+#
+#    <details><summary>Answer</summary>
+#
+#    After mTLS proves the caller's SPIFFE ID: in the workload (as in this chapter's live section) or in an
+#    external authorization service the proxy consults (Istio's CUSTOM action).
+#
+#    </details>

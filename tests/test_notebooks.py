@@ -59,3 +59,13 @@ def test_cells_whose_output_is_not_pinned_still_assert_what_must_hold(notebook):
     for cell in nbformat.read(notebook, as_version=4).cells:
         if "nbval-ignore-output" in cell.metadata.get("tags", ()):
             assert re.search(r"^\s*assert |\blab\d\d\.check_\w+\(", cell.source, re.M), f"{notebook.name}: {cell.source[:100]}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_closes_with_what_to_remember_and_three_questions_with_folded_answers(chapter):
+    markdown = "\n".join(cell.source for cell in nbformat.read(chapter, as_version=4).cells if cell.cell_type == "markdown")
+    assert "## What to remember" in markdown
+    closing = markdown.split("## Check yourself", 1)
+    assert len(closing) == 2, "a chapter ends with self-check questions"
+    questions = re.findall(r"^\d\. .+$", closing[1], re.M)
+    assert len(questions) == 3 and closing[1].count("<details><summary>Answer</summary>") == 3 == closing[1].count("</details>")
