@@ -374,6 +374,7 @@ if None in SPIRE_PROGRAMS:
     print("upstream stage: SPIRE is not built here (meshlab upstream install spire-server spire-agent)")
     assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1", "the upstream stage is required here"
 else:
+    from meshlab.identity.agent import attested_agent
     from meshlab.upstream.spire import Spire
 
     mine_uid = f"unix:uid:{os.getuid()}"
@@ -396,10 +397,7 @@ else:
         time.sleep(6)  # one more sync: nothing else arrives late
         theirs = answer(real_spire.workload_socket)
     folder = Path(tempfile.mkdtemp(prefix="meshlab-agent-"))
-    ours_server = SpireServer(TD)
-    ours = Agent(ours_server, folder / "agent.sock")
-    ours.attest(ours_server.create_join_token())
-    ours_server.entries = load_entries([{"spiffe_id": i, "selectors": s, "ttl": 3600} for i, s in side_by_side], ours.id)
+    ours = attested_agent(TD, folder / "agent.sock", [{"spiffe_id": i, "selectors": s, "ttl": 3600} for i, s in side_by_side])
     ours_running = AgentThread(ours).start()
     mine = answer(ours.socket_path)
     ours_running.stop()

@@ -19,15 +19,14 @@ from spiffe import JwtSvid, SpiffeId, WorkloadApiClient, X509Source
 from spiffe import TrustDomain as PyTrustDomain
 from spiffe.workloadapi.errors import FetchJwtSvidError, FetchX509SvidError, ValidateJwtSvidError
 
-from meshlab.identity.agent import Agent, AgentThread
+from meshlab.identity.agent import AgentThread, attested_agent
 from meshlab.identity.attacks import hand_over_connection
 from meshlab.identity.attestation import AttestationError, Caller, PeerCredentials
 from meshlab.identity.authority import verify_x509_svid
-from meshlab.identity.entries import load_entries
 from meshlab.identity.server import SpireServer
 from meshlab.identity.spiffeid import TrustDomain
 from meshlab.identity.workloadapi import HEADER, messages
-from meshlab.lab.processes import start_time
+from meshlab.procfs import start_time
 
 TD = TrustDomain("meshlab.test")
 WEB = "spiffe://meshlab.test/ns/default/sa/web"
@@ -35,11 +34,7 @@ ME = f"unix:uid:{os.getuid()}"
 
 
 def start_agent(folder: Path, entries: list[dict], discover_workload_path: bool = False) -> AgentThread:
-    server = SpireServer(TD)
-    agent = Agent(server, folder / "agent.sock", discover_workload_path=discover_workload_path)
-    agent.attest(server.create_join_token())
-    server.entries = load_entries(entries, agent.id)
-    return AgentThread(agent).start()
+    return AgentThread(attested_agent(TD, folder / "agent.sock", entries, discover_workload_path=discover_workload_path)).start()
 
 
 @pytest.fixture

@@ -52,8 +52,7 @@ def session(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_without_require_live_a_live_test_may_skip(session, monkeypatch):
-    monkeypatch.delenv("MESHLAB_REQUIRE_LIVE", raising=False)
+def test_without_require_live_a_live_test_may_skip(session):
     session.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1, skipped=5)
 
 
@@ -65,20 +64,11 @@ def test_require_live_turns_a_live_skip_into_a_failure_with_the_reason(session, 
     result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_LIVE=1 forbids skipping a test marked debian*thrift-compiler is not installed*"])
 
 
-def test_require_kind_turns_a_kind_skip_into_a_failure(session, monkeypatch):
-    monkeypatch.delenv("MESHLAB_REQUIRE_LIVE", raising=False)
-    monkeypatch.setenv("MESHLAB_REQUIRE_KIND", "1")
+@pytest.mark.parametrize("stage", ["kind", "upstream"])
+def test_a_stages_own_variable_turns_its_skip_into_a_failure(session, monkeypatch, stage):
+    monkeypatch.setenv(f"MESHLAB_REQUIRE_{stage.upper()}", "1")
     result = session.runpytest("-p", "no:cacheprovider", "-rA")
     outcomes = result.parseoutcomes()
-    # here the kind stage is missing, so the skip (and the failure) comes at set-up: pytest calls it an error
+    # a missing stage skips at set-up, where pytest calls the failure an error
     assert (outcomes.get("passed"), outcomes.get("skipped"), outcomes.get("failed", 0) + outcomes.get("errors", 0)) == (1, 4, 1)
-    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_KIND=1 forbids skipping a test marked kind*"])
-
-
-def test_require_upstream_turns_an_upstream_skip_into_a_failure_naming_the_variable(session, monkeypatch):
-    monkeypatch.delenv("MESHLAB_REQUIRE_LIVE", raising=False)
-    monkeypatch.setenv("MESHLAB_REQUIRE_UPSTREAM", "1")
-    result = session.runpytest("-p", "no:cacheprovider", "-rA")
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1
-    result.stdout.fnmatch_lines(["*MESHLAB_REQUIRE_UPSTREAM=1 forbids skipping a test marked upstream*"])
+    result.stdout.fnmatch_lines([f"*MESHLAB_REQUIRE_{stage.upper()}=1 forbids skipping a test marked {stage}*"])

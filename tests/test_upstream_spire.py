@@ -14,9 +14,10 @@ import time
 import pytest
 from spiffe import WorkloadApiClient
 from spiffe.workloadapi.errors import FetchX509SvidError
-from test_spire_agent import start_agent
 from upstream_programs import program_path
 
+from meshlab.identity.agent import AgentThread, attested_agent
+from meshlab.identity.spiffeid import TrustDomain
 from meshlab.upstream.spire import Spire
 
 pytestmark = pytest.mark.upstream
@@ -34,6 +35,10 @@ CASES = {
     "another uid's entry only": [(f"spiffe://{TD}/ns/default/sa/web", ["unix:uid:64999"])],
     "uid right, gid wrong": [(f"spiffe://{TD}/ns/default/sa/web", [f"unix:uid:{ME['uid']}", "unix:gid:64999"])],
 }
+
+
+def meshlab_agent(folder, entries: list[dict], discover_workload_path: bool = False) -> AgentThread:
+    return AgentThread(attested_agent(TrustDomain(TD), folder / "agent.sock", entries, discover_workload_path=discover_workload_path)).start()
 
 
 #: SPIRE's agent fetches new entries from its server every 5 s (its sync interval); a little more.
@@ -75,7 +80,7 @@ def test_spire_and_meshlab_issue_the_same_identities_for_the_same_entries(spire,
     expected = {spiffe_id for spiffe_id, selectors in ids if all(_selects(s) for s in selectors)}
     names = {spiffe_id for spiffe_id, _ in ids}
     real = settled(spire.workload_socket, names, expected, timeout=4 * SYNC_S)
-    ours = start_agent(tmp_path, [{"spiffe_id": spiffe_id, "selectors": selectors, "ttl": 3600} for spiffe_id, selectors in ids])
+    ours = meshlab_agent(tmp_path, [{"spiffe_id": spiffe_id, "selectors": selectors, "ttl": 3600} for spiffe_id, selectors in ids])
     try:
         mine = fetched(ours.agent.socket_path) & names
     finally:
@@ -94,7 +99,7 @@ def test_with_workload_path_discovery_on_both_agents_the_binary_selects(tmp_path
                discover_workload_path=True) as spire:
         spire.create_entry(spiffe_id, selectors)
         real = settled(spire.workload_socket, {spiffe_id}, {spiffe_id}, timeout=4 * SYNC_S)
-    ours = start_agent(tmp_path, [{"spiffe_id": spiffe_id, "selectors": selectors, "ttl": 3600}], discover_workload_path=True)
+    ours = meshlab_agent(tmp_path, [{"spiffe_id": spiffe_id, "selectors": selectors, "ttl": 3600}], discover_workload_path=True)
     try:
         mine = fetched(ours.agent.socket_path)
     finally:

@@ -36,9 +36,7 @@ CALLERS = [("pod0", 1101), ("pod1", 1102), ("pod1", 1103), ("pod0", 1102)]
 
 
 def test_pods_get_the_same_identities_from_the_real_spire_agent_and_from_meshlabs():
-    from meshlab.identity.agent import Agent, AgentThread
-    from meshlab.identity.entries import load_entries
-    from meshlab.identity.server import SpireServer
+    from meshlab.identity.agent import AgentThread, attested_agent
     from meshlab.identity.spiffeid import TrustDomain
     from meshlab.lab.identity import LabPods
     from meshlab.lab.spire import Issued, LabSpire, workload_ids
@@ -51,10 +49,8 @@ def test_pods_get_the_same_identities_from_the_real_spire_agent_and_from_meshlab
         roles = sorted(process.role for _, process in Lab.attach("mlsr").processes if process.role.startswith("spire"))
         assert roles == ["spire-agent", "spire-server"], "the lab's state file knows SPIRE's processes"
 
-        server = SpireServer(TrustDomain("meshlab.test"))
-        agent = Agent(server, lab.state_dir / "meshlab-agent.sock", LabPods(lab))
-        agent.attest(server.create_join_token())
-        server.entries = load_entries([{"spiffe_id": i, "selectors": s, "ttl": 3600} for i, s in ENTRIES], agent.id)
+        agent = attested_agent(TrustDomain("meshlab.test"), lab.state_dir / "meshlab-agent.sock",
+                               [{"spiffe_id": i, "selectors": s, "ttl": 3600} for i, s in ENTRIES], LabPods(lab))
         running = AgentThread(agent).start()
         try:
             ours = {caller: workload_ids(lab, *caller, agent.socket_path) for caller in CALLERS}

@@ -38,21 +38,19 @@ def _lab_pods(prefix: str):
 def _agent(args: argparse.Namespace) -> int:
     """A SPIRE server and one agent in this process: the agent attests with a join token, then
     serves the Workload API, printing each attestation decision as JSON."""
-    from meshlab.identity.agent import Agent
-    from meshlab.identity.entries import EntryError, load_entries
-    from meshlab.identity.server import SpireServer
+    from meshlab.identity.agent import attested_agent
+    from meshlab.identity.entries import EntryError
     from meshlab.identity.spiffeid import SpiffeIdError, parse_trust_domain
 
     try:
-        server = SpireServer(parse_trust_domain(args.trust_domain))
+        trust_domain = parse_trust_domain(args.trust_domain)
     except SpiffeIdError as error:
         raise UsageError(f"--trust-domain {args.trust_domain!r}: {error}") from None
-    agent = Agent(server, args.socket, _lab_pods(args.lab) if args.lab else None)
-    agent.attest(server.create_join_token())
     try:
-        server.entries = load_entries(args.entries, agent.id)
+        agent = attested_agent(trust_domain, args.socket, args.entries, _lab_pods(args.lab) if args.lab else None)
     except EntryError as error:
         raise UsageError(str(error)) from None
+    server = agent.server
 
     async def serve() -> None:
         stop = until_stopped()

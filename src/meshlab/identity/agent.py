@@ -30,9 +30,9 @@ from google.protobuf import json_format
 
 from meshlab.identity.attestation import AttestationError, Caller, PodAttestor, unix_selectors
 from meshlab.identity.authority import JwtSvidError, X509Svid, new_key, spiffe_id_of, utcnow
-from meshlab.identity.entries import RegistrationEntry, Selector
+from meshlab.identity.entries import RegistrationEntry, Selector, load_entries
 from meshlab.identity.server import SpireServer
-from meshlab.identity.spiffeid import SpiffeIdError
+from meshlab.identity.spiffeid import SpiffeIdError, TrustDomain
 from meshlab.identity.workloadapi import HEADER, METHODS, SERVICE, messages
 from meshlab.loopthread import LoopThread
 
@@ -251,6 +251,18 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.close()
+
+
+def attested_agent(trust_domain: TrustDomain, socket_path: Path, entries: Path | str | list, pods: PodAttestor | None = None,
+                   discover_workload_path: bool = False) -> Agent:
+    """A SPIRE-style server and one agent that has attested to it with a join token (node attestation
+    first, as SPIRE's agent does), the server holding ``entries`` parented to that agent (an EntryError
+    names a bad entry). The agent is not serving yet: ``AgentThread(agent).start()`` or ``await agent.start()``."""
+    server = SpireServer(trust_domain)
+    agent = Agent(server, socket_path, pods, discover_workload_path=discover_workload_path)
+    agent.attest(server.create_join_token())
+    server.entries = load_entries(entries, agent.id)
+    return agent
 
 
 class AgentThread:

@@ -5,9 +5,20 @@ The kernel keeps a rule as three parts (``struct ipt_entry``): the IP header mat
 destination, interfaces, protocol), an *ordered* list of matches (each one module's options) and a
 target with its options. ``iptables-save`` prints that structure back, not the command that made it,
 so it rewrites what a rule said without changing what it does. A comparison must undo exactly those
-rewrites and nothing else; each one is a ``Rewrite`` below, with what iptables-save does and why it
-cannot change a verdict, and each is tested both ways (it joins what iptables joins and keeps apart
-what iptables keeps apart, on the real kernel where one is at hand).
+rewrites and nothing else, each tested both ways (it joins what iptables joins and keeps apart what
+iptables keeps apart, on the real kernel: tests/live/test_compare_kernel.py). The rewrites:
+
+- long option names: ``--destination``, ``--to-port``, ``--destination-port`` print as ``-d``,
+  ``--to-ports``, ``--dport``;
+- header order: ``-s -d -i -o -p`` fill the IP header part and always print first, in that order;
+- addresses: a bare address prints with ``/32`` (``/128``), host bits below the prefix are cleared;
+- the implicit tcp/udp match: ``--dport`` after ``-p tcp`` loads it, printed as ``-m tcp --dport``;
+- marks are numbers, printed in hex; MARK/CONNMARK ``--set-mark v[/m]`` is stored as ``--set-xmark v/(m|v)``;
+- defaults printed: TPROXY's ``--on-ip 0.0.0.0`` (``::``), a mark's mask 0xffffffff, CONNMARK's
+  ``--nfmask``/``--ctmask 0xffffffff``;
+- ``--ctstate``'s states are a bit set, printed in a fixed order;
+- owner names are resolved to numbers when the rule is loaded;
+- a module's options fill one structure, printed in the module's order.
 
 What is *not* normalised, because it changes what a rule does: the order of rules in a chain, the
 order of matches in a rule (``-m mark`` before or after ``-m owner`` is evaluated in that order),
@@ -16,7 +27,6 @@ which option a ``!`` negates, and every value other than the spellings listed.
     Clause       one option of a rule: negated or not, its name, its values
     Match        one match module (or the IP header part) and its clauses
     Rule         a rule as iptables stores it: header, matches in order, target
-    REWRITES     what iptables-save changes, one Rewrite each
     parse_rule   a rule's parameters -> Rule, iptables-save's rewriting undone
     ruleset      rule text (restore input or save output) -> {(table, chain): [Rule, ...]}
     Difference   one place where two rule texts differ: chain, position, expected, found
@@ -138,31 +148,8 @@ def _owner_id(option: str, name: str) -> str:
         return name
 
 
-@dataclass(frozen=True)
-class Rewrite:
-    """One thing iptables-save prints differently from what it was given, and how it is undone."""
-
-    name: str
-    why: str
-
-
-REWRITES = (
-    Rewrite("long option names", "--destination, --to-port, --destination-port ... are printed as -d, --to-ports, --dport"),
-    Rewrite("header order", "-s, -d, -i, -o, -p are fields of the IP header part and always printed first, in that order"),
-    Rewrite("addresses", "a bare address is printed with /32 (/128); host bits below the prefix are cleared"),
-    Rewrite("implicit tcp/udp match", "--dport after -p tcp loads the tcp match, printed as -m tcp --dport"),
-    Rewrite("marks in hex", "--mark, --tproxy-mark, --set-xmark values are numbers, printed in hex"),
-    Rewrite("--set-mark", "MARK/CONNMARK --set-mark v[/m] is stored as --set-xmark v/(m|v)"),
-    Rewrite("default target options", "TPROXY's --on-ip 0.0.0.0 (::), --tproxy-mark's mask 0xffffffff and CONNMARK's "
-            "--nfmask/--ctmask 0xffffffff are printed although they are the defaults"),
-    Rewrite("conntrack states", "--ctstate's states are a bit set, printed in a fixed order"),
-    Rewrite("owner names", "--uid-owner/--gid-owner names are resolved to numbers when the rule is loaded, and printed as numbers"),
-    Rewrite("option order inside one module", "a module's options fill one structure; they are printed in the module's order"),
-)
-
-
 def _clause_value(module: str, option: str, values: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    """One clause's option and values with iptables-save's spelling undone (see REWRITES)."""
+    """One clause's option and values with iptables-save's spelling undone (the module docstring's list)."""
     if option in ("-s", "-d"):
         return option, tuple(_network(v) for v in values)
     if option == "--mark" and module in ("mark", "connmark"):

@@ -389,8 +389,18 @@ class Lab:
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines: queue.Queue[str] = queue.Queue()
         listening = threading.Event()
-        threading.Thread(target=lambda: [lines.put(line) for line in capture.stdout], daemon=True).start()
-        threading.Thread(target=lambda: [listening.set() for line in capture.stderr if "listening on" in line], daemon=True).start()
+
+        def read_packets() -> None:
+            for line in capture.stdout:
+                lines.put(line)
+
+        def read_status() -> None:
+            for line in capture.stderr:
+                if "listening on" in line:
+                    listening.set()
+
+        for reader in (read_packets, read_status):
+            threading.Thread(target=reader, daemon=True).start()
         seen = []
         try:
             if not listening.wait(10):

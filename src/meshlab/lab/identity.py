@@ -22,10 +22,9 @@ import subprocess
 import sys
 import uuid
 
-from meshlab.identity.agent import Agent, AgentThread, Decision
+from meshlab.identity.agent import AgentThread, Decision, attested_agent
 from meshlab.identity.attestation import Caller
 from meshlab.identity.entries import Selector, load_entries
-from meshlab.identity.server import SpireServer
 from meshlab.identity.spiffeid import TrustDomain
 from meshlab.lab import Lab, PodSpec
 
@@ -84,10 +83,7 @@ class IdentityLab:
         ``down_at_exit`` stops everything when this Python process exits (for notebooks)."""
         self.lab = Lab(self.prefix).up(self.pod_specs)
         try:
-            server = SpireServer(self.trust_domain)
-            agent = Agent(server, self.lab.state_dir / "spire" / "agent.sock", LabPods(self.lab))
-            agent.attest(server.create_join_token())  # node attestation first
-            server.entries = load_entries(self.entry_items, agent.id)
+            agent = attested_agent(self.trust_domain, self.lab.state_dir / "spire" / "agent.sock", self.entry_items, LabPods(self.lab))
             self.agent = AgentThread(agent).start()
         except BaseException:
             self.lab.down()

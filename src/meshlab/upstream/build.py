@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from meshlab.upstream.source import GO_FIX, UpstreamError, go_command
-from meshlab.upstream.versions import Module, Program
+from meshlab.upstream.versions import PROGRAMS, Module, Program
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,6 @@ def find(program: Program) -> Installed | None:
 
 def wrapper_module(module: Module) -> Path:
     """The cache folder whose go.mod builds ``module``'s programs (written if missing or changed)."""
-    from meshlab.upstream.versions import PROGRAMS
-
     folder = cache_root() / "src" / f"{module.path.replace('/', '_')}-{module.version}"
     folder.mkdir(parents=True, exist_ok=True)
     replaces = "".join(f"\t{path} => {path} {version} // {why}\n" for path, (version, why) in sorted(module.replacements.items()))
