@@ -16,8 +16,9 @@ IP ?= 127.0.0.1
 
 # What the tests need from Debian: network namespaces and Istio's rules (iproute2,
 # iptables), the browser test (chromium), eBPF (clang, llvm, libbpf-dev, bpftool),
-# packet captures (tcpdump), Thrift IDL for the MetaProtocol interop tests (thrift-compiler).
-APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump thrift-compiler
+# packet captures (tcpdump), Thrift IDL for the MetaProtocol interop tests (thrift-compiler), and the
+# chapters' architecture diagrams (graphviz).
+APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump thrift-compiler graphviz
 
 .PHONY: lab test test-kind system-packages upstream upstream-for-tests notebooks
 

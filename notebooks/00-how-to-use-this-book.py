@@ -4,30 +4,82 @@
 # meshlab teaches how service meshes work *inside*: how a sidecar gets your traffic without you
 # asking, how a control plane decides when to push configuration, how a workload proves who it is.
 # Every mechanism is implemented once, as plain Python in the `meshlab` package, and then shown to
-# you on up to three **stages**.
+# you on up to four **stages**.
 #
 # **After this chapter you can**
-# - name the three stages and say what each needs from your machine;
+# - name the four stages and say what each needs from your machine;
 # - read `meshlab doctor`'s report and apply the fix it gives;
 # - work through a lab: write an answer, run its check, read the hint;
 # - put a chapter, a lab or your machine back to a clean state.
+
+# %% [markdown]
+# ## The map
+#
+# Fifteen chapters follow the article "Beyond Istio OSS" (2022). Blue ones are written; grey ones are
+# planned. An arrow points from a chapter to one that builds on it. Every chapter opens with a diagram like
+# this one, drawn by `meshlab.viz` from a small spec, so that later cells can light up what really happened.
+
+# %%
+from meshlab.viz.architectures import READING_PATHS, book_map, reading_path
+
+book_map()
+
+# %% [markdown]
+# **Reading paths.** You need not read in order. Each path below takes about seven hours: count about an hour
+# per chapter (reading at a technical pace and running its cells) and forty minutes per lab.
+#
+# | path | chapters | for whom |
+# |---|---|---|
+# | data path | 01, 02, 03, 04 | how a request is caught and carried: iptables, eBPF, sidecar vs ambient |
+# | control plane | 01, 05, 06, 11 | what istiod sends, when, and how it scales; protocols beyond HTTP |
+# | security | 01, 02, 13, 14 | who a workload is (SPIFFE, SPIRE) and what it may do (RBAC, NGAC) |
+#
+# Pick one to see it on the map:
+
+# %% tags=["nbval-ignore-output"]
+import ipywidgets as widgets
+from IPython.display import display
+
+
+def show_path(path):
+    display(reading_path(path))
+
+
+assert [chapters[0] for chapters, _ in READING_PATHS.values()] == ["01", "01", "01"]
+widgets.interact(show_path, path=widgets.Dropdown(options=list(READING_PATHS), description="path"));
+
+# %% [markdown]
+# **Optional sections.** Skip these on a first reading; nothing later depends on them.
+#
+# | chapter | optional | why you might skip it |
+# |---|---|---|
+# | 01 | §3 where the proxies came from, §4 the meshes as data | history and landscape |
+# | 02 | §5 what the extra hops cost; §6 on a real cluster | measurement; needs Docker and kind |
+# | 04 | §5 on a real cluster | needs Docker and kind |
+# | 06 | §6 on a real cluster | needs Docker and kind |
+# | 11 | §2 frames, byte by byte | for those who will write a codec |
+# | 13 | §8 the real SPIRE beside meshlab's agent | needs the upstream stage (Go) |
+#
+# Sections marked **upstream** run the projects' own programs, built from their Go modules; sections
+# marked **kind** need a real cluster. `meshlab doctor` (below) says which your machine can run.
 
 # %%
 from meshlab import doctor
 from meshlab.check import CheckFailed, lab01
 from meshlab.microservices import call_graph_stats, grow_call_graph
 from meshlab.viz import slider, use_book_style
-import ipywidgets as widgets
+from meshlab.viz.text import fit, say
 
 use_book_style()
 
 # %% [markdown]
-# ## The three stages
+# ## The four stages
 #
 # | stage | what runs | needs | used for |
 # |---|---|---|---|
 # | **model** | the mechanism on a simulated clock and network (simpy, networkx) | Python only; any OS | every chapter; what the tests pin |
 # | **live** | the same code against your own Linux kernel: pods are network namespaces, interception is real iptables or eBPF, sidecars are real processes | Linux, iproute2, iptables; root, or unprivileged user namespaces (eBPF: root) | the live sections of chapters 02 to 04 and 13 (chapters 05-06, 11 and 13-14 also run parts on loopback, anywhere) |
+# | **upstream** | the projects' own programs (Istio's pilot-agent and istioctl, SPIRE's server and agent, Envoy Gateway's egctl), built from their published Go modules at pinned versions | Go (1.26.6 or later for egctl) and the Go module proxy; gcc for SPIRE | the upstream sections of chapters 02, 06 and 13, which compare meshlab with the real thing |
 # | **kind** | real Kubernetes and real Istio in Docker, with meshlab's predictions checked against them | Docker, kind, kubectl, istioctl, >= 4 CPUs and 8 GB | readers who want the cluster itself |
 #
 # The live lab has two optional parts: **ebpf** (chapter 03 needs clang, libbpf and bpftool) and a
@@ -42,7 +94,7 @@ use_book_style()
 first = call_graph_stats(grow_call_graph(40, seed=3))
 again = call_graph_stats(grow_call_graph(40, seed=3))
 print("same seed, same model:", first == again)
-print(first)
+say("figures", first)
 
 # %% [markdown]
 # ## What `meshlab doctor` says about your machine
@@ -52,27 +104,14 @@ print(first)
 # `{"stages": {"model": {"available": ..., "reason": ..., "fix": ...}, ...}}` for scripts. Its probes are
 # real: the live stage is "available" only if a throw-away network namespace could just be created.
 #
-# The output differs from machine to machine, so this cell's text is not pinned; it only insists
-# that the model stage works, since you are running it.
+# The output differs from machine to machine, so this cell's text is not pinned, and the book is stored
+# without it (the cell carries the tag `machine-specific`): run it to see your machine. It only insists that
+# the model stage works, since you are running it, and that every stage not available comes with a fix.
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "machine-specific"]
 reports = doctor.diagnose()
-print(doctor.render_text(reports))
+print(fit(doctor.render_text(reports)))
 assert reports["model"].available, reports["model"].reason
-
-# %% [markdown]
-# Pick a stage to see only its report:
-
-# %% tags=["nbval-ignore-output"]
-def show_stage(stage):
-    report = reports[stage]
-    print(f"{stage}: {'available' if report.available else 'NOT available'}")
-    print(f"  why: {report.reason}")
-    if not report.available:
-        print(f"  fix: {report.fix}")
-
-
-widgets.interact(show_stage, stage=widgets.Dropdown(options=doctor.STAGES, value="live", description="stage"));
 assert list(reports) == list(doctor.STAGES) and all(report.available or report.fix for report in reports.values())
 
 # %% [markdown]
@@ -117,7 +156,7 @@ def downstream_instead(graph, service):
 try:
     lab01.check_blast_radius(downstream_instead)
 except CheckFailed as hint:
-    print(hint)
+    print(fit(str(hint)))
 
 # %% [markdown]
 # Instructors: the notebooks in `labs/` carry the solutions between `### BEGIN SOLUTION` and

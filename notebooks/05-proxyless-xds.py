@@ -14,6 +14,11 @@
 # - explain what pilot-agent does for a sidecar and why a proxyless client still needs an agent.
 
 # %%
+from meshlab.viz.architectures import proxyless_vs_sidecar
+
+proxyless_vs_sidecar()
+
+# %%
 import json
 from collections import Counter
 
@@ -22,7 +27,10 @@ from google.protobuf import json_format
 
 from meshlab.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, MeshConfig, Service, build
 from meshlab.xds.server import bootstrap
+import matplotlib.pyplot as plt
+
 from meshlab.viz import slider, use_book_style
+from meshlab.viz.text import fit, say
 
 use_book_style()
 
@@ -56,7 +64,7 @@ DEMO = MeshConfig({"greeter": Service("greeter", {"greeter-v1": 75, "greeter-v2"
 def show(type_url, name):
     resource = build(type_url, DEMO)[name]
     message = json_format.MessageToDict(resource)
-    print(json.dumps(message, indent=1)[:1400])
+    print(fit(json.dumps(message, indent=1)))
 
 
 for type_url, name in ((LISTENER, "greeter"), (ROUTE, "greeter"), (CLUSTER, "greeter-v1"), (ENDPOINT, "greeter-v1")):
@@ -91,6 +99,28 @@ assert {c["name"]: c["weight"] for c in clusters} == {"greeter-v1": 75, "greeter
 # - when a route starts naming a new cluster the client re-sends the latest nonce with a longer name list: a
 #   subscription change the server must answer again.
 #
+# One stream, drawn as a sequence: the client subscribes to the listener, ACKs it, and later refuses a
+# cluster at version 2, so its NACK repeats nonce 4 with version 1, the last version it accepted.
+
+# %%
+from meshlab.viz.sequence import ads_messages, draw_sequence
+
+STREAM = [
+    {"direction": "request", "kind": "subscribe", "type": "LDS", "version": "", "nonce": "", "resources": ["greeter"]},
+    {"direction": "response", "kind": "response", "type": "LDS", "version": "1", "nonce": "1", "resources": ["greeter"]},
+    {"direction": "request", "kind": "ACK", "type": "LDS", "version": "1", "nonce": "1", "resources": ["greeter"]},
+    {"direction": "request", "kind": "subscribe", "type": "CDS", "version": "", "nonce": "", "resources": ["greeter-v1"]},
+    {"direction": "response", "kind": "response", "type": "CDS", "version": "1", "nonce": "2", "resources": ["greeter-v1"]},
+    {"direction": "request", "kind": "ACK", "type": "CDS", "version": "1", "nonce": "2", "resources": ["greeter-v1"]},
+    {"direction": "response", "kind": "response", "type": "CDS", "version": "2", "nonce": "4", "resources": ["greeter-v1"]},
+    {"direction": "request", "kind": "NACK", "type": "CDS", "version": "1", "nonce": "4", "resources": ["greeter-v1"]},
+]
+messages = ads_messages(STREAM)
+draw_sequence(["gRPC xDS client", "control plane"], messages, "ADS: subscribe, respond, ACK; then a NACK keeps version 1")
+plt.show()
+assert messages[-1].role == "failure" and "version 1, nonce 4" in messages[-1].label
+
+# %% [markdown]
 # ## 4 · What pilot-agent does, and why proxyless still needs an agent
 #
 # In a sidecar pod, pilot-agent bootstraps and supervises Envoy (and drains it), serves it certificates over
@@ -121,8 +151,9 @@ assert 0.70 <= shares["v1"] / 1000 <= 0.80, "the client follows the 75/25 route"
 # The exchange, as the control plane recorded it: the client walks the chain, ACKing each response.
 
 # %% tags=["nbval-ignore-output"]
-for e in greeter.control_plane.exchanges[:16]:
-    print(f"{e['direction']:<9} {e['kind']:<28} {e['type']}  version={e['version']!s:<3} nonce={e['nonce']!s:<3} {e['resources']}")
+draw_sequence(["gRPC xDS client", "control plane"], ads_messages(greeter.control_plane.exchanges[:16]),
+              "The first 16 messages of the real stream, as the control plane recorded them")
+plt.show()
 assert {e["type"] for e in greeter.control_plane.exchanges if e["kind"].startswith("ACK")} == {"LDS", "RDS", "CDS", "EDS"}
 
 # %% [markdown]
@@ -139,7 +170,7 @@ greeter.control_plane.wait_settled()
 (records,) = collect([client])
 nacks = [e for e in greeter.control_plane.exchanges if e["kind"] == "NACK"]
 print("calls:", dict(Counter(r.get("backend") or r.get("error") for r in records)))
-print("NACK:", nacks[0]["type"], "version", nacks[0]["version"], "-", nacks[0]["error"][:150])
+say(f"NACK of {nacks[0]['type']}, staying on version {nacks[0]['version']}", nacks[0]["error"])
 assert "error" not in Counter(r.get("backend") or r.get("error") for r in records) and nacks
 assert nacks[0]["type"] == "CDS" and records[-1]["backend"] == "v2", "CDS was refused; calls went on to v2"
 greeter.close()

@@ -26,6 +26,7 @@ from meshlab.doctor import chromium_path
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "tests" / "output"
 CHAPTER = "01-from-kubernetes-to-istio.ipynb"
+CHAPTERS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -38,11 +39,12 @@ def jupyterlab(tmp_path, request):
     (``stored``: outputs and widget state); yields (base URL, token)."""
     root = tmp_path / "book" / "notebooks"
     root.mkdir(parents=True)
-    notebook = nbformat.read(ROOT / "notebooks" / CHAPTER, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and request.param == "cleared":
-            cell.outputs, cell.execution_count = [], None
-    nbformat.write(notebook, root / CHAPTER)
+    for chapter in CHAPTERS:
+        notebook = nbformat.read(ROOT / "notebooks" / chapter, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code" and request.param == "cleared":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(notebook, root / chapter)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                JUPYTER_DATA_DIR=str(tmp_path / "data"), IPYTHONDIR=str(tmp_path / "ipython"), MPLCONFIGDIR=str(tmp_path / "mpl"))
     if request.param == "stored":  # as make lab does: meshlab.book.trust_book signs the stored notebooks
@@ -86,8 +88,8 @@ def jupyterlab(tmp_path, request):
 
 
 @contextlib.contextmanager
-def chapter_page(base: str, token: str):
-    """Debian's chromium on the chapter in JupyterLab, once its kernel is idle."""
+def chapter_page(base: str, token: str, chapter: str = CHAPTER):
+    """Debian's chromium on a chapter in JupyterLab, once its kernel is idle."""
     from playwright.sync_api import expect, sync_playwright
 
     OUTPUT.mkdir(exist_ok=True)
@@ -95,7 +97,7 @@ def chapter_page(base: str, token: str):
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{base}/lab/tree/{CHAPTER}?token={token}&reset")
+            page.goto(f"{base}/lab/tree/{chapter}?token={token}&reset")
             expect(page.locator(".jp-StatusBar-TextItem", has_text="Idle").first).to_be_visible(timeout=60_000)
             yield page
         finally:
@@ -159,3 +161,20 @@ def test_a_reader_who_opens_the_stored_chapter_sees_its_controls_and_figures_bef
         prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
         assert prompts and all("*" not in prompt for prompt in prompts), "nothing was run"
         page.screenshot(path=str(OUTPUT / "browser-chapter-01-stored.png"))
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("jupyterlab", ["stored"], indirect=True)
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_a_stored_chapter_opens_with_its_diagram_at_full_size(jupyterlab, chapter):
+    """The architecture diagram is the first thing a reader sees, drawn at 100%: JupyterLab did not have to
+    shrink it to fit, so its labels keep the size meshlab.viz.diagram gives them (>= 9 pt)."""
+    from playwright.sync_api import expect
+
+    with chapter_page(*jupyterlab, chapter=chapter) as page:
+        diagram = page.locator(".jp-RenderedSVG img, .jp-RenderedSVG svg").first
+        diagram.scroll_into_view_if_needed(timeout=60_000)
+        expect(diagram).to_be_visible(timeout=30_000)
+        shown, natural = diagram.evaluate("d => [d.getBoundingClientRect().width, d.naturalWidth || d.width.baseVal.value]")
+        assert natural > 200 and abs(shown - natural) < 1, f"the diagram is drawn {shown:.0f} px wide, {natural:.0f} px at 100%"
+        diagram.screenshot(path=str(OUTPUT / f"diagram-{chapter.removesuffix('.ipynb')}.png"))

@@ -39,13 +39,49 @@ def test_stored_notebook_is_its_source_executed(source, stored):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
-def test_chapter_has_objectives_a_control_and_says_its_stage(chapter):
-    cells = nbformat.read(chapter, as_version=4).cells
-    markdown = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
-    code = "\n".join(cell.source for cell in cells if cell.cell_type == "code")
+def test_chapter_has_objectives_a_stored_control_and_says_its_stage(chapter):
+    notebook = nbformat.read(chapter, as_version=4)
+    markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
     assert "**After this chapter you can**" in markdown
     assert re.search(r"widgets\.(interact|Dropdown)|interactive_figure\(|slider\(", code), "a chapter needs an ipywidgets control"
+    outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells if cell.cell_type == "code"])
+    assert "widget-view" in outputs and notebook.metadata.get("widgets"), "the control is stored with its state"
     assert re.search(r"## Stage of this chapter\n.*\*\*(model|live|kind)\*\*", markdown, re.S)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_opens_with_its_architecture_diagram(chapter):
+    """Before any other output, the reader sees the system the chapter teaches, drawn by meshlab.viz."""
+    cells = nbformat.read(chapter, as_version=4).cells
+    first = next(cell for cell in cells if cell.cell_type == "code" and cell.outputs)
+    assert "meshlab.viz.architectures" in first.source
+    assert any("image/svg+xml" in output.get("data", {}) for output in first.outputs), "the diagram is stored as SVG"
+
+
+#: A rule in iptables-save's format is one line and is printed whole, as the kernel and Istio's goldens hold it.
+IPTABLES_RULE = re.compile(r"^\s*(\[\d+:\d+\] )?-[AIN] [A-Z_]+ ")
+
+
+def _text_lines(cell) -> list[str]:
+    """The text a reader sees in a stored cell: not a widget's text fallback, which the stored state replaces."""
+    lines = []
+    for output in cell.get("outputs", []):
+        if "application/vnd.jupyter.widget-view+json" in output.get("data", {}):
+            continue
+        text = output.get("text") or output.get("data", {}).get("text/plain", "")
+        lines += ("".join(text) if isinstance(text, list) else text).splitlines()
+    # a single word longer than the page (a type URL) is printed whole: never broken mid-word
+    return [line for line in lines if not IPTABLES_RULE.match(line) and len(line.split()) > 1]
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")) + sorted((ROOT / "labs").glob("[0-9][0-9]-*.ipynb")),
+                         ids=lambda p: p.name)
+def test_stored_text_fits_100_columns(notebook):
+    """A reader sees stored text without scrolling or wrapped, misaligned rows; wide tables are rendered."""
+    wide = [(index, line) for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells)
+            for line in _text_lines(cell) if len(line) > 100]
+    assert wide == [], "\n".join(f"cell {index}: {len(line)} columns: {line[:60]}..." for index, line in wide)
 
 
 STORED = CHAPTERS + sorted((ROOT / "labs").glob("[0-9][0-9]-*.ipynb"))
@@ -69,3 +105,21 @@ def test_chapter_closes_with_what_to_remember_and_three_questions_with_folded_an
     assert len(closing) == 2, "a chapter ends with self-check questions"
     questions = re.findall(r"^\d\. .+$", closing[1], re.M)
     assert len(questions) == 3 and closing[1].count("<details><summary>Answer</summary>") == 3 == closing[1].count("</details>")
+
+
+def _machine_details() -> dict[str, str]:
+    import os
+    import platform
+
+    return {"kernel release": platform.release(), "host name": platform.node(), "Python": f"Python {platform.python_version()}",
+            "home": os.path.expanduser("~") + "/", "checkout": str(ROOT) + "/"}
+
+
+@pytest.mark.parametrize("notebook", STORED, ids=lambda p: p.name)
+def test_a_stored_notebook_says_nothing_about_this_machine(notebook):
+    """What one machine said (doctor's report, its paths) is not stored: cells about the machine are tagged
+    machine-specific and stored without output (meshlab.notebooks.build)."""
+    stored = nbformat.read(notebook, as_version=4)
+    text = json.dumps([cell.get("outputs", []) for cell in stored.cells]) + json.dumps(stored.metadata.get("widgets", {}))
+    found = [name for name, detail in _machine_details().items() if len(detail) > 3 and detail in text]
+    assert found == [], f"{notebook.name} stores this machine's {', '.join(found)}"

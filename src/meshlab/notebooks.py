@@ -8,7 +8,7 @@ so the book cannot drift from its source.
     pairs        (source .py, stored .ipynb) pairs in some folders
     read_source  a percent script as a notebook
     differences  where a stored notebook's cells differ from its source
-    build        execute a source and store the result
+    build        execute a source and store the result (cells tagged machine-specific without output)
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+#: Tag of a cell whose output describes the machine that ran it (meshlab doctor): stored without output.
+MACHINE_SPECIFIC = "machine-specific"
 
 KERNEL = {"name": "python3", "display_name": "Python 3 (meshlab)", "language": "python"}
 
@@ -62,6 +65,9 @@ def build(source: Path, timeout: int = 600) -> Path:
     notebook = read_source(source)
     NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
                    resources={"metadata": {"path": str(source.parent)}}).execute()
+    for cell in notebook.cells:
+        if MACHINE_SPECIFIC in cell.metadata.get("tags", ()):
+            cell.outputs = []  # what this machine said is not the book's to keep
     stored = source.with_suffix(".ipynb")
     nbformat.write(notebook, stored)
     return stored

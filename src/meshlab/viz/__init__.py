@@ -3,6 +3,8 @@
     style    colours by role (app, proxy, netfilter, wire, control plane), rcParams, new_axes
     figures  call graphs, request paths, timelines, latency CDFs
     widgets  sliders and interactive figures with the book's defaults
+    diagram        architecture diagrams from a declarative spec, laid out by Graphviz, with lit paths
+    architectures  the diagram each chapter opens with
 """
 
 from meshlab.viz.figures import draw_call_graph, draw_packet_walk, draw_request_path, plot_latency_cdf, plot_timeline
