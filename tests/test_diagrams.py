@@ -116,3 +116,44 @@ def test_without_dot_the_error_says_how_to_get_it(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(RuntimeError, match="apt-get install graphviz"):
         sidecar_pod().svg()
+
+
+def _stream(messages: int) -> list[dict]:
+    """A subscribe, then response/ACK pairs, as meshlab's control plane records them; the last one a NACK."""
+    records = [{"direction": "request", "kind": "subscribe", "type": "CDS", "version": "", "nonce": "", "resources": ["greeter-v1", "greeter-v2"]}]
+    for n in range(1, messages // 2 + 1):
+        records.append({"direction": "response", "kind": "response", "type": "CDS", "version": str(n), "nonce": str(n), "resources": []})
+        records.append({"direction": "request", "kind": "ACK", "type": "CDS", "version": str(n), "nonce": str(n), "resources": []})
+    records[-1] = dict(records[-1], kind="NACK", version=str(messages // 2 - 1))
+    return records
+
+
+@pytest.mark.parametrize("messages", [2, 16, 40])
+def test_sequence_diagram_labels_are_legible_and_apart(messages):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from meshlab.viz.sequence import ads_messages, draw_sequence
+
+    drawn = ads_messages(_stream(messages))
+    ax = draw_sequence(["gRPC xDS client", "control plane"], drawn, "ADS")
+    figure = ax.figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    texts = [t for t in ax.texts if t.get_text()]
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    page = figure.bbox
+    assert min(t.get_fontsize() for t in texts) >= MIN_FONT_PT
+    assert all(page.x0 <= b.x0 and b.x1 <= page.x1 and page.y0 <= b.y0 and b.y1 <= page.y1 for b in boxes)
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    assert drawn[-1].role == "failure" and drawn[1].role == "control-plane" and drawn[0].role == "app"
+    plt.close(figure)
+
+
+def test_sequence_names_unknown_participants():
+    from meshlab.viz.sequence import Message, draw_sequence
+
+    with pytest.raises(ValueError, match=r"participants \['istiod'\] not in \['client'\]"):
+        draw_sequence(["client"], [Message("client", "istiod", "hello")], "t")
