@@ -125,3 +125,20 @@ def test_a_stored_notebook_says_nothing_about_this_machine(notebook):
     text = json.dumps([cell.get("outputs", []) for cell in stored.cells]) + json.dumps(stored.metadata.get("widgets", {}))
     found = [name for name, detail in _machine_details().items() if len(detail) > 3 and detail in text]
     assert found == [], f"{notebook.name} stores this machine's {', '.join(found)}"
+
+
+def test_chapter_00_names_optional_sections_that_exist():
+    """The optional-sections table points at real headings: '§5 what the extra hops cost' must be section 5."""
+    markdown = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / "00-how-to-use-this-book.ipynb", as_version=4).cells
+                         if c.cell_type == "markdown")
+    table = markdown.split("**Optional sections.**", 1)[1].split("\n\n")[1]
+    rows = re.findall(r"^\| (\d\d) \| (.+?) \|", table, re.M)
+    assert len(rows) >= 4
+    for number, sections in rows:
+        (chapter,) = (ROOT / "notebooks").glob(f"{number}-*.ipynb")
+        headings = {m.group(1): m.group(2).lower() for m in re.finditer(r"^## (\d+) · (.+)$", "\n".join(
+            c.source for c in nbformat.read(chapter, as_version=4).cells if c.cell_type == "markdown"), re.M)}
+        for section, title in re.findall(r"§(\d+) ([^;,]+)", sections):
+            assert section in headings, f"chapter {number} has no section {section}"
+            words = [w for w in re.findall(r"[a-z]+", title.lower()) if len(w) > 3]
+            assert words and all(w in headings[section] for w in words[:2]), f"chapter {number} §{section} is '{headings[section]}', not '{title}'"
