@@ -107,3 +107,15 @@ def test_several_targets_per_process_are_separate_xds_clients(greeter):
     assert all(backends(records) == {"v1": 15} for records in results)
     connections = {e["connection"] for e in greeter.control_plane.exchanges}
     assert len(connections) == 10, "one ADS stream per target per process"
+
+
+def test_collect_ends_every_client_when_one_does_not_finish():
+    import subprocess
+    import sys
+
+    from meshlab.xds.harness import collect
+
+    slow = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE) for _ in range(2)]
+    with pytest.raises(RuntimeError, match=r"did not finish within 0.5 s; all clients ended"):
+        collect(slow, timeout=0.5)
+    assert all(process.poll() is not None for process in slow)

@@ -59,9 +59,17 @@ def run_clients(bootstrap_file: Path, targets: list[str], count: int, interval_m
 
 
 def collect(processes, timeout: float = 120) -> list[list[dict]]:
+    """Each client's records; a client that has not finished within ``timeout`` is ended (all of them are ours)."""
     results = []
     for process in processes:
-        out, _ = process.communicate(timeout=timeout)
+        try:
+            out, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for started in processes:
+                if started.poll() is None:
+                    started.kill()
+                    started.wait()
+            raise RuntimeError(f"xDS client process {process.pid} did not finish within {timeout} s; all clients ended") from None
         if process.returncode != 0:
             raise RuntimeError(f"xDS client process exited with {process.returncode}")
         results.append(json.loads(out))
