@@ -64,3 +64,8 @@ def test_ngac_and_rbac_agree_where_rbac_can_express_the_policy():
     assert all(n == r for _, _, n, r in decisions)
     assert any(n for _, _, n, _ in decisions) and not all(n for _, _, n, _ in decisions)
     assert len(rbac.roles) <= 3 * 2 * 2 and len(ngac.associations) == 3 + 2 + 2
+
+
+def test_counts_are_the_graphs():
+    counts = hospital_example().counts()
+    assert counts == {"u": 3, "ua": 3, "o": 1, "oa": 2, "pc": 2, "associations": 3}

@@ -19,7 +19,7 @@ depends on the request's context: NGAC assigns and deassigns them with obligatio
 response, run by its event processing point); meshlab evaluates the same membership at decision
 time with ``ContextAttribute``. RBAC has no place for them: a role is held or not.
 
-    Policy            elements, assign, associate, decide, privileges
+    Policy            elements, assign, associate, decide, privileges, counts
     ContextAttribute  a user attribute held only when a predicate on the context holds
     Decision          allowed, and per policy class the association that granted it (or None)
     RbacPolicy        roles, permissions, user-role assignment; decide
@@ -135,6 +135,11 @@ class Policy:
             granted[pc] = next((a for a in self.associations if right in a.rights and a.user_attribute in user_side
                                 and a.object_attribute in object_side and pc in self._reach(a.object_attribute, context)), None)
         return Decision(bool(classes) and all(granted.values()), granted)
+
+    def counts(self) -> dict[str, int]:
+        """How big the policy is: elements of each kind, and associations (the grants)."""
+        kinds = [kind for _, kind in self.graph.nodes(data="kind")]
+        return {kind: kinds.count(kind) for kind in KINDS} | {"associations": len(self.associations)}
 
     def privileges(self, user: str, context: dict | None = None) -> set[tuple[str, str]]:
         """(right, object) pairs the user holds: NGAC's "policy review" question answered by the graph."""
