@@ -15,7 +15,9 @@ from meshlab.check import lab01
 from meshlab.microservices import grow_call_graph
 
 graph = grow_call_graph(12, seed=1)
-print(sorted(graph.edges))
+for caller in sorted(graph):
+    if callees := sorted(graph.successors(caller)):
+        print(f"{caller:<8} calls {', '.join(callees)}")
 
 # %% [markdown]
 # ## Exercise 1 · Blast radius

@@ -53,7 +53,7 @@ widgets.interact(show_path, path=widgets.Dropdown(options=list(READING_PATHS), d
 #
 # | chapter | optional | why you might skip it |
 # |---|---|---|
-# | 01 | §3 where the proxies came from, §4 the meshes as data | history and landscape |
+# | 01 | §4 where the proxies came from, §5 seven meshes as data, §6 who should adopt Istio | history, landscape and adoption |
 # | 02 | §5 what the extra hops cost; §6 on a real cluster | measurement; needs Docker and kind |
 # | 04 | §5 on a real cluster | needs Docker and kind |
 # | 06 | §6 on a real cluster | needs Docker and kind |

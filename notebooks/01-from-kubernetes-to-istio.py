@@ -11,22 +11,60 @@
 #   the number of services;
 # - draw the path of one call through a Kubernetes Service (kube-proxy) and through two Istio sidecars,
 #   and count the processes, connections and netfilter decisions on each;
+# - state the three things any mesh needs (interception, a way to run the proxies, a programmable proxy)
+#   and the four claims this book tests, each in the chapter that argues it;
+# - show, with real gRPC, why the library-based mesh (interceptors, Spring Cloud/Netflix OSS) lost to the
+#   sidecar although both retry the same failures;
 # - place a proxy in one of five eras, from configuration files to the xDS-driven cloud-native proxies;
 # - compare seven meshes (Istio in two rows: sidecar and ambient) by data plane, ingress, governance and
 #   licence, and say where each stands in 2026;
 # - say what SMI, Service Mesh Performance and Network Service Mesh are, and what they are not.
 
 # %%
+from meshlab.viz.architectures import istio_architecture
+
+istio_architecture()
+
+# %%
+import inspect
+import time
+from contextlib import closing
+
+import grpc
 import matplotlib.pyplot as plt
 import networkx as nx
 from IPython.display import Markdown, display
 
 from meshlab.landscape import ERAS, MESHES, RELATED_PROJECTS, mesh_table
 from meshlab.microservices import blast_radius, call_graph_stats, grow_call_graph, kube_proxy_path, request_success, sidecar_path
+from meshlab.microservices.retries import FlakyBackend, RetryingProxy, RetryInterceptor, RetryPolicy, call_many
 from meshlab.viz import draw_call_graph, draw_request_path, interactive_figure, new_axes, plot_timeline, slider, use_book_style
+from meshlab.viz.text import fit
 
 use_book_style()
 SEED = 7
+
+# %% [markdown]
+# ## The frame: three requirements, four claims
+#
+# The article this book follows ("Beyond Istio OSS", 2022) asks three things of any service mesh, and
+# every chapter is about one of them:
+#
+# 1. **Interception**: the app's traffic must reach the proxy without the app's help (iptables in
+#    chapter 02, eBPF in chapter 03).
+# 2. **Running the proxies**: something must put a proxy beside every workload and keep it alive: a
+#    sidecar injected into each pod, or a shared proxy per node or per service account (chapter 04).
+# 3. **A programmable proxy**: its routes, endpoints, certificates and policies change at run time over
+#    an API (xDS, chapters 05 and 06), not by editing a file and restarting.
+#
+# And it makes four claims, which the book states here and argues where the evidence is:
+#
+# | The seed's claim (2022) | Argued in |
+# |---|---|
+# | Meshes rose because microservices multiplied the calls to secure, observe and make reliable | §1 and §3 below |
+# | A mesh is Kubernetes plus a programmable proxy: Kubernetes runs and addresses the workloads, the proxy does the rest | §2 below; chapters 02, 05, 06 |
+# | eBPF can shorten the path, but cannot replace the sidecar's layer-7 work | chapter 03 (§4), chapter 04; the closing note below revisits it for 2026 |
+# | The future is zero trust and hybrid cloud | chapters 13 and 14 (identity, authorisation); chapter 12 on the map (many clusters) |
 
 # %% [markdown]
 # ## 1 · Model: what grows when services multiply
@@ -98,7 +136,11 @@ interactive_figure(show_call_graph, services=slider("services", 12, 3, 80))
 # ## 2 · Model: one call, with and without sidecars
 #
 # Pod A calls `reviews:9080`. Through a plain Kubernetes Service, kube-proxy's iptables rules DNAT the
-# ClusterIP to one pod IP on the connection's first packet; the kernel does everything else. With
+# ClusterIP to one pod IP on the connection's first packet; the kernel does everything else. The packet
+# leaves pod A's network namespace through its veth and enters the node's stack, so it meets
+# KUBE-SERVICES in the **node's nat PREROUTING** chain; kube-proxy also jumps to KUBE-SERVICES from nat
+# OUTPUT, which is where the node's own (host-network) processes meet it (kubernetes/kubernetes,
+# `pkg/proxy/iptables/proxier.go`, `iptablesJumpChains`). With
 # Istio's sidecars, the caller's connection is redirected to its own proxy (port 15001), which picks the
 # endpoint itself (so kube-proxy's DNAT never matches), and the callee's inbound rules redirect it again
 # to the callee's proxy (port 15006), which connects to the app from 127.0.0.6. Chapter 02 runs exactly
@@ -109,20 +151,99 @@ for path in (kube_proxy_path(), sidecar_path()):
     print(f"{path.mode:>10}: {len(path.hops)} hops, {path.user_space_proxies} user-space proxies, "
           f"{path.tcp_connections} TCP connections, {path.netfilter_decisions} netfilter decisions")
     for hop in path.hops:
-        print(f"{'':>12}{hop.name:<14} {hop.where:<22} {hop.action}")
+        print(fit(f"{'':>12}{hop.name:<14} {hop.where:<22} {hop.action}", indent=" " * 38))
 
 # %%
-fig, (top, bottom) = plt.subplots(2, 1, figsize=(9.5, 3.6))
-draw_request_path(kube_proxy_path().hops, "Through a Kubernetes Service (kube-proxy, iptables mode)", ax=top)
-draw_request_path(sidecar_path().hops, "Through two Istio sidecars", ax=bottom)
+draw_request_path(kube_proxy_path().hops, "Through a Kubernetes Service (kube-proxy, iptables mode)")
+plt.show()
+draw_request_path(sidecar_path().hops, "Through two Istio sidecars (read the second row right to left)")
 plt.show()
 
 # %% [markdown]
 # What the extra hops cost is measured live in chapter 02, next to Istio's published figures: Istio
 # 1.20 reports two sidecars adding 0.228 ms at p90 and 0.298 ms at p99, where Istio 1.3 reported about
 # 7 ms at p90 (istio.io, "Performance and Scalability" pages of those releases).
+
+# %% [markdown]
+# ## 3 · Live, on loopback: the mesh as a library, before sidecars
 #
-# ## 3 · Where the proxies came from
+# Retries, timeouts, circuit breaking, service discovery and client-side load balancing existed before
+# meshes, as **libraries** linked into each service: Netflix OSS (Ribbon, Hystrix, Eureka) under Spring
+# Cloud on the JVM, interceptors around gRPC's stubs elsewhere. The logic was the same as a mesh's;
+# *where it ran* was different. Below, one retry policy (`meshlab.microservices.retries.RetryPolicy`,
+# Istio's default of 2 retries on UNAVAILABLE or CANCELLED, from Istio's
+# `pilot/pkg/networking/core/route/retry/retry.go`) runs in both places, against a real gRPC server
+# (grpcio) that fails a seeded 30% of the attempts it receives:
+#
+# - **library**: a `grpc.UnaryUnaryClientInterceptor` wrapped around the client's channel;
+# - **proxy**: a gRPC proxy between client and server that forwards any method and retries; the client
+#   is a plain channel. (Here the client dials the proxy's port; chapter 02 makes that transparent.)
+
+# %%
+POLICY = RetryPolicy()  # Istio's default retry policy
+CALLS, FAILURE_RATE = 300, 0.3
+
+
+def through_library(policy, linked=True):
+    """CALLS calls from one client; ``linked`` False is a client that does not carry the library."""
+    with FlakyBackend(FAILURE_RATE, seed=SEED) as backend:
+        channel = grpc.insecure_channel(f"127.0.0.1:{backend.port}")
+        channel = grpc.intercept_channel(channel, RetryInterceptor(policy)) if linked else channel
+        with closing(channel):
+            start = time.perf_counter()
+            statuses = call_many(channel, CALLS)
+            return statuses, backend.attempts, (time.perf_counter() - start) / CALLS
+
+
+def through_proxy(policy, change_to=None):
+    """The same calls through a retrying proxy; ``change_to`` swaps its policy half-way, clients untouched."""
+    with FlakyBackend(FAILURE_RATE, seed=SEED) as backend, RetryingProxy(f"127.0.0.1:{backend.port}", policy) as proxy:
+        with closing(grpc.insecure_channel(f"127.0.0.1:{proxy.port}")) as channel:
+            start = time.perf_counter()
+            statuses = call_many(channel, CALLS // 2)
+            proxy.policy = change_to or policy
+            statuses += call_many(channel, CALLS - CALLS // 2)
+            return statuses, backend.attempts, (time.perf_counter() - start) / CALLS
+
+
+runs = {"client without the library": through_library(POLICY, linked=False),
+        "library (interceptor)": through_library(POLICY),
+        "proxy in between": through_proxy(POLICY),
+        "proxy, 4 retries from call 151": through_proxy(POLICY, change_to=RetryPolicy(retries=4))}
+for name, (statuses, attempts, _) in runs.items():
+    print(f"{name:<31} {statuses.count('OK'):>3}/{CALLS} calls succeeded, {attempts} attempts reached the server")
+library, proxy = runs["library (interceptor)"], runs["proxy in between"]
+assert library[:2] == proxy[:2], "the same policy recovers the same calls wherever it runs"
+assert runs["client without the library"][0].count("OK") < library[0].count("OK") < runs["proxy, 4 retries from call 151"][0].count("OK")
+
+# %% [markdown]
+# Both places recover exactly the same calls, call for call, and send the server the same attempts: the
+# policy is the same code. The difference is what each service must carry and who can change it:
+
+# %%
+carried = sum(len(inspect.getsourcelines(part)[0]) for part in (RetryPolicy, RetryInterceptor))
+print(f"{'':<36}{'library':<34}proxy")
+print(f"{'code linked into every client':<36}{f'{carried} lines of Python, per language':<34}none")
+print(f"{'a client that did not link it':<36}{'no retries (first row above)':<34}retried like the others")
+print(f"{'changing the policy':<36}{'rebuild and redeploy each client':<34}one change at the proxy")
+print(f"{'extra hop per call':<36}{'none':<34}one proxy, measured below")
+
+# %% tags=["nbval-ignore-output"]
+for name, (_, _, seconds) in runs.items():
+    print(f"{name:<31} {seconds * 1e6:7.0f} µs per call on average (retries included)")
+assert all(seconds > 0 for _, _, seconds in runs.values())
+
+# %% [markdown]
+# **Why the library lost.** Every service had to link it, in its own language (Hystrix and Ribbon were
+# Java; a Go or Node service got nothing, or a different library with different semantics); every fix
+# or policy change waited for every team to rebuild and redeploy; and resilience code sat inside business
+# code. Netflix itself put Hystrix into maintenance mode in 2018 (github.com/Netflix/Hystrix, README). The
+# proxy costs a hop (chapter 02 measures it) and buys one implementation, for every language, changed at
+# run time by a control plane. The library is not dead: **proxyless gRPC** (chapter 05) is the library
+# again, but configured over xDS by the same control plane as the proxies, which removes most of the old
+# objection.
+#
+# ## 4 · Where the proxies came from
 #
 # The mesh's data plane is the latest step in a long line of proxies. What changed from era to era is
 # *how the proxy is told what to do*.
@@ -131,16 +252,15 @@ plt.show()
 for number, era in enumerate(ERAS, start=1):
     print(f"{number}. {era.name}: {era.idea}")
     for proxy in era.proxies:
-        print(f"     {proxy.year}  {proxy.name:<26} {proxy.note}   [{proxy.source}]")
+        print(fit(f"     {proxy.year}  {proxy.name:<26} {proxy.note}   [{proxy.source}]", indent=" " * 28))
 
 # %%
 tracks = {era.name: [(proxy.year, proxy.name) for proxy in era.proxies] for era in ERAS}
-ax = plot_timeline(tracks, "year of first release", "Five eras of proxies")
-ax.set_xlim(1993, 2024)
+plot_timeline(tracks, "year of first release", "Five eras of proxies", xlim=(1993, 2024))
 plt.show()
 
 # %% [markdown]
-# ## 4 · Seven meshes (eight rows: Istio twice, sidecar and ambient), as data
+# ## 5 · Seven meshes (eight rows: Istio twice, sidecar and ambient), as data
 #
 # The comparison lives in `meshlab.landscape.MESHES`: every status line and milestone carries its source
 # and date, so the table can be checked and kept current rather than copied from a blog.
@@ -154,9 +274,9 @@ display(Markdown("\n".join(lines)))
 
 # %%
 for mesh in MESHES:
-    print(f"{mesh.name}: {mesh.status_2026}  [{mesh.status_source}]")
+    print(fit(f"{mesh.name}: {mesh.status_2026}  [{mesh.status_source}]"))
     for milestone in mesh.milestones:
-        print(f"    {milestone.when}  {milestone.what}  [{milestone.source}]")
+        print(fit(f"    {milestone.when}  {milestone.what}  [{milestone.source}]", indent=" " * 9))
 
 
 # %%
@@ -166,8 +286,7 @@ def as_year(when):
 
 
 tracks = {mesh.name: [(as_year(m.when), m.short) for m in mesh.milestones] for mesh in MESHES}
-ax = plot_timeline(tracks, "year", "Service meshes: milestones to 2026")
-ax.set_xlim(2015.5, 2026.5)
+plot_timeline(tracks, "year", "Service meshes: milestones to 2026", xlim=(2015.5, 2026.5))
 plt.show()
 
 # %% [markdown]
@@ -175,24 +294,72 @@ plt.show()
 
 # %%
 for project in RELATED_PROJECTS:
-    print(f"{project.name}\n  is:     {project.is_}\n  is not: {project.is_not}\n  [{project.source}]")
+    print(fit(f"{project.name}\n  is:     {project.is_}\n  is not: {project.is_not}\n  [{project.source}]", indent=" " * 8))
 
 # %% [markdown]
+# ## 6 · Who should adopt Istio, in what steps, and the stack around it
+#
+# The seed's advice, in short: a mesh pays off when there are many services, several languages and
+# teams, and requirements that cut across all of them (mutual TLS everywhere, uniform telemetry, traffic
+# shifting for releases); a handful of services in one language is often better served by a library or
+# by Kubernetes alone. Adopt in steps, each useful on its own and reversible:
+#
+# 1. **Observe**: inject sidecars (or enrol namespaces in ambient mode) with permissive mTLS and no
+#    routing rules; get golden-signal telemetry and a service graph for free.
+# 2. **Secure**: move namespaces to STRICT mutual TLS, then add AuthorizationPolicy (chapters 13, 14).
+# 3. **Control traffic**: VirtualService/DestinationRule (or Gateway API routes) for canaries, retries,
+#    timeouts, outlier detection; an ingress gateway at the edge (chapter 08 on the map).
+# 4. **Scale and extend**: Sidecar scoping (chapter 06 shows why), Wasm or MetaProtocol where HTTP is not
+#    enough (chapter 11), multi-cluster last.
+#
+# Around the mesh sits the rest of the cloud-native stack: Kubernetes runs the workloads, the mesh
+# connects them, and application-level models sit above both. The seed names the **Open Application
+# Model** (OAM, oam.dev; its Kubernetes implementation is KubeVela, a CNCF project): developers describe
+# an application as components plus *traits* (scaling, ingress, rollout), and platform teams map traits
+# onto mechanisms, for instance a canary trait onto Istio routing rules, so application teams never write
+# mesh configuration themselves.
+
+# %% [markdown]
+# ## 2022's view, from 2026
+#
+# The seed argued in 2022 that eBPF and per-node proxies cannot replace the sidecar: eBPF cannot
+# terminate TLS or parse HTTP/2 in the kernel, and a shared layer-7 proxy per node mixes tenants'
+# configuration and failures. Four years on, half of that held and half moved:
+#
+# - **Held**: no mesh does layer-7 work in eBPF. Chapter 03 shows what eBPF does take over (the
+#   redirects and the loopback stack traversals) and what stays in a proxy.
+# - **Moved**: Istio's **ambient mode** reached GA in Istio 1.24 (November 2024; see the table in §5). It
+#   splits the sidecar's work instead of moving it into the kernel: a per-node **ztunnel** (Rust) does
+#   only layer 4 (mTLS, identity, telemetry, L4 policy), which shares safely because it keeps no layer-7
+#   configuration, and optional **waypoint** proxies (Envoy, one per namespace or per service) do layer 7
+#   where it is needed. The seed's objection was to a shared *layer-7* proxy; ambient shares only
+#   layer 4. Chapter 04 puts both models side by side, with their memory and failure domains.
+#
+# So the seed's "Kubernetes plus a programmable proxy" still stands; what changed is how many proxies,
+# where, and at which layer.
+#
 # ## Stage of this chapter
 #
-# This chapter runs on the **model** stage only: the growth model, the two request paths and the
-# landscape data are Python you can read in `meshlab.microservices` and `meshlab.landscape`. The
-# **live** stage starts in chapter 02, where the sidecar path above runs in your own kernel with Istio's
-# own iptables rules, and its hops are counted and timed.
+# The growth model, the two request paths and the landscape data run on the **model** stage: Python you
+# can read in `meshlab.microservices` and `meshlab.landscape`. §3 is **live on loopback**: a real gRPC
+# server, client, interceptor and proxy (grpcio), no root needed. The **live lab** proper starts in
+# chapter 02, where the sidecar path above runs in your own kernel with Istio's own iptables rules, and
+# its hops are counted and timed.
 #
 # **Lab 01** (`labs/01-call-graphs.ipynb`) asks you to write the blast radius and the request success
 # probability yourself.
 #
 # ## What to remember
 #
+# - A mesh needs three things: interception, a way to run proxies beside every workload, and a proxy
+#   programmable at run time (xDS).
 # - Dependencies and call paths grow faster than services; a failure's blast radius is every caller upstream.
-# - Kubernetes routes a call (kube-proxy's DNAT on the first packet); a mesh adds a programmable proxy on
-#   each side that retries, encrypts, authorises and reports, configured over xDS.
+# - Kubernetes routes a call (kube-proxy's DNAT on the first packet, in the node's nat PREROUTING for pod
+#   traffic); a mesh adds a programmable proxy on each side that retries, encrypts, authorises and reports.
+# - A retry library and a retrying proxy recover the same failures; the library must be linked into every
+#   client in every language and redeployed to change, the proxy is changed once. That is why sidecars won.
+# - 2026: ambient mode (GA in 1.24) keeps the proxy but shares its layer-4 half per node; eBPF still does
+#   no layer-7 work.
 # - Seven meshes in 2026, Istio in two data-plane modes; proxies evolved from configuration files to
 #   xDS-driven cloud-native proxies.
 #
@@ -202,16 +369,21 @@ for project in RELATED_PROJECTS:
 #
 #    <details><summary>Answer</summary>
 #
-#    One: kube-proxy's DNAT (its KUBE-SERVICES rules on the client's node) on the connection's first
-#    packet; conntrack translates the rest.
+#    One: kube-proxy's DNAT on the connection's first packet, in KUBE-SERVICES, which the packet from the
+#    pod meets in the client node's nat PREROUTING chain (OUTPUT is for the node's own processes);
+#    conntrack translates the rest.
 #
 #    </details>
 #
-# 2. With two sidecars, how many TCP connections carry one request?
+# 2. A gRPC interceptor and a sidecar apply the same retry policy. Why did meshes move retries into the
+#    proxy, and what did it cost?
 #
 #    <details><summary>Answer</summary>
 #
-#    Three: app to its sidecar, sidecar to sidecar, sidecar to the callee's app.
+#    Both recover the same calls (§3 shows it call for call). The interceptor must be linked into every
+#    client, in each language, and every policy change means rebuilding and redeploying them; a client
+#    without it gets nothing. The proxy serves every client unchanged and is reconfigured at run time. It
+#    costs one more hop, and TCP connection, per call (three connections per request with two sidecars).
 #
 #    </details>
 #

@@ -21,6 +21,11 @@
 #   meshlab's rendering for the same arguments.
 
 # %%
+from meshlab.viz.architectures import sidecar_pod
+
+sidecar_pod()
+
+# %%
 import os
 from dataclasses import replace
 
@@ -32,6 +37,7 @@ from meshlab import doctor
 from meshlab.intercept import CaptureConfig, build_rules, render_commands
 from meshlab.intercept.walk import Connection, walk
 from meshlab.viz import draw_packet_walk, plot_latency_cdf, use_book_style
+from meshlab.viz.text import command, fit, say
 
 use_book_style()
 
@@ -84,6 +90,8 @@ print(render_commands(POD))
 # meshlab render the same rules for them.
 
 # %% tags=["nbval-ignore-output"]
+import textwrap
+
 from meshlab.kind import observe
 from meshlab.upstream import build
 from meshlab.upstream.versions import PROGRAMS
@@ -110,7 +118,8 @@ else:
     print(f"  {len(injected['spec']['volumes'])} volumes added; annotations added:")
     print("\n".join(f"    {name}" for name in added))
     args, env = observe.init_container(injected)
-    print("  istio-init runs:", " ".join(args))
+    print("  istio-init runs:")
+    print(textwrap.indent(command(args, width=94), "      "))
     INJECTED = observe.capture_config_from_init(args, env)
     assert INJECTED.inbound_ports_exclude == "15090,15021,9090,15020", "the annotation became -d"
     assert [c["name"] for c in injected["spec"]["containers"]] == ["reviews", "istio-proxy"]
@@ -122,8 +131,8 @@ if INJECTED is not None and PILOT_AGENT is not None and doctor.check_live().avai
     with IstioIptables(PILOT_AGENT.path, "ml02u") as real:
         theirs = real.dry_run(INJECTED)
     ours = meshlab_rendering(INJECTED)
-    print(f"pilot-agent {PILOT_AGENT.version} istio-iptables --dry-run: {len(theirs.text.splitlines())} lines; "
-          f"meshlab: {len(ours.splitlines())} lines; identical: {theirs.text == ours}")
+    print(f"pilot-agent {PILOT_AGENT.version} istio-iptables --dry-run: {len(theirs.text.splitlines())} lines")
+    print(f"meshlab: {len(ours.splitlines())} lines; identical: {theirs.text == ours}")
     print("\n".join(line for line in ours.splitlines() if "9090" in line))
     assert theirs.returncode == 0 and theirs.text == ours
 else:
@@ -135,7 +144,7 @@ else:
 #
 # `meshlab.intercept.walk` follows a connection's first packet through the rules as netfilter does (nat
 # sees only that first packet; conntrack applies the same translation to the rest). Each row below is
-# one connection from pod 10.244.0.11; the walk lists the rules that matched.
+# one connection from pod 10.244.0.11 and where it ends up; under it, the last rule its packet matched.
 
 # %%
 POD_IP, PEER_IP = "10.244.0.11", "10.244.0.10"
@@ -155,7 +164,9 @@ def walk_table(config):
     for name, connection in MATRIX.items():
         result = walk(restore, connection)
         verdict = f"{result.verdict} :{result.to_port}" if result.to_port else "not captured"
-        print(f"{name:<28} {verdict:<16} last rule: {result.steps[-2].rule if result.steps[-1].effect.startswith('policy') else result.steps[-1].rule}")
+        last = result.steps[-2] if result.steps[-1].effect.startswith("policy") else result.steps[-1]
+        print(f"{name:<28} {verdict}")
+        print(fit(f"    last rule: {last.rule}", indent="               "))
 
 
 walk_table(POD)
@@ -164,6 +175,23 @@ walk_table(POD)
 first = walk(build_rules(POD).restore_text(4), MATRIX["app -> a service VIP"])
 draw_packet_walk(first.steps, first.verdict, first.to_port, title="app -> 10.96.0.10:80: the first packet's walk")
 plt.show()
+
+# %% [markdown]
+# The same walks on the pod's diagram: pick a connection and the arrows its first packet took light up.
+
+# %% tags=["nbval-ignore-output"]
+from IPython.display import display
+
+from meshlab.viz.architectures import interception_path
+
+
+def show_walk(connection):
+    taken = walk(build_rules(POD).restore_text(4), MATRIX[connection])
+    display(sidecar_pod().lit(*interception_path(MATRIX[connection], taken.steps), title=connection))
+
+
+assert interception_path(MATRIX["peer -> app port 8080"], walk(build_rules(POD).restore_text(4), MATRIX["peer -> app port 8080"]).steps)[-1] == "ISTIO_IN_REDIRECT->envoy:15006"
+widgets.interact(show_walk, connection=widgets.Dropdown(options=list(MATRIX), description="connection"));
 
 # %% [markdown]
 # Change the flags and watch the rules and the walk change. Try: inbound ports `8080` only; remove the
@@ -205,7 +233,8 @@ DNS = replace(POD, redirect_dns=True, dns_servers_v4=("10.96.0.10",))
 dns_rules = [rule.text() for rule in build_rules(DNS).rules(4) if "53" in rule.text() or rule.table == "raw"]
 print("\n".join(dns_rules))
 query = walk(build_rules(DNS).restore_text(4), Connection("OUTPUT", POD_IP, "10.96.0.10", 53, protocol="udp", out_interface="eth0", uid=0, gids=(0,)))
-print("\nan app's DNS query:", query.summary())
+print()
+say("an app's DNS query", query.summary())
 
 # %% [markdown]
 # REDIRECT rewrites the destination to a local port, and the sidecar learns the original one from
@@ -219,7 +248,8 @@ print("\nan app's DNS query:", query.summary())
 TPROXY = replace(POD, inbound_interception_mode="TPROXY")
 print("\n".join(rule.text() for rule in build_rules(TPROXY).rules(4) if rule.table == "mangle"))
 inbound = walk(build_rules(TPROXY).restore_text(4), MATRIX["peer -> app port 8080"])
-print("\ninbound in TPROXY mode:", inbound.summary())
+print()
+say("inbound in TPROXY mode", inbound.summary())
 
 # %% [markdown]
 # ## 4 · Live: the same rules in your kernel
@@ -252,10 +282,11 @@ if LIVE.available:
 # %% tags=["nbval-ignore-output"]
 if LIVE.available:
     reply = lab.request("pod1", lab.pod("pod0").ip, 8080, "/hello")
-    print("the app saw:", reply.body)
+    say("the app saw", reply.body)
     outbound, inbound = lab.sidecar_hops(reply, client="pod1", server="pod0")  # chained by socket addresses
     for hop in (outbound, inbound):
-        print(f"{hop['pod']} sidecar, {hop['direction']:>8}: {hop['downstream']} -> (original {hop['original_dst']}) -> {hop['upstream']} from {hop['upstream_source']}")
+        print(f"{hop['pod']} sidecar, {hop['direction']:>8}: accepted {hop['downstream']} (original destination {hop['original_dst']})")
+        print(f"{'':>24}connected {hop['upstream_source']} -> {hop['upstream']}")
     assert outbound["direction"] == "outbound" and inbound["direction"] == "inbound", "the request must cross both sidecars"
     assert reply.body["peer"].startswith("127.0.0.6:"), "behind a REDIRECT-mode sidecar the app sees 127.0.0.6"
 
@@ -269,10 +300,16 @@ if LIVE.available:
     rule = trace_rule("OUTPUT", "tcp", 8080, owner_uid=0)
     kernel = kernel_trace(lab.pod("pod1").namespace, rule, lambda: lab.request("pod1", lab.pod("pod0").ip, 8080))
     for step in kernel:
-        print(f"kernel: {step.table}:{step.chain:<16} {step.effect:<22} {step.rule}")
+        print(f"kernel: {step.table}:{step.chain:<16} {step.effect}")
+        if step.rule:
+            print(fit(f"    {step.rule}"))
     predicted = walk(build_rules(POD).restore_text(4) + "*raw\n-I " + " ".join(rule[3:4] + rule[5:]) + "\nCOMMIT\n", app_out)
     assert comparable(predicted.steps) == comparable(kernel), "the walk must predict the kernel's path"
-    print("\nthe walk predicted:", predicted.summary())
+    print()
+    say("the walk predicted", predicted.summary())
+    traced = interception_path(app_out, kernel)  # the arrows the kernel says the packet took
+    assert traced == interception_path(app_out, predicted.steps) and traced[-1] == "ISTIO_REDIRECT->envoy:15001"
+    display(sidecar_pod().lit(*traced, title="pod1 -> pod0:8080 as the kernel traced it"))
 
 # %% [markdown]
 # The kernel also counts: each nat rule's counter grows by one per connection (nat sees first packets only).
@@ -361,12 +398,17 @@ if LIVE.available:
 # `X-Forwarded-Client-Cert` header naming the client's SPIFFE ID, which only a mutual-TLS connection
 # from the client's sidecar can give it.
 #
-# The commands this section runs, in order (the same code, run with a runner that only records):
+# The commands this section runs, in order (the same code, run with a runner that only records), as a
+# shell script: each step's name, then its command. A command too long for the page continues with `\`;
+# the inline `sh -c` script is cut into quoted pieces that the shell joins back into one argument.
+# `--config=-` and `-f -` read what meshlab writes to the command's standard input (the cluster's
+# config, the manifests), which the script does not show; `<node>` and the like stand for names a real
+# run reads from the cluster.
 
 # %%
 from meshlab.kind import stage
 
-print("\n".join(stage.plan("02")))
+print(stage.plan_script("02"))
 
 # %% [markdown]
 # Where the kind stage is available this cell creates the cluster `meshlab` (or reuses it; `meshlab kind
@@ -374,7 +416,7 @@ print("\n".join(stage.plan("02")))
 
 # %% tags=["nbval-ignore-output"]
 KIND = stage.run("02")
-print(KIND.text())
+print(fit(KIND.text()))
 if KIND.ran:
     assert KIND.agreed, "the cluster disagrees with meshlab's rendering: see the differences above"
 else:

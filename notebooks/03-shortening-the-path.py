@@ -16,6 +16,13 @@
 # - say what eBPF cannot take over from the proxy, and what the ebpf stage needs from a kernel.
 
 # %%
+from IPython.display import display
+
+from meshlab.viz.architectures import segment_path, socket_paths
+
+socket_paths(same_node=False)
+
+# %%
 import os
 import re
 import sys
@@ -71,17 +78,91 @@ plt.show()
 # arriving from another node to 15006 and restores the port on the way back. Either way the middle
 # segment's bytes cross the wire between nodes: eBPF shortens the local hops, not the network.
 #
-# Pick a datapath and placement to see the segments:
+# Pick a datapath and placement to see the segments, and the route each connection takes:
 
 # %% tags=["nbval-ignore-output"]
 def show_segments(datapath, same_node):
     for segment in request_segments(datapath, same_node):
         how = "socket to socket (sk_msg)" if segment.redirected else "through the TCP/IP stack"
         print(f"{segment.name:<24} {how:<28} iptables traversals: {segment.iptables}")
+    display(socket_paths(same_node).lit(*segment_path(datapath, same_node), title=f"{datapath}, {'one node' if same_node else 'two nodes'}"))
 
 
 widgets.interact(show_segments, datapath=widgets.Dropdown(options=DATAPATHS, description="datapath"), same_node=widgets.Checkbox(True, description="same node"));
 assert traversals("ebpf-meshlab", True)["stack_avoided"] == 4 and traversals("iptables", True)["stack_avoided"] == 0
+
+# %% [markdown]
+# ## Primer · eBPF in one page
+#
+# eBPF lets a program written by you run inside the kernel, at a **hook** the kernel offers, on the
+# kernel's own data (a socket, a packet), without a kernel module. Four ideas are enough for this chapter:
+#
+# - **Program types and hooks.** A program's type fixes where it can attach, what context it receives
+#   and which helper functions it may call. Those used in this book, with libbpf's section names
+#   (docs.kernel.org, "Program Types and ELF Sections"):
+#
+#   | Section | Program type | Runs when | Used for |
+#   |---|---|---|---|
+#   | `cgroup/connect4` | `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` | a process in the cgroup calls `connect()` on IPv4 | rewrite the destination to the sidecar, no NAT |
+#   | `sockops` | `BPF_PROG_TYPE_SOCK_OPS` | TCP events of the cgroup's sockets (e.g. established) | put sockets in a sockhash |
+#   | `sk_msg` | `BPF_PROG_TYPE_SK_MSG` | `sendmsg()` on a socket in that sockhash | hand bytes to the peer socket |
+#   | `cgroup/getsockopt` | `BPF_PROG_TYPE_CGROUP_SOCKOPT` | `getsockopt()` in the cgroup | answer `SO_ORIGINAL_DST` |
+#   | `tc` | `BPF_PROG_TYPE_SCHED_CLS` | a packet passes a device's traffic-control ingress/egress | Merbridge's CNI mode (`mb_tc.c`), across nodes |
+#
+#   The cgroup hooks see only processes in the cgroup they are attached to: that is how the lab limits
+#   them to its meshed pods.
+# - **Maps.** Programs keep no state between runs; they share it through maps, kernel data structures
+#   that user space can read and write too (docs.kernel.org, "BPF maps"). Here: a hash (original
+#   destinations by socket cookie), an array (counters), and a **sockhash**, whose values are sockets, so
+#   that `bpf_msg_redirect_hash` can look up the peer and deliver to it (docs.kernel.org,
+#   "BPF_MAP_TYPE_SOCKMAP and BPF_MAP_TYPE_SOCKHASH").
+# - **The verifier.** Before a program loads, the kernel's verifier walks every path through it and
+#   refuses it unless it provably terminates, reads only initialised memory, checks every pointer before
+#   dereferencing it and calls only the helpers its type allows (docs.kernel.org, "eBPF verifier"). This
+#   is why a buggy eBPF program is refused at load time instead of crashing the node, and why eBPF
+#   programs are small: loops must be bounded (since Linux 5.3) and the verifier gives up on programs
+#   whose analysis exceeds one million instructions (since 5.2). It is also why eBPF cannot be a proxy:
+#   an HTTP/2 parser or a TLS handshake does not fit those limits (§4).
+# - **Portability: BTF and CO-RE.** BTF is compact type information for the kernel (in
+#   `/sys/kernel/btf/vmlinux`) and for programs (emitted by `clang -g`). With it libbpf can relocate a
+#   program's field accesses to the running kernel's layout at load time, "Compile Once, Run Everywhere"
+#   (docs.kernel.org, "BPF Type Format" and "libbpf overview"), instead of compiling on every node
+#   against its headers as BCC does. The context structures of the hooks above (`bpf_sock_addr`,
+#   `bpf_sock_ops`, `sk_msg_md`, `bpf_sockopt`) are part of the kernel's stable ABI, so meshlab's
+#   programs need BTF only for their maps (the `-g` in the build); tracing programs that read internal
+#   structures need CO-RE proper. Cilium's "BPF and XDP Reference Guide" (docs.cilium.io) covers all four
+#   in depth.
+#
+# The live cell below compiles meshlab's `mesh.bpf.c` (as the lab does) and asks two questions: which
+# programs and context types its BTF describes, and whether this kernel offers the program and map types
+# the table names (`bpftool feature probe`).
+
+# %% tags=["nbval-ignore-output"]
+import subprocess
+import tempfile
+from pathlib import Path
+
+EBPF_HERE = all(report.available for report in doctor.diagnose(("live", "ebpf")).values())
+if EBPF_HERE:
+    from meshlab.ebpf.datapath import compile_object
+
+    with tempfile.TemporaryDirectory() as folder:
+        obj = compile_object(Path(folder) / "mesh.bpf.o")
+        btf = subprocess.run(["bpftool", "btf", "dump", "file", str(obj)], capture_output=True, text=True, check=True).stdout
+    functions = re.findall(r"FUNC '(\w+)'", btf)
+    contexts = [name for name in re.findall(r"STRUCT '(\w+)'", btf) if name.startswith(("bpf_", "sk_"))]
+    print("programs in the object's BTF:", ", ".join(functions))
+    print("their context types:         ", ", ".join(contexts))
+    probe = subprocess.run(["bpftool", "feature", "probe", "kernel"], capture_output=True, text=True).stdout
+    wanted = ["program_type cgroup_sock_addr", "program_type sock_ops", "program_type sk_msg", "program_type cgroup_sockopt",
+              "program_type sched_cls", "map_type sockhash", "map_type hash", "map_type array"]
+    for feature in wanted:
+        print(f"{feature:<34} {'available' if f'eBPF {feature} is available' in probe else 'NOT available'}")
+    print("kernel BTF (/sys/kernel/btf/vmlinux):", "present" if Path("/sys/kernel/btf/vmlinux").exists() else "absent")
+    assert set(functions) >= {"mesh_connect4", "mesh_sockops", "mesh_sk_msg", "mesh_getsockopt"}
+    assert all(f"eBPF {feature} is available" in probe for feature in wanted[:4]), "the ebpf stage said yes, so the kernel must offer these"
+else:
+    print("the ebpf stage is not available here (meshlab doctor says why); the table above is what it would check")
 
 # %% [markdown]
 # ## 2 · How Merbridge replaces iptables
@@ -144,13 +225,14 @@ for stage, report in EBPF.items():
 assert available or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1", EBPF
 if available:
     from meshlab.lab import Lab
+    from meshlab.viz.text import say
 
     lab = Lab("ml03").up(2, datapath="ebpf", down_at_exit=True)
     print("attached to the lab's cgroup:", lab.ebpf.attached())
     reply = lab.request("pod1", lab.pod("pod0").ip, 8080)
     hop, _ = lab.sidecar_hops(reply, client="pod1", server="pod0")
     print(f"pod1's sidecar: accepted from {hop['downstream']}, original destination {hop['original_dst']}")
-    print("counters:", lab.ebpf_stats())
+    say("counters", lab.ebpf_stats())
     assert hop["downstream"].startswith("127.0.0.1:") and hop["original_dst"] == f"{lab.pod('pod0').ip}:8080"
 
 # %% [markdown]
@@ -246,3 +328,5 @@ if available:
 #    The handshakes and FINs, but no payload: sk_msg put the bytes into the peer socket directly.
 #
 #    </details>
+#
+# **Lab 03** (`labs/03-counting-the-path.ipynb`): predict the counts; the kernel then counts.

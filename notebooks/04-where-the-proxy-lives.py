@@ -9,7 +9,7 @@
 #
 # **After this chapter you can**
 # - count, for a topology, the proxies each model runs and where, and what they cost in memory and CPU
-#   (from Istio 1.24's published figures);
+#   (Istio 1.24's published figures, with an Envoy's memory growing with the configuration it holds);
 # - say whose keys one proxy and one node hold in each model, and how many pods one proxy failure or
 #   upgrade cuts off;
 # - count the proxy hops on a request path and whether an L7 proxy sees it;
@@ -21,12 +21,17 @@
 #   a real ambient pod holds exactly those rules.
 
 # %%
+from meshlab.viz.architectures import deployment_models
+
+deployment_models()
+
+# %%
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
 from meshlab import doctor
 from meshlab.deploy import MODELS, compare, evaluate, generate_topology, simulate
-from meshlab.deploy.models import CALIBRATION, CALIBRATION_SOURCE, compromised_node_exposes
+from meshlab.deploy.models import CALIBRATION_SOURCE, compromised_node_exposes, config_held
 from meshlab.viz import new_axes, slider, use_book_style
 
 use_book_style()
@@ -36,30 +41,45 @@ SEED = 1
 # ## 1 · Model: the four models for one cluster
 #
 # A seeded cluster: 3 nodes with 10 pods each, 3 namespaces with 2 service accounts each, every pod
-# sending 100 requests per second to two other pods. Costs use Istio 1.24's figures at 1000 rps: an Envoy
-# (sidecar, shared proxy or waypoint) about 60 MB, a ztunnel about 12 MB, and per 1000 rps handled about
-# 0.20 vCPU (Envoy), 0.25 vCPU (waypoint), 0.06 vCPU (ztunnel).
+# sending 100 requests per second to two other pods. Each (namespace, service account) is one service
+# whose endpoints are its pods: 6 services, 30 endpoints.
+#
+# **CPU** follows the requests a proxy handles, at Istio 1.24's published rates (istio.io "Performance
+# and Scalability", 1000 rps with 1 KB payloads): per 1000 rps about 0.20 vCPU for an Envoy, 0.25 for a
+# waypoint, 0.06 for a ztunnel. **Memory** follows the configuration a proxy holds, not its requests
+# (the same page): `meshlab.xds.memory`, the model chapter 06 uses too, charges an Envoy the 60 MB Istio
+# 1.24 publishes for a sidecar (read as an Envoy holding little: the page does not say what it held),
+# plus about 0.1 MB for every listener, cluster and endpoint it holds (fitted to Huabing Zhao's 2019 measurement; chapter 06, section
+# 3). An unscoped Envoy (Istio's default) holds every service in the mesh; one scoped by a Sidecar
+# resource, only what its pods call. A ztunnel costs its published 12 MB: no per-workload figure exists.
 
 # %%
+import textwrap
+
 cluster = generate_topology(nodes=3, pods_per_node=10, namespaces=3, service_accounts=2, rps=100, seed=SEED)
-print(f"calibration: {CALIBRATION_SOURCE}\n{CALIBRATION}\n")
-COLUMNS = {"proxies": "proxies", "memory_mb": "memory MB", "cpu_cores": "vCPU", "blast_radius_max_pods": "blast radius",
-           "pod_restarts_for_upgrade": "upgrade restarts", "keys_per_node_max": "keys/node", "identities_per_proxy_max": "ids/proxy",
-           "hops_per_request": "hops/request", "l7_fraction": "L7 share"}
+print(textwrap.fill(f"calibration: {CALIBRATION_SOURCE}", 100), end="\n\n")
+COLUMNS = {"proxies": "proxies", "memory_mb": "MB", "cpu_cores": "vCPU", "blast_radius_max_pods": "blast", "pod_restarts_for_upgrade": "restart",
+           "keys_per_node_max": "keys/nd", "identities_per_proxy_max": "ids/px", "hops_per_request": "hops", "l7_fraction": "L7",
+           "config_resources_max": "config"}
 
 
 def print_table(results):
-    lines = [f"{'':<20}" + "".join(f"{label:>17}" for label in COLUMNS.values())]
-    lines += [f"{model:<20}" + "".join(f"{figures[key]:>17}" for key in COLUMNS) for model, figures in results["models"].items()]
+    lines = [f"{'':<20}" + "".join(f"{label:>8}" for label in COLUMNS.values())]
+    lines += [f"{model:<20}" + "".join(f"{figures[key]:>8}" for key in COLUMNS) for model, figures in results["models"].items()]
     print("\n".join(lines))
 
 
 table = compare(cluster)
 print_table(table)
+print("\n" + textwrap.fill("blast: most pods one proxy failure cuts off; restart: pods restarted to upgrade the proxies; "
+                           "keys/nd: private keys on the busiest node; ids/px: identities in one proxy; L7: share of requests "
+                           "an L7 proxy sees; config: most listeners + clusters + endpoints one Envoy holds (unscoped)", 100))
 
 # %% [markdown]
 # How to read it:
 # - **memory**: the sidecar model pays one Envoy per pod; the shared models pay per node or per account.
+#   In a cluster this small an Envoy's base outweighs its configuration. The configuration grows with the
+#   mesh: every unscoped Envoy holds every service and endpoint, whatever its traffic.
 # - **CPU** barely moves: it follows the requests, not the number of proxies. Ambient shifts some of it to
 #   the cheaper ztunnel, but adds a waypoint pass on every request that needs L7.
 # - **blast radius**: one sidecar failing cuts off one pod; one per-node proxy or ztunnel cuts off its whole
@@ -71,28 +91,46 @@ print_table(table)
 
 # %%
 for model in MODELS:
-    print(f"{model:<20} root on node0 exposes: {sorted(compromised_node_exposes(model, cluster, 'node0'))}")
+    print(textwrap.fill(f"{model:<20} root on node0 exposes: {', '.join(sorted(compromised_node_exposes(model, cluster, 'node0')))}", 100,
+                        subsequent_indent=" " * 21))
+
+# %% [markdown]
+# **Scoping.** Give every Envoy a Sidecar resource that lists only what its pods call: a sidecar then
+# holds the two services its pod calls instead of all six. The per-node proxies gain nothing here (their
+# ten pods between them call every service), and waypoints hold their namespace's services either way.
+# What one sidecar holds, unscoped and scoped, and what each model costs:
+
+# %%
+sidecar = evaluate("sidecar", cluster).proxies[0]
+print(f"{sidecar.name}: unscoped {config_held(sidecar, cluster)}\n{'':<{len(sidecar.name)}}  scoped   {config_held(sidecar, cluster, scoped=True)}")
+scoped = compare(cluster, scoped=True)
+for model in MODELS:
+    print(f"{model:<20} {table['models'][model]['memory_mb']:>7.1f} MB unscoped  {scoped['models'][model]['memory_mb']:>7.1f} MB scoped")
 
 # %%
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
 names = list(table["models"])
-new_axes("Proxy memory", "", "MB (Istio 1.24 figures)", left).bar(names, [table["models"][m]["memory_mb"] for m in names], color="#e08a2c")
+new_axes("Proxy memory (unscoped)", "", "MB (60 MB + config per Envoy)", left).bar(names, [table["models"][m]["memory_mb"] for m in names], color="#e08a2c")
 new_axes("One proxy fails", "", "pods cut off (max)", right).bar(names, [table["models"][m]["blast_radius_max_pods"] for m in names], color="#c0392b")
 for ax in (left, right):
     ax.tick_params(axis="x", labelrotation=15)
 plt.show()
 
 # %% [markdown]
-# Change the cluster and see the trade-off move. The table is recomputed for every change.
+# Change the cluster and see the trade-off move. The table is recomputed for every change; memory moves
+# with pods and services (accounts), and with scoping, but not with the request rate.
 
 # %% tags=["nbval-ignore-output"]
-def explore(pods_per_node, service_accounts, rps):
-    print_table(compare(generate_topology(nodes=3, pods_per_node=pods_per_node, namespaces=3, service_accounts=service_accounts, rps=rps, seed=SEED)))
+def explore(pods_per_node, service_accounts, rps, scoped):
+    print_table(compare(generate_topology(nodes=3, pods_per_node=pods_per_node, namespaces=3, service_accounts=service_accounts, rps=rps, seed=SEED), scoped=scoped))
 
 
-widgets.interact(explore, pods_per_node=slider("pods per node", 10, 2, 60), service_accounts=slider("accounts per namespace", 2, 1, 10), rps=slider("rps per pod", 100, 10, 2000, 10));
+widgets.interact(explore, pods_per_node=slider("pods per node", 10, 2, 60), service_accounts=slider("accounts per namespace", 2, 1, 10),
+                 rps=slider("rps per pod", 100, 10, 2000, 10), scoped=widgets.Checkbox(value=False, description="Sidecar scoping"));
 memory = {model: figures["memory_mb"] for model, figures in compare(generate_topology(nodes=3, pods_per_node=10, namespaces=3, service_accounts=2, rps=100, seed=SEED))["models"].items()}
 assert memory["sidecar"] > memory["per-service-account"] > memory["ambient"] > memory["per-node"]
+busy = compare(generate_topology(nodes=3, pods_per_node=10, namespaces=3, service_accounts=2, rps=2000, seed=SEED))["models"]
+assert all(busy[m]["memory_mb"] == memory[m] for m in MODELS), "twenty times the requests, the same memory"
 
 # %% [markdown]
 # ## 2 · Model: proxies fail
@@ -128,8 +166,18 @@ assert worst["per-node"] > worst["sidecar"], "one node proxy down cuts off all i
 # traffic over HBONE (HTTP CONNECT on port 15008), never parsing HTTP. For L7 (routing, HTTP authorization,
 # retries) a namespace gets a **waypoint**, an Envoy deployed per namespace (or per service with
 # `istio.io/use-waypoint`); the alpha had per-service-account waypoints. A namespace is enrolled with the
-# label `istio.io/dataplane-mode=ambient`, without restarting its pods. In the table, ambient is computed
-# with a waypoint for every namespace; `evaluate("ambient", cluster, {"ns0"})` puts one only where L7 is
+# label `istio.io/dataplane-mode=ambient`, without restarting its pods.
+#
+# **Ambient is not the seed's fourth model.** The seed article's fourth model puts a small L4
+# *micro-proxy in every pod* and moves L7 to shared remote proxies. Ambient keeps the shared L7 proxies
+# (waypoints) but runs its L4 proxy once per *node*. So for L4 it takes the per-node model's figures, not
+# a per-pod proxy's: one ztunnel holds the identities of every account with pods on its node (5 in the
+# table's ids/px, as a per-node proxy; a per-pod micro-proxy would hold 1, as a sidecar), and when it
+# fails its whole node (10 pods) is cut off, not one pod (ambient's blast radius of 13 is a waypoint's
+# namespace). What it gains over a per-node Envoy: the L4 proxy is small (12 MB against 60 MB plus
+# configuration), parses no HTTP, and L7 is paid only where a waypoint is deployed. meshlab's fourth
+# column is ambient as Istio ships it, not the micro-proxy design. In the table, ambient is computed with
+# a waypoint for every namespace; `evaluate("ambient", cluster, {"ns0"})` puts one only where L7 is
 # needed:
 
 # %%
@@ -137,6 +185,15 @@ for waypoints in (None, {"ns0"}, set()):
     result = evaluate("ambient", cluster, waypoints)
     label = "every namespace" if waypoints is None else (", ".join(sorted(waypoints)) or "none")
     print(f"waypoints for {label:<16} {result.memory_mb:>5.0f} MB  {result.hops_per_request:.2f} hops/request  L7 on {result.l7_fraction:.0%} of requests")
+
+# %% [markdown]
+# Ambient across two nodes, as a diagram: the L4 path always goes through ztunnel; only calls that need L7
+# pass a waypoint.
+
+# %%
+from meshlab.viz.architectures import ambient_mesh
+
+ambient_mesh()
 
 # %% [markdown]
 # **How a pod's traffic reaches ztunnel.** ztunnel runs once per node, yet it listens *inside* each enrolled
@@ -153,12 +210,10 @@ for waypoints in (None, {"ns0"}, set()):
 # against istio-cni's own test goldens, read from the pinned istio.io/istio module.
 
 # %%
-import textwrap
-
 from meshlab.deploy.inpod import inpod_rules
 
 for rule in inpod_rules():
-    print(f"{rule.table:<6} {rule.chain:<12} {' '.join(rule.params)}")
+    print(textwrap.fill(f"{rule.table:<6} {rule.chain:<12} {' '.join(rule.params)}", 100, subsequent_indent=" " * 22, break_on_hyphens=False))
     print(textwrap.fill(rule.why, 100, initial_indent=" " * 19 + "-> ", subsequent_indent=" " * 22))
 
 # %% [markdown]
@@ -212,8 +267,8 @@ if LIVE.available:
         finally:
             lab.down()
     for mode, figures in live.items():
-        print(f"{mode:<9} {figures['proxies']} proxies, RSS {figures['rss_mb']:.1f} MB (PSS {figures['pss_mb']:.1f} MB); "
-              f"after killing one: {figures['failing_pairs']}/{figures['pairs']} pod pairs fail, pods cut off: {figures['cut_off']}")
+        print(f"{mode:<9} {figures['proxies']} proxies, RSS {figures['rss_mb']:.1f} MB (PSS {figures['pss_mb']:.1f} MB)\n"
+              f"{'':<9} after killing one: {figures['failing_pairs']}/{figures['pairs']} pod pairs fail, pods cut off: {figures['cut_off']}")
     assert live["per-node"]["rss_mb"] < live["sidecar"]["rss_mb"], "shared proxies use less memory"
     assert live["sidecar"]["cut_off"] == ["pod0"] and len(live["per-node"]["cut_off"]) == 3, "one sidecar cuts off one pod; a node proxy its node's three"
 
@@ -235,7 +290,7 @@ if LIVE.available:
 # %%
 from meshlab.kind import stage
 
-print("\n".join(stage.plan("04")))
+print(stage.plan_script("04"))
 
 # %% tags=["nbval-ignore-output"]
 KIND = stage.run("04")
@@ -256,13 +311,17 @@ else:
 # one of them killed. Section 5 runs on the **kind** stage: a real ambient pod's rules against section 3's.
 #
 # **Lab 04** (`labs/04-choosing-a-model.ipynb`): choose a model under a memory budget, a blast-radius limit
-# and an L7 requirement, and back the choice with numbers.
+# and an L7 requirement, and back the choice with numbers; then a second team's constraints, which several
+# choices meet (scoped or not).
 #
 # ## What to remember
 #
 # - Sidecar, per-node, per-service-account and ambient trade memory against blast radius, key exposure
 #   and L7 reach; the model computes each for a topology.
-# - A proxy's memory follows the configuration it holds, not the request rate.
+# - A proxy's memory follows the configuration it holds (listeners, clusters, endpoints), not the request
+#   rate: an unscoped Envoy grows with the mesh; a Sidecar resource keeps it to what its pods call.
+# - Ambient is not the seed's micro-proxy-per-pod model: its L4 proxy, ztunnel, runs per node (the per-node
+#   model's key exposure and blast radius, at 12 MB), its L7 proxies, waypoints, per namespace or service.
 # - Ambient's in-pod rules (Istio 1.30.3) redirect to ztunnel listening inside the pod: 15001 out, 15006 in,
 #   HBONE on 15008 untouched; a mark (0x539) tells ztunnel's own traffic apart.
 #
@@ -276,11 +335,14 @@ else:
 #
 #    </details>
 #
-# 2. Why does an ambient pod's ISTIO_PRERT not redirect port 15008?
+# 2. A mesh doubles its services while the request rate stays the same. What happens to an unscoped
+#    sidecar's memory, and to one scoped to the two services its pod calls?
 #
 #    <details><summary>Answer</summary>
 #
-#    HBONE arrives for ztunnel's own listener on 15008 inside the pod: it needs no redirect.
+#    The unscoped sidecar holds every service's listener, cluster and endpoints, so its configuration
+#    (and the memory above its base) doubles; the scoped one holds the same two services and does not
+#    change. The request rate enters neither.
 #
 #    </details>
 #

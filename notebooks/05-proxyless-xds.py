@@ -93,7 +93,10 @@ assert {c["name"]: c["weight"] for c in clusters} == {"greeter-v1": 75, "greeter
 # - a request **without a nonce** subscribes to resource names of one type; the server answers with a
 #   response carrying a `version_info` and a fresh `nonce`;
 # - the client answers every response: an **ACK** repeats its nonce and version; a **NACK** repeats the nonce
-#   with the *previous* version and an `error_detail` naming what it rejected, and keeps its last good config;
+#   with an `error_detail` naming what it rejected, and keeps its last good copy of each rejected resource.
+#   When nothing in the response was valid, the NACK carries the *previous* version. gRPC also keeps the
+#   valid resources of a partly bad response, and then its NACK carries the new version (gRFC A46; grpc/grpc
+#   `src/core/xds/xds_client/xds_client.cc`, as lab 05 shows live);
 # - a request whose nonce is not the latest one sent is **stale**: a newer response is already on its way, and
 #   the server ignores it (Istio does; gRPC pipelines subscription changes, so stale requests are common);
 # - when a route starts naming a new cluster the client re-sends the latest nonce with a longer name list: a
@@ -215,3 +218,5 @@ greeter.close()
 #    TLS on 15012.
 #
 #    </details>
+#
+# **Lab 05** (`labs/05-diagnosing-a-nack.ipynb`): read a real NACK, then serve a fix gRPC ACKs.

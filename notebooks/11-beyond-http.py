@@ -22,8 +22,13 @@
 # - explain what "route-only" means for a codec and what it costs.
 
 # %%
+from meshlab.viz.architectures import aeraki_metaprotocol
+
+aeraki_metaprotocol()
+
+# %%
 import importlib
-import json
+import itertools
 import random
 import time
 from collections import Counter
@@ -38,6 +43,7 @@ from thrift.transport import TTransport
 from meshlab.metaprotocol import CODECS, CodecError, DubboCodec, FrameError, ThriftCodec
 from meshlab.metaprotocol.router import load_metarouter
 from meshlab.viz import new_axes, use_book_style
+from meshlab.viz.text import fit, say
 
 use_book_style()
 
@@ -116,12 +122,14 @@ FRAMES = {
 def dissect(frame, received):
     codec_name, data = FRAMES[frame]
     received = min(received, len(data))
-    print(f"{len(data)} bytes; the first 32: {data[:32].hex(' ')}")
+    print(f"{len(data)} bytes" + ("; the first 32:" if len(data) > 32 else ":"))
+    for offset in (0, 16):
+        print(f"  {offset:04x}  {data[offset:offset + 16].hex(' ')}")
     if codec_name == "dubbo":
         print(f"  magic {data[:2].hex()}  flags {data[2]:#04x}  status {data[3]}  request id {int.from_bytes(data[4:12], 'big')}  "
               f"body length {int.from_bytes(data[12:16], 'big')}")
     decoded = CODECS[codec_name]().decode(data[:received])
-    print(f"after {received} bytes:", "wait for data" if decoded is None else json.dumps(decoded.summary()))
+    say(f"after {received} bytes", "wait for data" if decoded is None else decoded.summary())
 
 
 for frame in FRAMES:
@@ -140,7 +148,7 @@ for codec_name, data in (("dubbo", b"\xca\xfe" + bytes(14)), ("thrift", b"\x7f\x
     try:
         CODECS[codec_name]().decode(data)
     except FrameError as error:
-        print(f"{codec_name:<7} {data[:8].hex(' '):<24} -> {error}")
+        print(fit(f"{codec_name:<7} {data[:8].hex(' '):<24} -> {error}", indent=" " * 36))
 
 # %% [markdown]
 # Mutations: Dubbo carries key/values in its attachments, so the codec can add or change one and re-encode
@@ -192,7 +200,7 @@ spec:
 """
 router = load_metarouter(METAROUTER, rng=random.Random(11), clock=lambda: 0.0)
 hello = Counter((d.destination.subset, d.mirror is not None) for d in (router.route({"method": "sayHello"}) for _ in range(1000)))
-print("sayHello x1000 -> (subset, mirrored):", dict(sorted(hello.items())))
+say("sayHello x1000 -> (subset, mirrored)", dict(sorted(hello.items())))
 print("sayGoodbye x8 ->", [router.route({"method": "sayGoodbye"}).refused or "v1" for _ in range(8)])
 print("sayWhat ->", router.route({"method": "sayWhat"}).refused)
 
@@ -219,9 +227,10 @@ while backends["shadow"][0].calls["sayHello"] < proxy.stats()["mirrored"] and ti
 stats = proxy.stats()
 proxy.stop()
 print("sayHello answers:", dict(answers), " shadow received:", backends["shadow"][0].calls["sayHello"], "copies")
-print("sayGoodbye:", goodbyes)
+for answer, calls in itertools.groupby(goodbyes):
+    print(f"sayGoodbye x{len(list(calls))}: {answer}")
 print("sayWhat:", unknown)
-print("proxy counters:", {k: v for k, v in sorted(stats.items())})
+say("proxy counters", dict(sorted(stats.items())))
 ax = new_axes("300 sayHello calls through the proxy (route 20/80, mirror 50%)", "", "calls")
 ax.bar(["v1", "v2", "shadow (copies)"], [answers["v1"], answers["v2"], backends["shadow"][0].calls["sayHello"]])
 plt.show()

@@ -19,6 +19,11 @@
 #   expired SVID are all refused.
 
 # %%
+from meshlab.viz.architectures import spire_and_sds
+
+spire_and_sds()
+
+# %%
 import datetime as dt
 import json
 import os
@@ -40,6 +45,7 @@ from meshlab.identity.entries import load_entries, parse_selector
 from meshlab.identity.server import KubernetesCluster, NodeAttestationError, SpireServer
 from meshlab.identity.spiffeid import SpiffeIdError, TrustDomain, parse_id
 from meshlab.viz import draw_request_path, use_book_style
+from meshlab.viz.text import fit, say
 
 use_book_style()
 TD = TrustDomain("meshlab.test")
@@ -59,9 +65,9 @@ for text in ["spiffe://meshlab.test/ns/default/sa/web", "spiffe://meshlab.test",
              "spiffe://meshlab.test/web/", "https://meshlab.test/web"]:
     try:
         parsed = parse_id(text)
-        print(f"{text:<42} ok: trust domain {parsed.trust_domain}, path {parsed.path or '(none: the trust domain ID)'}")
+        print(fit(f"{text:<42} ok: trust domain {parsed.trust_domain}, path {parsed.path or '(none: the trust domain ID)'}", indent=" " * 43))
     except SpiffeIdError as error:
-        print(f"{text:<42} refused: {error}")
+        print(fit(f"{text:<42} refused: {error}", indent=" " * 43))
 
 # %% [markdown]
 # Type an ID and see go-spiffe's verdict (the same function `meshlab spiffe parse` runs).
@@ -109,11 +115,13 @@ for extension in svid.leaf.extensions:
     else:
         continue
     print(f"{type(value).__name__:<24} critical={extension.critical!s:<5} {shown}")
-print("verified against the bundle by cryptography's X.509 verifier ->", verify_x509_svid(list(svid.chain), authority.x509_bundle()))
+print("verified against the bundle by cryptography's X.509 verifier:")
+print("   ", verify_x509_svid(list(svid.chain), authority.x509_bundle()))
 token = authority.sign_jwt_svid(svid.spiffe_id, ["payments"], dt.timedelta(minutes=5))
 header = jwt.get_unverified_header(token)
 claims = jwt.decode(token, options={"verify_signature": False})
-print("JWT-SVID header:", {k: ("<key id>" if k == "kid" else v) for k, v in header.items()}, " claims:", sorted(claims))
+print("JWT-SVID header:", {k: ("<key id>" if k == "kid" else v) for k, v in header.items()})
+print("JWT-SVID claims:", sorted(claims))
 
 # %% [markdown]
 # ## 3 · SPIRE's split: the server signs, agents attest
@@ -145,7 +153,7 @@ for namespace, pod, audience in (("spire", "spire-agent-x7", "spire-server"), ("
         server.attest_psat(cluster.projected_token(namespace, pod, audience), cluster, allowed, new_key().public_key())
         print(f"PSAT of {namespace}/{pod} for {audience}: node attested")
     except NodeAttestationError as error:
-        print(f"PSAT of {namespace}/{pod} for {audience}: refused: {error}")
+        print(fit(f"PSAT of {namespace}/{pod} for {audience}: refused: {error}"))
 
 # %% [markdown]
 # ## 4 · Workload attestation, step by step
@@ -186,11 +194,14 @@ CANDIDATES = ["unix:uid:0", "unix:uid:1000", "k8s:ns:shop", "k8s:sa:checkout", "
 def matching(**chosen):
     workload = {parse_selector(name) for name, on in zip(CANDIDATES, chosen.values()) if on}
     granted = [str(entry.spiffe_id) for entry in ENTRIES if entry.matches(workload)]
-    print("identities:", granted or "none: PERMISSION_DENIED (no identity issued)")
+    for spiffe_id in granted:
+        print("  gets", spiffe_id)
+    if not granted:
+        print("  gets no identity: PERMISSION_DENIED")
 
 
 for example in (["unix:uid:0", "k8s:ns:shop", "k8s:sa:checkout", "k8s:container-name:app"], ["k8s:ns:shop", "k8s:sa:checkout", "k8s:container-name:istio-proxy"], ["unix:uid:1000"]):
-    print(f"{', '.join(example):<75}", end=" ")
+    print("workload:", ", ".join(example))
     matching(**{f"s{i}": name in example for i, name in enumerate(CANDIDATES)})
 
 # %% tags=["nbval-ignore-output"]
@@ -245,7 +256,8 @@ try:
 except InvalidTokenError as error:  # py-spiffe: "Audience doesn't match"
     print("the same token for audience 'ledger':", type(error).__name__, error)
 decision = running.decisions()[0]
-print("the agent's decision: pid", decision.pid, "->", decision.granted, "from", [s for s in decision.selectors if not s.startswith("unix:sha256")])
+print(f"the agent's decision: pid {decision.pid} -> {', '.join(decision.granted)}")
+say("  from the selectors", [s for s in decision.selectors if not s.startswith("unix:sha256")])
 assert str(fetched.spiffe_id) == ME and decision.granted == (ME,)
 
 # %% [markdown]
@@ -280,9 +292,9 @@ try:
     with WorkloadApiClient(f"unix://{folder / 'relay.sock'}") as client:
         client.fetch_x509_svid()
 except FetchX509SvidError as error:
-    print("over the handed-over connection:", str(error).split(": ", 2)[-1])
+    say("over the handed-over connection", str(error).split(": ", 2)[-1])
 refused = running.decisions()[-1]
-print(f"the agent's decision for pid {refused.pid} (the child, pid {child}): {refused.refused}")
+say(f"the agent's decision for pid {refused.pid} (the child, pid {child})", refused.refused)
 assert refused.pid == child and "has exited" in refused.refused
 
 # %% [markdown]
@@ -297,7 +309,7 @@ roots = spire.authority.ca_certificate.public_bytes(pem)
 server_svid = spire.authority.sign_x509_svid(parse_id("spiffe://meshlab.test/ns/shop/sa/server"), dt.timedelta(hours=1))
 expired = spire.authority.sign_x509_svid(parse_id(ME), dt.timedelta(minutes=1), now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2))
 listener = LoopbackServer(lambda peer: peer == ME, 1, context(*server_svid.pem_files(), roots, server_side=True), str(server_svid.spiffe_id))
-print("client:", call("127.0.0.1", listener.port, str(server_svid.spiffe_id), context(*expired.pem_files(), roots, server_side=False), ME))
+say("client", call("127.0.0.1", listener.port, str(server_svid.spiffe_id), context(*expired.pem_files(), roots, server_side=False), ME))
 records = listener.join()
 print("server:", records[0]["refused"])
 assert records[0]["refused"].endswith("certificate has expired")
@@ -330,9 +342,9 @@ if LIVE.available:
     zero_trust = IdentityLab("ml13", pods, NARROW).start(down_at_exit=True)
     server_process = zero_trust.serve("server", allow=[CLIENT], connections=1)  # only the client will get that far
     ok = zero_trust.call("client", "server", expect=SERVER)
-    print("client -> server:", {k: ok[k] for k in ("me", "peer", "allowed")})
+    say("client -> server", {k: ok[k] for k in ("me", "peer", "allowed")})
     stranger = zero_trust.call("intruder", "server", expect=SERVER)
-    print("intruder -> server:", stranger["refused"][:120])
+    say("intruder -> server", stranger["refused"])
     assert ok["allowed"] and ok["peer"] == SERVER and stranger["me"] is None
 
 # %% [markdown]
@@ -345,14 +357,16 @@ if LIVE.available:
     peer = zero_trust.serve("client", allow=[SERVER], connections=1, port=9443)  # the client, holding its own SVID, trusts the server's ID
     zero_trust.set_entries([{"spiffe_id": SERVER, "selectors": [UID]}, NARROW[1]])
     stolen = zero_trust.call("intruder", "client", expect=CLIENT, port=9443)
-    print("with the uid-only entry the intruder is:", stolen["me"], "- accepted by the client:", stolen["allowed"])
+    print("with the uid-only entry the intruder is:", stolen["me"])
+    print("accepted by the client:", stolen["allowed"])
     zero_trust.set_entries(NARROW)
     again = zero_trust.call("intruder", "server", expect=SERVER)
-    print("with the narrow entries again:", again["me"], "-", again["refused"][:60])
+    say("with the narrow entries again", f"{again['me']} - {again['refused']}")
     for record in zero_trust.decisions()[-2:]:
-        print(f"  pid {record.pid}: granted {record.granted or '-'}, k8s selectors {[s for s in record.selectors if s.startswith('k8s:pod-name')]}")
+        pod_name = ", ".join(s for s in record.selectors if s.startswith("k8s:pod-name"))
+        print(f"  pid {record.pid} ({pod_name}): granted {', '.join(record.granted) or '-'}")
     served = [json.loads(line) for line in server_process.communicate(timeout=30)[0].splitlines()]
-    print("the server's log:", [(r.get("peer"), r["allowed"]) for r in served])
+    say("the server's log", [(r.get("peer"), r["allowed"]) for r in served])
     assert stolen["me"] == SERVER and stolen["allowed"] and again["me"] is None
     zero_trust.stop()
 

@@ -65,10 +65,11 @@ rng = random.Random(14)
 
 # %%
 policy = hospital_example()  # meshlab.ngac: the policy classes, attributes, associations and users described above
-print("assignments: ", ", ".join(f"{child} -> {parent}" for child, parent in policy.graph.edges))
-print("associations:", "; ".join(f"({a.user_attribute}, {sorted(a.rights)}, {a.object_attribute})" for a in policy.associations))
-
 from meshlab.viz.figures import draw_ngac_graph  # boxes sized to their names, associations labelled with their rights
+from meshlab.viz.text import fit
+
+print(fit("assignments:  " + ", ".join(f"{child} -> {parent}" for child, parent in policy.graph.edges), indent=" " * 14))
+print(fit("associations: " + "; ".join(f"({a.user_attribute}, {sorted(a.rights)}, {a.object_attribute})" for a in policy.associations), indent=" " * 14))
 
 draw_ngac_graph(policy, "The hospital policy: assignments (solid), associations with their rights (dashed)")
 plt.show()

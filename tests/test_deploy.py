@@ -2,6 +2,7 @@
 
 n1: a (ns1, sa1, 100 rps), b (ns1, sa2, 100 rps); n2: c (ns2, sa3, 50 rps), d (ns1, sa1, 0 rps);
 calls a->b 60 rps, a->c 40 rps, c->d 50 rps (150 rps in all).
+Services (namespace, account): ns1/sa1 (a, d), ns1/sa2 (b), ns2/sa3 (c): 3 services, 4 endpoints.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pytest
 
 from meshlab.cli import main
 from meshlab.deploy import MODELS, TopologyError, compare, evaluate, generate_topology, load_topology, proxies_for, simulate, topology_from_json
-from meshlab.deploy.models import compromised_node_exposes
+from meshlab.deploy.models import compromised_node_exposes, config_held
+from meshlab.xds.memory import ENVOY_ISTIO_1_24, ZTUNNEL_MB, ProxyConfig
 
 SMALL = Path(__file__).parent / "data" / "topology-small.json"
 
@@ -24,10 +26,15 @@ def small():
     return load_topology(SMALL)
 
 
+def envoy(listeners, clusters, endpoints):
+    return ENVOY_ISTIO_1_24.resident_mb(ProxyConfig(listeners, clusters, endpoints))
+
+
 def test_sidecar_one_envoy_per_pod(small):
     result = evaluate("sidecar", small)
-    # 4 Envoys x 60 MB; each request handled twice: 2 x 150 rps x 0.20 vCPU / 1000 rps
-    assert (len(result.proxies), result.memory_mb, result.cpu_cores) == (4, 240.0, pytest.approx(0.06))
+    # 4 unscoped Envoys, each: 3 outbound listeners and clusters, its own inbound cluster, 4 endpoints;
+    # each request handled twice: 2 x 150 rps x 0.20 vCPU / 1000 rps
+    assert (len(result.proxies), result.memory_mb, result.cpu_cores) == (4, pytest.approx(4 * envoy(3, 4, 4)), pytest.approx(0.06))
     assert (result.blast_radius_max_pods, result.pod_restarts_for_upgrade, result.keys_per_node_max, result.identities_per_proxy_max) == (1, 4, 2, 1)
     assert (result.hops_per_request, result.l7_fraction) == (2.0, 1.0)
 
@@ -37,7 +44,8 @@ def test_per_node_shares_one_proxy_per_node(small):
     # a->b and c->d stay on one node (1 hop), a->c crosses (2): (60 + 80 + 50) / 150
     assert result.hops_per_request == pytest.approx(190 / 150)
     assert result.cpu_cores == pytest.approx(0.20 * 190 / 1000)
-    assert (len(result.proxies), result.memory_mb, result.blast_radius_max_pods, result.identities_per_proxy_max) == (2, 120.0, 2, 2)
+    # each node proxy: the 3 services outbound, an inbound cluster for each of its 2 pods' services
+    assert (len(result.proxies), result.memory_mb, result.blast_radius_max_pods, result.identities_per_proxy_max) == (2, pytest.approx(2 * envoy(3, 5, 4)), 2, 2)
     assert result.pod_restarts_for_upgrade == 0
 
 
@@ -56,11 +64,37 @@ def test_per_service_account_runs_where_an_account_has_pods(small):
 
 def test_ambient_with_a_waypoint_per_namespace(small):
     result = evaluate("ambient", small)
-    # every call goes ztunnel -> waypoint -> ztunnel; 2 ztunnels (12 MB) + 2 waypoints (60 MB)
-    assert (result.extra, result.memory_mb, result.hops_per_request) == ({"ztunnels": 2, "waypoints": 2}, 144.0, 3.0)
+    # every call goes ztunnel -> waypoint -> ztunnel; 2 ztunnels + the ns1 waypoint (2 services, 3 endpoints)
+    # + the ns2 waypoint (1 service, 1 endpoint)
+    assert (result.extra, result.hops_per_request) == ({"config_resources_max": 7, "ztunnels": 2, "waypoints": 2}, 3.0)
+    assert result.memory_mb == pytest.approx(2 * ZTUNNEL_MB + envoy(2, 2, 3) + envoy(1, 1, 1))
     assert result.cpu_cores == pytest.approx((0.06 * 300 + 0.25 * 150) / 1000)  # two ztunnel passes, one waypoint pass
     assert result.blast_radius_max_pods == 3  # the ns1 waypoint serves a, b and d
     assert result.keys_per_node_max == 3  # a ztunnel with two accounts plus a waypoint on each node
+
+
+def test_a_scoped_sidecar_holds_what_its_pod_calls(small):
+    held = {p.name: config_held(p, small, scoped=True) for p in evaluate("sidecar", small).proxies}
+    # a calls b and c; c calls d; b and d call nothing and keep only their inbound cluster
+    assert held == {"sidecar/a": ProxyConfig(2, 3, 2), "sidecar/b": ProxyConfig(0, 1, 0), "sidecar/c": ProxyConfig(1, 2, 2), "sidecar/d": ProxyConfig(0, 1, 0)}
+    assert evaluate("sidecar", small, scoped=True).memory_mb == pytest.approx(envoy(2, 3, 2) + envoy(1, 2, 2) + 2 * envoy(0, 1, 0))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_memory_follows_configuration_not_request_rate(model):
+    quiet, busy = (evaluate(model, generate_topology(nodes=3, pods_per_node=8, rps=rps, seed=2)) for rps in (10, 2000))
+    assert quiet.memory_mb == busy.memory_mb and busy.cpu_cores == pytest.approx(200 * quiet.cpu_cores)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_scoping_shrinks_memory_by_what_the_proxies_shed(model):
+    topology = generate_topology(nodes=3, pods_per_node=20, namespaces=4, service_accounts=5, calls_per_pod=2, seed=3)
+    unscoped, scoped = evaluate(model, topology), evaluate(model, topology, scoped=True)
+    shed = sum(config_held(p, topology).resources - config_held(p, topology, scoped=True).resources for p in unscoped.proxies)
+    assert unscoped.memory_mb - scoped.memory_mb == pytest.approx(shed * ENVOY_ISTIO_1_24.per_resource_kb / 1000)
+    assert shed > 0 if model == "sidecar" else shed >= 0  # a pod calling 2 of 20 services sheds the other 18
+    more_services = generate_topology(nodes=3, pods_per_node=20, namespaces=4, service_accounts=10, calls_per_pod=2, seed=3)
+    assert evaluate(model, more_services).memory_mb > unscoped.memory_mb, "an unscoped mesh's proxies grow with its services"
 
 
 def test_ambient_l7_only_where_a_waypoint_is(small):
@@ -81,6 +115,7 @@ def test_compare_has_the_documented_keys(small):
     for figures in models.values():
         assert {"proxies", "memory_mb", "cpu_cores", "blast_radius_max_pods", "keys_per_node_max", "hops_per_request"} <= set(figures)
     assert {"ztunnels", "waypoints"} <= set(models["ambient"])
+    assert compare(small)["scoped"] is False and compare(small, scoped=True)["scoped"] is True
 
 
 def test_availability_is_seeded_and_grows_with_hops():

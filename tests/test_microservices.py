@@ -74,3 +74,12 @@ def test_sidecars_add_two_proxies_two_connections_and_three_netfilter_decisions(
     actions = " ".join(hop.action for hop in meshed.hops)
     assert "15001" in actions and "15006" in actions and meshed.hops[-1].action.endswith("127.0.0.6")
     assert [hop.name for hop in meshed.hops if hop.kind == "proxy"] == ["sidecar A", "sidecar B"]
+
+
+def test_kube_proxys_dnat_for_a_pods_call_is_in_the_nodes_nat_prerouting():
+    # A pod's packet enters the node's stack from its veth, so it meets KUBE-SERVICES through the jump
+    # from nat PREROUTING (kubernetes/kubernetes pkg/proxy/iptables/proxier.go, iptablesJumpChains);
+    # nat OUTPUT is where the node's own processes meet it.
+    (dnat,) = [hop for hop in kube_proxy_path().hops if hop.name == "KUBE-SERVICES"]
+    assert dnat.where == "node A, nat PREROUTING" and dnat.action.startswith("DNAT 10.96.0.20:9080 -> ")
+    assert not any(hop.where.startswith("node") and "OUTPUT" in hop.where for path in (kube_proxy_path(), sidecar_path()) for hop in path.hops)

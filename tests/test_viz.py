@@ -9,8 +9,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from meshlab.microservices import grow_call_graph, sidecar_path
+from meshlab.microservices import blast_radius, grow_call_graph, sidecar_path
+from meshlab.ngac import hospital_example
 from meshlab.viz import ROLE_COLOURS, draw_call_graph, draw_request_path, plot_latency_cdf, plot_timeline, slider, use_book_style
+from meshlab.viz.figures import draw_ngac_graph
 
 
 @pytest.fixture(autouse=True)
@@ -34,17 +36,43 @@ def test_latency_cdf_refuses_an_empty_series():
 
 def test_request_path_colours_hops_by_role():
     path = sidecar_path()
-    ax = draw_request_path(path.hops)
-    colours = [matplotlib.colors.to_hex(patch.get_facecolor()) for patch in ax.patches]
-    assert colours == [ROLE_COLOURS[hop.kind] for hop in path.hops]
+    fills = _box_colours(draw_request_path(path.hops))
+    assert all(fills[hop.name.replace(" ", "\n", 1)] == ROLE_COLOURS[hop.kind] for hop in path.hops)
+
+
+def _box_colours(ax) -> dict[str, str]:
+    """Label -> fill of the box it is drawn on (the label's centre lies inside the box)."""
+    ax.figure.canvas.draw()
+    fills = {}
+    for text in ax.texts:
+        x, y = text.get_position()
+        for patch in ax.patches:
+            if patch.contains_point(ax.transData.transform((x, y))):
+                fills[text.get_text()] = matplotlib.colors.to_hex(patch.get_facecolor())
+    return fills
 
 
 def test_call_graph_marks_the_failure_and_its_callers():
     graph = grow_call_graph(8, seed=1)
-    ax = draw_call_graph(graph, failed="svc-005", affected={"frontend"})
-    colours = [matplotlib.colors.to_hex(c) for c in ax.collections[-1].get_facecolor()]
-    assert colours.count(ROLE_COLOURS["failure"]) == 1 and colours.count(ROLE_COLOURS["proxy"]) == 1
-    assert ax.get_title() == "Call graph" and "call depth" in ax.get_xlabel()
+    affected = blast_radius(graph, "svc-005")
+    fills = _box_colours(draw_call_graph(graph, failed="svc-005", affected=affected))
+    assert fills["svc-005"] == ROLE_COLOURS["failure"]
+    assert {name for name, fill in fills.items() if fill == ROLE_COLOURS["proxy"] and name in graph} == affected
+    assert {name for name, fill in fills.items() if fill == ROLE_COLOURS["app"] and name in graph} == set(graph) - affected - {"svc-005"}
+
+
+def test_call_graph_refuses_a_failure_outside_the_graph():
+    with pytest.raises(KeyError, match="failed service 'nope' is not in the call graph"):
+        draw_call_graph(grow_call_graph(3), failed="nope")
+
+
+def test_ngac_graph_colours_each_element_by_kind_and_refuses_unknown_kinds():
+    policy = hospital_example()
+    fills = _box_colours(draw_ngac_graph(policy))
+    assert fills["alice"] == ROLE_COLOURS["app"] and fills["wards"] == ROLE_COLOURS["control-plane"] and fills["record-17"] == ROLE_COLOURS["wire"]
+    policy.graph.nodes["alice"]["kind"] = "role"
+    with pytest.raises(ValueError, match=r"unknown NGAC element kind\(s\) \['role'\]; accepted: u, ua, pc, oa, o"):
+        draw_ngac_graph(policy)
 
 
 def test_timeline_has_one_track_per_name():

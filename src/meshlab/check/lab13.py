@@ -15,6 +15,7 @@ from collections.abc import Callable
 from meshlab.check import CheckFailed, answer_of
 from meshlab.identity.entries import EntryError, Selector, load_entries
 from meshlab.identity.spiffeid import SpiffeIdError, parse_id
+from meshlab.viz.text import say
 
 SERVER = "spiffe://meshlab.test/ns/shop/sa/server"
 CLIENT = "spiffe://meshlab.test/ns/shop/sa/client"
@@ -107,6 +108,6 @@ def check_live(entries: Callable[[], list], allowed_callers: Callable[[], list])
         raise CheckFailed(f"the intruder's call should reach the server as {INTRUDER} and be refused: {other}")
     if impersonation["spiffe_id"] is not None:
         raise CheckFailed(f"the intruder obtained {impersonation['spiffe_id']} by asking for it")
-    print(f"client -> server: allowed, proven {ok['me']} -> {ok['peer']}")
-    print(f"intruder -> server: refused by the server ({other['reply']['reason']})")
-    print(f"intruder asking the agent for the server's JWT-SVID: {impersonation['refused'][:90]}...")
+    say("client -> server", f"allowed, proven {ok['me']} -> {ok['peer']}")
+    say("intruder -> server", f"refused by the server ({other['reply']['reason']})")
+    say("intruder asking the agent for the server's JWT-SVID", impersonation["refused"])

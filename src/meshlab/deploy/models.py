@@ -1,9 +1,9 @@
 """Four places for the proxy, computed for a topology: sidecar, per-node, per-service-account, ambient.
 
 Each model decides which proxies exist and which pods each one serves; everything else follows:
-cost (memory and CPU from Istio's published figures), identities (whose keys sit in one proxy,
-and on one node), failure and upgrade domains (pods that lose traffic when one proxy goes), and
-the request path (proxy hops, and whether an L7 proxy sees the request).
+cost (memory from the configuration each proxy holds, CPU from the requests it handles), identities
+(whose keys sit in one proxy, and on one node), failure and upgrade domains (pods that lose traffic
+when one proxy goes), and the request path (proxy hops, and whether an L7 proxy sees the request).
 
 - sidecar: one Envoy per pod.
 - per-node: one shared proxy per node (a DaemonSet: on every node, meshed pods or not), serving
@@ -12,10 +12,26 @@ the request path (proxy hops, and whether an L7 proxy sees the request).
 - ambient: a ztunnel per node (DaemonSet, L4 only: mTLS, identity, L4 policy) plus a waypoint
   (Envoy, L7) per namespace, as Istio's ambient mode (GA in 1.24) enrols namespaces by default.
 
+The seed article's fourth model is not ambient: it puts an L4 *micro-proxy in every pod* and moves
+L7 to shared remote proxies. Ambient keeps the shared L7 proxies (waypoints, per namespace or per
+service; per service account in its 2022 alpha) but runs its L4 proxy once per *node*, so for L4 it
+inherits the per-node model's figures: a ztunnel holds the keys of every account on its node and
+cuts off its whole node when it fails. meshlab computes ambient as Istio ships it.
+
+Memory is :mod:`meshlab.xds.memory`'s model: an Envoy costs a base plus a cost per listener, cluster
+and endpoint it holds; request rate does not enter. What a proxy holds (meshlab's counting rule): a
+service is a (namespace, service account) pair whose endpoints are its pods; an Envoy holds, for each
+service it can reach, one outbound listener, one cluster and the service's endpoints, and one inbound
+cluster per service among the pods it serves. Unscoped (Istio's default) it can reach every service
+in the mesh; scoped (a Sidecar resource listing what its pods call) only those. A waypoint holds the
+services of its namespace. A ztunnel costs its published 12 MB (no per-resource figure is published).
+
     Proxy         one proxy: name, kind, node, pods it serves, whether it applies L7 policy
     ModelResult   the figures of one model
     MODELS        the four model names
     proxies_for   the proxies of a model for a topology
+    config_held   the configuration one proxy holds, scoped or not
+    memory_mb     the resident memory of one proxy
     evaluate      ModelResult for a model and a topology
     compare       all four, as the JSON ``meshlab deploy compare`` prints
 """
@@ -26,20 +42,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from meshlab.deploy.topology import Call, Topology
+from meshlab.xds.memory import ENVOY_ISTIO_1_24, ZTUNNEL_MB, ProxyConfig
 
 MODELS = ("sidecar", "per-node", "per-service-account", "ambient")
 
 #: Istio 1.24 "Performance and Scalability" (istio.io), at 1000 rps with 1 KB payloads:
-#: sidecar ~0.20 vCPU and 60 MB; waypoint ~0.25 vCPU and 60 MB; ztunnel ~0.06 vCPU and 12 MB.
-#: meshlab applies the memory as a per-proxy constant and the CPU per 1000 requests per second a
-#: proxy handles; a shared per-node or per-service-account proxy is an Envoy, so it uses the
-#: sidecar's figures.
-CALIBRATION = {
-    "envoy": {"memory_mb": 60.0, "vcpu_per_1000_rps": 0.20},
-    "waypoint": {"memory_mb": 60.0, "vcpu_per_1000_rps": 0.25},
-    "ztunnel": {"memory_mb": 12.0, "vcpu_per_1000_rps": 0.06},
-}
-CALIBRATION_SOURCE = "istio.io Performance and Scalability, Istio 1.24 (1000 rps, 1 KB payload)"
+#: sidecar ~0.20 vCPU, waypoint ~0.25 vCPU, ztunnel ~0.06 vCPU. meshlab charges the CPU per 1000
+#: requests per second a proxy handles; a shared per-node or per-service-account proxy is an Envoy,
+#: so it uses the sidecar's figure.
+VCPU_PER_1000_RPS = {"envoy": 0.20, "waypoint": 0.25, "ztunnel": 0.06}
+CALIBRATION_SOURCE = ("CPU: istio.io Performance and Scalability, Istio 1.24 (1000 rps, 1 KB payload); "
+                      f"memory: {ENVOY_ISTIO_1_24.base_mb:g} MB per Envoy + {ENVOY_ISTIO_1_24.per_resource_kb:.0f} kB per resource held "
+                      f"(meshlab.xds.memory), ztunnel {ZTUNNEL_MB:g} MB")
 
 
 @dataclass(frozen=True)
@@ -126,7 +140,36 @@ def path(proxies: list[Proxy], call: Call) -> list[Proxy]:
     return [source] if source == target else [source, target]
 
 
-def evaluate(model: str, topology: Topology, waypoint_namespaces: set[str] | None = None) -> ModelResult:
+def _service(topology: Topology, pod: str) -> tuple[str, str]:
+    return topology.pod(pod)["namespace"], topology.pod(pod)["service_account"]
+
+
+def config_held(proxy: Proxy, topology: Topology, scoped: bool = False) -> ProxyConfig:
+    """What one Envoy holds, by the counting rule in the module docstring (a ztunnel holds none that
+    meshlab charges for)."""
+    if proxy.kind == "ztunnel":
+        return ProxyConfig()
+    endpoints = Counter(_service(topology, pod) for pod in topology.pods)
+    if proxy.kind == "waypoint":
+        namespace = proxy.name.split("/", 1)[1]
+        fronted = [service for service in endpoints if service[0] == namespace]
+        return ProxyConfig(listeners=len(fronted), clusters=len(fronted), endpoints=sum(endpoints[s] for s in fronted))
+    if scoped:
+        reachable = {_service(topology, call.target) for call in topology.calls() if call.source in proxy.pods}
+    else:
+        reachable = set(endpoints)
+    inbound = {_service(topology, pod) for pod in proxy.pods}
+    return ProxyConfig(listeners=len(reachable), clusters=len(reachable) + len(inbound), endpoints=sum(endpoints[s] for s in reachable))
+
+
+def memory_mb(proxy: Proxy, config: ProxyConfig) -> float:
+    """Resident memory of one proxy: a ztunnel's published figure, or an Envoy's for what it holds."""
+    return ZTUNNEL_MB if proxy.kind == "ztunnel" else ENVOY_ISTIO_1_24.resident_mb(config)
+
+
+def evaluate(model: str, topology: Topology, waypoint_namespaces: set[str] | None = None, scoped: bool = False) -> ModelResult:
+    """The figures of ``model``; ``scoped`` gives every Envoy but a waypoint a Sidecar resource that
+    lists only what its pods call (waypoints hold their namespace's services either way)."""
     proxies = proxies_for(model, topology, waypoint_namespaces)
     calls = topology.calls()
     handled: Counter = Counter()
@@ -138,14 +181,15 @@ def evaluate(model: str, topology: Topology, waypoint_namespaces: set[str] | Non
         hops_weighted += len(hops) * call.rps
         l7_weighted += any(p.l7 for p in hops) * call.rps
         total_rps += call.rps
-    memory = sum(CALIBRATION[p.kind]["memory_mb"] for p in proxies)
-    cpu = sum(CALIBRATION[p.kind]["vcpu_per_1000_rps"] * handled[p.name] / 1000 for p in proxies)
+    configs = [config_held(p, topology, scoped) for p in proxies]
+    memory = sum(memory_mb(p, config) for p, config in zip(proxies, configs))
+    cpu = sum(VCPU_PER_1000_RPS[p.kind] * handled[p.name] / 1000 for p in proxies)
     keys_per_node = {node: _keys_on(node, model, proxies, topology) for node in topology.nodes}
     identities_per_proxy = [len({topology.pod(pod)["service_account"] for pod in p.pods}) if p.kind != "waypoint" else 1 for p in proxies]
     blast = max(len(p.pods) for p in proxies)
-    extra = {}
+    extra = {"config_resources_max": max(config.resources for config in configs)}
     if model == "ambient":
-        extra = {"ztunnels": sum(p.kind == "ztunnel" for p in proxies), "waypoints": sum(p.kind == "waypoint" for p in proxies)}
+        extra |= {"ztunnels": sum(p.kind == "ztunnel" for p in proxies), "waypoints": sum(p.kind == "waypoint" for p in proxies)}
     return ModelResult(
         model=model,
         proxies=proxies,
@@ -186,6 +230,6 @@ def compromised_node_exposes(model: str, topology: Topology, node: str) -> set[s
     return exposed
 
 
-def compare(topology: Topology, waypoint_namespaces: set[str] | None = None) -> dict:
-    models = {model: evaluate(model, topology, waypoint_namespaces if model == "ambient" else None).as_json() for model in MODELS}
-    return {"models": models, "calibration": CALIBRATION_SOURCE}
+def compare(topology: Topology, waypoint_namespaces: set[str] | None = None, scoped: bool = False) -> dict:
+    models = {model: evaluate(model, topology, waypoint_namespaces if model == "ambient" else None, scoped).as_json() for model in MODELS}
+    return {"models": models, "scoped": scoped, "calibration": CALIBRATION_SOURCE}

@@ -2,14 +2,16 @@
 
 ``run(chapter)`` does it for real when ``meshlab doctor`` says the kind stage is available;
 ``plan(chapter)`` runs the very same code with a dry Runner and returns the commands it would have
-run, which is what a chapter shows on a machine without Docker. The cluster is kept between
-chapters (created once, reused after; ``teardown()`` deletes it).
+run; ``plan_script(chapter)`` is that plan as a shell script that fits the page, which is what a
+chapter shows on a machine without Docker. The cluster is kept between chapters (created once,
+reused after; ``teardown()`` deletes it).
 
-    CHAPTERS   what each chapter compares
-    up         cluster + Istio profile + the namespace's workloads, each waited for
-    plan       the commands a chapter's section would run
-    run        run it (KindError says which step failed and the fix)
-    teardown   delete the cluster
+    CHAPTERS     what each chapter compares
+    up           cluster + Istio profile + the namespace's workloads, each waited for
+    plan         the commands a chapter's section would run, one line each
+    plan_script  the same as a shell script within the page's 100 columns
+    run          run it (KindError says which step failed and the fix)
+    teardown     delete the cluster
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from meshlab import doctor
 from meshlab.kind import experiments, istio, manifests
 from meshlab.kind.cluster import KindCluster
 from meshlab.kind.runner import KindError, Runner
+from meshlab.viz.text import WIDTH, command
 from meshlab.xds.debounce import DebounceOptions
 
 CLUSTER_NAME = "meshlab"
@@ -91,11 +94,23 @@ def _check(chapter: str) -> None:
         raise KindError("kind stage", f"no kind section for chapter {chapter!r}", f"chapters with one: {', '.join(CHAPTERS)}")
 
 
-def plan(chapter: str) -> list[str]:
+def _dry_run(chapter: str) -> Runner:
     _check(chapter)
     runner = Runner(dry_run=True)
     _chapter(KindCluster(CLUSTER_NAME, runner, kubeconfig=Path("~/.kube/kind-meshlab.yaml")), chapter)
-    return runner.commands()
+    return runner
+
+
+def plan(chapter: str) -> list[str]:
+    return _dry_run(chapter).commands()
+
+
+def plan_script(chapter: str, width: int = WIDTH) -> str:
+    """The plan as a shell script within ``width`` columns: each step's name as a comment, then its
+    command broken with continuations (``meshlab.viz.text.command``), so a line never runs off the page
+    and a pasted command is the argv the stage runs, byte for byte. Placeholders such as ``<node>``
+    stand where a real run reads a name from the cluster."""
+    return "\n".join(f"# {step}\n{command(argv, width)}" for step, argv in _dry_run(chapter).transcript)
 
 
 def run(chapter: str, runner: Runner | None = None) -> StageRun:

@@ -5,11 +5,11 @@ message is cut anywhere. The chapters print through these helpers instead: long 
 at spaces with an indented continuation, structured values are pretty-printed to the width, and a
 table too wide for text is shown rendered (Markdown), where the browser lays out its columns.
 
-    WIDTH   the page width in columns
-    fit     a text with every line broken to WIDTH
-    say     print a label and a value (str, dict, list...) within WIDTH
-    table   show rows as a rendered table
-    command a command line in shell syntax, broken with continuations, that a shell reads back exactly
+    WIDTH    the page width in columns
+    fit      a text with every line broken to WIDTH
+    say      print a label and a value (str, dict, list...) within WIDTH
+    table    show rows as a rendered table
+    command  a command line in shell syntax within WIDTH, which a shell reads back as the same argv
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ WIDTH = 100
 def fit(text: str, indent: str = "    ", width: int = WIDTH) -> str:
     """Break each line longer than ``width`` at spaces; continuation lines carry ``indent``."""
     out = []
-    for line in text.splitlines() or [""]:
+    for line in text.split("\n"):
         if len(line) <= width:
             out.append(line)
             continue
@@ -37,9 +37,15 @@ def fit(text: str, indent: str = "    ", width: int = WIDTH) -> str:
     return "\n".join(out)
 
 
-def say(label: str, value: object = None, width: int = WIDTH) -> None:
-    """Print ``label: value`` within ``width``: strings are broken at words, other values pretty-printed."""
-    if value is None:
+#: ``say``'s value when it is given none (None is a value to show).
+_NO_VALUE = object()
+
+
+def say(label: str, value: object = _NO_VALUE, width: int = WIDTH) -> None:
+    """Print ``label: value`` within ``width``: strings are broken at words, other values pretty-printed
+    (a dict or list of literals still reads back equal with ``ast.literal_eval``); ``say(text)`` prints
+    the text broken at words."""
+    if value is _NO_VALUE:
         print(fit(label, width=width))
         return
     head = f"{label}: "
@@ -55,15 +61,25 @@ def say(label: str, value: object = None, width: int = WIDTH) -> None:
 
 
 def table(rows: Iterable[Sequence[object]], headers: Sequence[str]) -> object:
-    """Rows as a rendered Markdown table (returned for display), for tables wider than the page."""
+    """Rows as a rendered Markdown table (returned for display), for tables wider than the page. Every
+    value shows as its text: ASCII punctuation is backslash-escaped (CommonMark lets any of it be), so a
+    ``|`` stays in its cell, ``<pod>`` is not taken for HTML nor ``*x*`` for emphasis."""
     from IPython.display import Markdown
 
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    width = len(headers)
+    rows = [list(row) for row in rows]
+    if not width or any(len(row) != width for row in rows):
+        raise ValueError(f"every row needs one value per header ({width}); got rows of {sorted({len(row) for row in rows})}")
+    lines = [_row(headers), "|" + "---|" * width] + [_row(row) for row in rows]
     return Markdown("\n".join(lines))
+
+
+def _row(values: Sequence[object]) -> str:
+    return "| " + " | ".join(_PUNCTUATION.sub(r"\\\g<0>", " ".join(str(value).split())) for value in values) + " |"
+
+
+#: Characters CommonMark lets a backslash escape: all of ASCII punctuation.
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
 
 
 def command(argv: Sequence[str], width: int = WIDTH, indent: str = "    ") -> str:
@@ -81,7 +97,7 @@ def command(argv: Sequence[str], width: int = WIDTH, indent: str = "    ") -> st
         text = shlex.join(unit)
         if len(line) + 1 + len(text) + 2 <= width:  # 2: room for a continuation's " \\"
             line += " " + text
-        elif len(indent) + len(text) + 2 <= width or len(_pieces(unit[0], width, width)) == 1:
+        elif len(indent) + len(text) + 2 <= width or len(_pieces(unit[0], width - 2 - len(indent), width - 2)) == 1:
             lines.append(line + " \\")
             line = indent + text
         else:  # one argument longer than a line: in pieces

@@ -84,7 +84,10 @@ class Debouncer:
     def _release_check(self) -> None:
         now = self.clock.now_ms()
         event_delay, quiet = now - self.start_debounce, now - self.last_update
-        if event_delay >= self.options.debounce_max_ms or quiet >= self.options.debounce_after_ms:
+        # With fractional times, the rest of a quiet period can be too small to move the clock at all
+        # (now + rest == now); such a rest counts as passed, or the timer would fire at `now` for ever.
+        rest = self.options.debounce_after_ms - quiet
+        if event_delay >= self.options.debounce_max_ms or rest <= 1e-9 * max(1.0, abs(now)):
             if self.request is not None:
                 request, events = self.request, self.events
                 self.free = False
@@ -92,4 +95,4 @@ class Debouncer:
                 self.pushes += 1
                 self.push(request, events, self._push_done)
         else:
-            self._arm(self.options.debounce_after_ms - quiet)
+            self._arm(rest)

@@ -5,13 +5,16 @@ push taking ``push_ms``; times are exact simulated milliseconds. An event and a 
 the same millisecond are taken event first.
 
 ``simulate_fleet`` adds what happens after a push is released: the request is enqueued for every
-proxy, and PUSH_THROTTLE senders deliver it, each delivery costing time in proportion to the
-proxy's configuration size (which a Sidecar resource shrinks). It reports pushes, events per
-push, the time from a change to the last proxy updated, istiod's busy fraction and queue depth.
+proxy, and PILOT_PUSH_THROTTLE senders deliver it. A delivery is CPU work in proportion to what the
+proxy must be sent (its whole configuration for a full push, the changed services' endpoints for an
+incremental one; a Sidecar resource shrinks the first), done on istiod's cores shared with every
+other push in flight (``meshlab.xds.cores``), then a short wait on the network. It reports pushes,
+events per push, the time from a change to the last proxy updated, istiod's busy fraction (core
+time used over core time available), how much contention inflated the work, and queue depth.
 
     TimelineError     a bad timeline file, naming the field
     simulate_timeline the pushes for a timeline
-    PushCost          per-proxy delivery cost, with Sidecar scoping
+    PushCost          per-proxy delivery cost, calibrated on Istio's own xDS benchmark
     FleetResult       the metrics of a fleet simulation
     simulate_fleet    many proxies, many events
     churn             a seeded workload: config edits, endpoint churn, bursts
@@ -26,7 +29,9 @@ import numpy as np
 import simpy
 
 from meshlab.xds.clock import SimClock
+from meshlab.xds.cores import CONTENTION, SharedCores
 from meshlab.xds.debounce import DebounceOptions, Debouncer
+from meshlab.xds.memory import HUABING_SCOPED, HUABING_UNSCOPED
 from meshlab.xds.pushqueue import SimPushQueue, push_throttle
 from meshlab.xds.pushrequest import PushRequest
 
@@ -98,39 +103,73 @@ def simulate_timeline(data: dict) -> dict:
     return {"pushes": pushes}
 
 
-#: Sidecar scoping (Huabing Zhao, "How to reduce Envoy's memory overhead in an Istio mesh", 15 Nov 2019):
-#: unscoped, 175 listeners, 325 clusters and 466 endpoints made a 105.9 MiB Envoy; a Sidecar resource
-#: limiting its egress kept it under 15 MB, and
-#: memory grows linearly with listeners and clusters. meshlab takes the resource count as the size of
-#: a push and scales it by the memory ratio when scoped.
-UNSCOPED_RESOURCES = 175 + 325 + 466
-SCOPED_FRACTION = 15 / 106
+#: Sidecar scoping, as meshlab.xds.memory has it from Huabing Zhao's measurement (15 Nov 2019): unscoped,
+#: an Envoy held 175 listeners, 325 clusters and 466 endpoints; scoped to the 5 services it called, a
+#: handful of each. A push generates what the proxy holds, so scoping shrinks it by the same ratio.
+UNSCOPED_RESOURCES = HUABING_UNSCOPED.resources
+SCOPED_FRACTION = HUABING_SCOPED.resources / HUABING_UNSCOPED.resources
+
+
+#: Istio's own xDS benchmark (pilot/pkg/xds/bench_test.go), as run by its maintainer in
+#: istio/istio#25116 (June 2020, master between 1.6 and 1.7): BenchmarkClusterGeneration/empty, one
+#: sidecar's CDS for 100 ServiceEntries of 4 ports each, 410 clusters (76 kB), took 1,495,860 ns per
+#: generation, marshalling included. meshlab charges every resource of a push the same per-cluster
+#: cost: about 3.65 us.
+BENCHMARK_RESOURCES = 410
+BENCHMARK_MS = 1.495860
+PER_RESOURCE_MS = BENCHMARK_MS / BENCHMARK_RESOURCES
+
+#: Time a delivery holds its throttle slot without using a core: writing the response into the
+#: proxy's gRPC stream. meshlab's assumption (about 100 kB at 1 Gbit/s); a slow or distant proxy
+#: holds its slot longer.
+NETWORK_MS = 1.0
 
 
 @dataclass(frozen=True)
 class PushCost:
-    """Delivery time for one proxy: ``base_ms + per_resource_ms x resources`` (a meshlab assumption;
-    no published per-resource cost exists), with ``resources`` shrunk by Sidecar scoping."""
+    """What one delivery costs istiod: ``per_resource_ms`` of CPU for every resource it must generate,
+    then ``network_ms`` of waiting on the stream.
 
-    base_ms: float = 0.5
-    per_resource_ms: float = 0.01
+    A full push regenerates the proxy's whole configuration (``resources``, shrunk by Sidecar
+    scoping); an incremental one only the ClusterLoadAssignments of the services it names (in Istio
+    1.30.3 a non-full request skips CDS, LDS and RDS, and EDS sends just the updated services:
+    pilot/pkg/xds/cds.go, eds.go). No caching is modelled: Istio's xDS cache reuses generated
+    resources across proxies, so real pushes cost less than this, never more.
+    """
+
+    per_resource_ms: float = PER_RESOURCE_MS
+    network_ms: float = NETWORK_MS
     resources: int = UNSCOPED_RESOURCES
     scoped: bool = False
+
+    def __post_init__(self) -> None:
+        if self.per_resource_ms < 0 or self.network_ms < 0:
+            raise ValueError(f"per_resource_ms and network_ms must be >= 0, got {self.per_resource_ms!r} and {self.network_ms!r}")
+        if self.resources < 1:
+            raise ValueError(f"resources must be >= 1 (listeners, clusters and endpoints a proxy holds), got {self.resources!r}")
 
     @property
     def config_resources(self) -> int:
         return round(self.resources * SCOPED_FRACTION) if self.scoped else self.resources
 
-    def ms(self) -> float:
-        return self.base_ms + self.per_resource_ms * self.config_resources
+    def resources_for(self, request: PushRequest | None = None) -> int:
+        """Resources generated for one proxy: all of them for a full push, one per named service otherwise."""
+        if request is None or request.full or not request.configs:
+            return self.config_resources
+        return min(len(request.configs), self.config_resources)
+
+    def cpu_ms(self, request: PushRequest | None = None) -> float:
+        return self.per_resource_ms * self.resources_for(request)
 
 
 @dataclass
 class FleetResult:
     pushes: int
     events: int
+    deliveries: int  # pushes to one proxy, after the push queue's merging
     propagation_ms: list[float] = field(repr=False)
     busy_fraction: float = 0.0
+    cpu_cost_factor: float = 1.0
     queue_depth: list[tuple[float, int]] = field(default_factory=list, repr=False)
     push_starts: list[float] = field(default_factory=list, repr=False)
 
@@ -142,9 +181,9 @@ class FleetResult:
         return float(np.percentile(self.propagation_ms, q)) if self.propagation_ms else 0.0
 
     def summary(self) -> dict:
-        return {"pushes": self.pushes, "events": self.events, "events_per_push": round(self.events_per_push, 2),
+        return {"pushes": self.pushes, "events": self.events, "events_per_push": round(self.events_per_push, 2), "deliveries": self.deliveries,
                 "propagation_p50_ms": round(self.propagation_percentile(50), 1), "propagation_p99_ms": round(self.propagation_percentile(99), 1),
-                "busy_fraction": round(self.busy_fraction, 3), "max_queue_depth": max((d for _, d in self.queue_depth), default=0)}
+                "busy_fraction": round(self.busy_fraction, 3), "cpu_cost_factor": round(self.cpu_cost_factor, 3), "max_queue_depth": max((d for _, d in self.queue_depth), default=0)}
 
 
 def churn(duration_ms: float, config_edits_per_s: float = 0.2, endpoint_changes_per_s: float = 5.0, bursts: int = 2, burst_size: int = 50, seed: int = 0) -> list[tuple[float, PushRequest]]:
@@ -169,15 +208,19 @@ def churn(duration_ms: float, config_edits_per_s: float = 0.2, endpoint_changes_
 
 
 def simulate_fleet(proxies: int, events: list[tuple[float, PushRequest]], options: DebounceOptions = DebounceOptions(), throttle: int = 0,
-                   push_ms: float = 5.0, cost: PushCost = PushCost(), cpus: int = 2) -> FleetResult:
-    """Debounce, enqueue for every proxy, deliver with PUSH_THROTTLE senders; measure."""
+                   push_ms: float = 5.0, cost: PushCost = PushCost(), cpus: int = 2, contention: float = CONTENTION) -> FleetResult:
+    """Debounce, enqueue for every proxy, deliver with PUSH_THROTTLE senders on ``cpus`` shared cores; measure.
+
+    ``push_ms`` is the CPU work of releasing a debounced push (building its push context) before it
+    is enqueued; ``contention`` is the extra work per push in flight beyond the cores (0: pure sharing).
+    """
     if proxies < 1:
         raise ValueError(f"proxies must be >= 1, got {proxies}")
     env = simpy.Environment()
     clock = SimClock(env)
     queue = SimPushQueue(env)
+    cores = SharedCores(env, cpus, contention)
     senders = push_throttle(throttle, cpus)
-    delivery_ms = cost.ms()
     waiting: list[list[int]] = [[] for _ in range(proxies)]  # push ids each proxy has not received yet
     outstanding: dict[int, int] = {}
     covered: dict[int, list[float]] = {}  # push id -> event times it carries
@@ -185,14 +228,7 @@ def simulate_fleet(proxies: int, events: list[tuple[float, PushRequest]], option
     propagation: list[float] = []
     push_starts: list[float] = []
     depth: list[tuple[float, int]] = []
-    busy = {"active": 0, "since": 0.0, "total": 0.0}
-
-    def busy_change(delta: int) -> None:
-        if busy["active"] > 0:
-            busy["total"] += env.now - busy["since"]
-        busy["active"] += delta
-        busy["since"] = env.now
-
+    deliveries = [0]
     immediate: list[float] = []  # the event being pushed at once (EDS debounce off), if any
 
     def push(request: PushRequest, merged: int, done) -> None:
@@ -203,18 +239,17 @@ def simulate_fleet(proxies: int, events: list[tuple[float, PushRequest]], option
         else:
             covered[push_id] = pending_events[:]
             pending_events.clear()
-        busy_change(+1)
 
-        def finish():
+        def release():
+            yield from cores.run(push_ms)
             outstanding[push_id] = proxies
             for proxy in range(proxies):
                 waiting[proxy].append(push_id)
                 queue.enqueue(proxy, request)
             depth.append((env.now, queue.pending()))
-            busy_change(-1)
             done()
 
-        clock.call_later(push_ms, finish)
+        env.process(release())
 
     debouncer = Debouncer(clock, push, options)
 
@@ -232,12 +267,11 @@ def simulate_fleet(proxies: int, events: list[tuple[float, PushRequest]], option
 
     def sender():
         while True:
-            item = yield from queue.dequeue()
-            proxy, _ = item
+            proxy, request = yield from queue.dequeue()
             ids, waiting[proxy] = waiting[proxy], []
-            busy_change(+1)
-            yield env.timeout(delivery_ms)
-            busy_change(-1)
+            yield from cores.run(cost.cpu_ms(request))
+            yield env.timeout(cost.network_ms)
+            deliveries[0] += 1
             for push_id in ids:
                 outstanding[push_id] -= 1
                 if outstanding[push_id] == 0:
@@ -249,5 +283,6 @@ def simulate_fleet(proxies: int, events: list[tuple[float, PushRequest]], option
     for _ in range(senders):
         env.process(sender())
     env.run()  # until nothing is scheduled: every push delivered, senders waiting for work
-    busy_change(0)
-    return FleetResult(len(push_starts), len(events), propagation, busy["total"] / env.now if env.now else 0.0, depth, push_starts)
+    busy = cores.busy_ms / (cpus * env.now) if env.now else 0.0
+    factor = cores.busy_ms / cores.work_ms if cores.work_ms else 1.0
+    return FleetResult(len(push_starts), len(events), deliveries[0], propagation, busy, factor, depth, push_starts)
