@@ -12,7 +12,11 @@ from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[1]
 #: PyPI name -> conda-forge name, where they differ.
-CONDA_NAMES: dict[str, str] = {}
+CONDA_NAMES: dict[str, str] = {"graphviz": "python-graphviz"}
+#: Programs conda installs beside the Python packages (on Debian they come from apt): conda-forge's
+#: "graphviz" is the dot program that lays out the diagrams.
+CONDA_PROGRAMS = {"graphviz"}
+IS_PYTHON = re.compile(r"python(?![-\w])")
 
 
 def conda_spec(text: str) -> tuple[str, SpecifierSet]:
@@ -37,7 +41,10 @@ def test_runtime_dependencies_agree():
     for text in pyproject["dependencies"]:
         requirement = Requirement(text)
         wanted[CONDA_NAMES.get(requirement.name, requirement.name).lower()] = requirement.specifier
-    listed = dict(conda_spec(item) for item in environment["dependencies"] if isinstance(item, str) and not item.startswith(("python", "pip")))
+    listed = dict(conda_spec(item) for item in environment["dependencies"]
+                  if isinstance(item, str) and not IS_PYTHON.match(item) and item != "pip")
+    for program in CONDA_PROGRAMS:
+        assert listed.pop(program, None) is not None, f"environment.yml lacks the program {program}"
     for section in (item["pip"] for item in environment["dependencies"] if isinstance(item, dict)):
         for requirement in (Requirement(text) for text in section if not text.startswith("-")):
             listed[requirement.name.lower()] = requirement.specifier
@@ -46,7 +53,7 @@ def test_runtime_dependencies_agree():
 
 def test_python_requirement_agrees():
     pyproject, environment = load()
-    python = [conda_spec(item) for item in environment["dependencies"] if isinstance(item, str) and re.match(r"python\b", item)]
+    python = [conda_spec(item) for item in environment["dependencies"] if isinstance(item, str) and IS_PYTHON.match(item)]
     assert python == [("python", SpecifierSet(pyproject["requires-python"]))]
 
 
