@@ -333,6 +333,7 @@ def test_namespaces_wildcards_service_accounts_and_trust_domains():
     ("  rules:\n  - when:\n    - key: request.time\n      values: [\"1\"]\n", "unknown attribute: request.time"),
     ("  rules:\n  - when:\n    - key: request.headers[x]\n", "at least one of `values` or `notValues` must be set for key request.headers"),
     ("  rules:\n  - when:\n    - key: destination.labels[app]\n      values: [\"a\"]\n", "replaced by the workload selector"),
+    ("  rules:\n  - when:\n    - key: request.headers[x\n      values: [\"a\"]\n", r"bad key \(request.headers\[x\): should have format request.headers\[name\]"),
     ("  rules:\n  - from:\n    - source:\n        serviceAccounts: [\"a\"]\n        namespaces: [\"b\"]\n", "cannot set serviceAccounts"),
     ("  rules:\n  - from:\n    - source:\n        principals: [\"\"]\n", "empty value not allowed, found in Principals"),
     ("  rules:\n  - to:\n    - operation:\n        ports: [\"http\"]\n", r"bad port \(http\)"),

@@ -24,7 +24,7 @@ never permits, and an indeterminate deny rule denies (fail closed).
     MissingAttribute  raised while evaluating a rule that reads an attribute the request lacks
     AbacRequest     subject, object, action and environment attributes of one request
     Rule            a named condition with effect permit or deny
-    AbacDecision    allowed, the rule that decided, the rules that were indeterminate
+    AbacDecision    allowed, the rule that decided, the rules that were indeterminate and why
     AbacPolicy      rules; decide(request)
 """
 
@@ -35,8 +35,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-CATEGORIES = ("subject", "object", "action", "environment")
 EFFECTS = ("permit", "deny")
+WIDTH = 100  # the book's page (meshlab.viz.text.WIDTH): a rule longer than that prints one operand a line
 
 
 class MissingAttribute(LookupError):
@@ -156,12 +156,14 @@ class Logical(Expression):
         return combine(operand.evaluate(request) for operand in self.operands)
 
     def __str__(self) -> str:
-        def shown(operand: Expression) -> str:
-            return f"({operand})" if isinstance(operand, (Comparison, Logical)) else str(operand)
-
         if self.op == "not":
-            return f"not {shown(self.operands[0])}"
-        return f" {self.op} ".join(shown(operand) for operand in self.operands)
+            return f"not {_operand(self.operands[0])}"
+        return f" {self.op} ".join(_operand(operand) for operand in self.operands)
+
+
+def _operand(expression: Expression) -> str:
+    """An operand as written inside a larger expression: compound ones in parentheses."""
+    return f"({expression})" if isinstance(expression, (Comparison, Logical)) else str(expression)
 
 
 def _wrap(value: Any) -> Expression:
@@ -214,10 +216,9 @@ class Rule:
         """One line when short; otherwise the top-level operands one per line, so it reads in 100 columns."""
         line = f"{self.effect} {self.name!r} if {self.condition}"
         condition = self.condition
-        if len(line) <= 100 or not (isinstance(condition, Logical) and condition.op in ("and", "or")):
+        if len(line) <= WIDTH or not (isinstance(condition, Logical) and condition.op in ("and", "or")):
             return line
-        operands = [f"({operand})" if isinstance(operand, (Comparison, Logical)) else str(operand) for operand in condition.operands]
-        return f"{self.effect} {self.name!r} if\n    " + f"\n    {condition.op} ".join(operands)
+        return f"{self.effect} {self.name!r} if\n    " + f"\n    {condition.op} ".join(_operand(o) for o in condition.operands)
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ class AbacDecision:
     allowed: bool
     rule: str | None
     indeterminate: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # for each indeterminate rule, the attribute it could not read
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -241,20 +243,18 @@ class AbacPolicy:
 
     def decide(self, request: AbacRequest) -> AbacDecision:
         holding: dict[str, list[str]] = {"permit": [], "deny": []}
-        indeterminate = []
+        indeterminate, missing = [], []
         for rule in self.rules:
             try:
                 if rule.condition.evaluate(request):
                     holding[rule.effect].append(rule.name)
-            except MissingAttribute:
+            except MissingAttribute as error:
                 indeterminate.append(rule.name)
+                missing.append(str(error))
                 if rule.effect == "deny":
                     holding["deny"].append(rule.name)
-        if holding["deny"]:
-            return AbacDecision(False, holding["deny"][0], tuple(indeterminate))
-        if holding["permit"]:
-            return AbacDecision(True, holding["permit"][0], tuple(indeterminate))
-        return AbacDecision(False, None, tuple(indeterminate))
+        decided = holding["deny"] or holding["permit"] or [None]
+        return AbacDecision(not holding["deny"] and bool(holding["permit"]), decided[0], tuple(indeterminate), tuple(missing))
 
     def attributes(self) -> set[str]:
         """Every attribute the rules read, e.g. ``{"subject.team", "object.team"}``."""

@@ -31,7 +31,7 @@ time with ``ContextAttribute``. RBAC has no place for them: a role is held or no
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -201,16 +201,17 @@ def role_explosion(dimensions: dict[str, int]) -> dict[str, int]:
 
 
 def equivalent_pair(dimensions: dict[str, list[str]], users: dict[str, dict[str, str]], objects: dict[str, dict[str, str]],
-                    right: str = "read") -> tuple[Policy, RbacPolicy]:
-    """One attribute policy — a user may ``right`` an object when they share every dimension's
-    value — written as NGAC (a policy class per dimension) and as RBAC (a role per combination)."""
+                    rights: Iterable[str] = ("read",)) -> tuple[Policy, RbacPolicy]:
+    """One attribute policy — a user may exercise ``rights`` on an object when they share every
+    dimension's value — written as NGAC (a policy class per dimension) and as RBAC (a role per combination)."""
+    rights = set(rights)
     ngac = Policy()
     for dimension, values in dimensions.items():
         ngac.add("pc", dimension)
         for value in values:
             ngac.assign(ngac.add("ua", f"{dimension}={value} (users)"), dimension)
             ngac.assign(ngac.add("oa", f"{dimension}={value} (objects)"), dimension)
-            ngac.associate(f"{dimension}={value} (users)", {right}, f"{dimension}={value} (objects)")
+            ngac.associate(f"{dimension}={value} (users)", rights, f"{dimension}={value} (objects)")
     for name, attributes in users.items():
         ngac.add("u", name)
         for dimension, value in attributes.items():
@@ -224,7 +225,8 @@ def equivalent_pair(dimensions: dict[str, list[str]], users: dict[str, dict[str,
         role = "+".join(combination)
         for name, attributes in objects.items():
             if tuple(attributes[d] for d in dimensions) == combination:
-                rbac.grant(role, right, name)
+                for right in sorted(rights):
+                    rbac.grant(role, right, name)
     for name, attributes in users.items():
         rbac.assign(name, "+".join(attributes[d] for d in dimensions))
     return ngac, rbac

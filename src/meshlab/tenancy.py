@@ -20,7 +20,8 @@ what it needs is counted from the policies built here, not asserted:
     Mesh          tenants x regions, one namespace each with a caller ("web") and a service ("orders")
     Case          one (caller, service, method, hour) request
     required      the requirement in plain Python: what every model is checked against
-    as_rbac, as_ngac, as_authorization_policies, as_abac   the requirement in each model
+    as_rbac_and_ngac, as_authorization_policies, as_abac   the requirement in each model
+    encodings     all four at once
     authorization_policy_decides   one case under AuthorizationPolicies, the clock read by the ext_authz service
     sizes         what each encoding needs, counted from the policies built
     compare       every model's decision on every case, and the size of each encoding
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from meshlab import abac
 from meshlab.authz import AuthorizationPolicy, Request, Workload, evaluate
 from meshlab.authz import load as load_policies
-from meshlab.ngac import ContextAttribute, Policy, RbacPolicy
+from meshlab.ngac import ContextAttribute, Policy, RbacPolicy, equivalent_pair
 
 TENANTS = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka")
 REGIONS = ("eu", "us", "apac", "latam", "africa")
@@ -100,40 +101,25 @@ def required(case: Case) -> bool:
     return same_cell and (case.method == "GET" or in_window(case.hour))
 
 
-def as_rbac(mesh: Mesh) -> RbacPolicy:
-    """A role per (tenant, region) holding GET and POST on that cell's service. The window has no place."""
-    rbac = RbacPolicy()
-    for cell in mesh.cells:
-        role = Mesh.namespace(*cell)
-        for method in METHODS:
-            rbac.grant(role, method, Mesh.service(*cell))
-        rbac.assign(Mesh.caller(*cell), role)
-    return rbac
-
-
-def as_ngac(mesh: Mesh) -> Policy:
-    """A policy class per dimension (tenant, region) and one for the change window."""
-    ngac = Policy()
-    for dimension, values in (("tenant", mesh.tenants), ("region", mesh.regions)):
-        ngac.add("pc", dimension)
-        for value in values:
-            ngac.assign(ngac.add("ua", f"{dimension} {value} callers"), dimension)
-            ngac.assign(ngac.add("oa", f"{dimension} {value} services"), dimension)
-            ngac.associate(f"{dimension} {value} callers", set(METHODS), f"{dimension} {value} services")
+def as_rbac_and_ngac(mesh: Mesh) -> tuple[RbacPolicy, Policy]:
+    """RBAC: a role per (tenant, region) holding GET and POST on that cell's service; the window has no
+    place. NGAC: a policy class per dimension (ngac.equivalent_pair) and one more for the change window."""
+    dimensions = {"tenant": mesh.tenants, "region": mesh.regions}
+    callers = {Mesh.caller(*cell): dict(zip(dimensions, cell)) for cell in mesh.cells}
+    services = {Mesh.service(*cell): dict(zip(dimensions, cell)) for cell in mesh.cells}
+    ngac, rbac = equivalent_pair(dimensions, callers, services, rights=METHODS)
     ngac.add("pc", "change window")
     ngac.assign(ngac.add("ua", "callers"), "change window")
     ngac.add_context_attribute(ContextAttribute("office hours", lambda context: in_window(context["hour"])), "change window")
     ngac.assign(ngac.add("oa", "services"), "change window")
     ngac.associate("callers", {"GET"}, "services")
     ngac.associate("office hours", {"POST"}, "services")
-    for tenant, region in mesh.cells:
-        ngac.add("u", Mesh.caller(tenant, region))
-        ngac.add("o", Mesh.service(tenant, region))
-        for parent in (f"tenant {tenant} callers", f"region {region} callers", "callers", "office hours"):
-            ngac.assign(Mesh.caller(tenant, region), parent)
-        for parent in (f"tenant {tenant} services", f"region {region} services", "services"):
-            ngac.assign(Mesh.service(tenant, region), parent)
-    return ngac
+    for caller in callers:
+        ngac.assign(caller, "callers")
+        ngac.assign(caller, "office hours")
+    for service in services:
+        ngac.assign(service, "services")
+    return rbac, ngac
 
 
 def as_authorization_policies(mesh: Mesh) -> list[AuthorizationPolicy]:
@@ -165,9 +151,14 @@ def authorization_policy_decides(policies: list[AuthorizationPolicy], case: Case
     return evaluate(policies, request, Workload(Mesh.namespace(*case.service), {"app": "orders"}), providers).allowed
 
 
-def sizes(mesh: Mesh) -> dict[str, tuple[int, str, str]]:
+def encodings(mesh: Mesh) -> tuple[RbacPolicy, Policy, list[AuthorizationPolicy], abac.AbacPolicy]:
+    """The requirement in all four models: RBAC, NGAC, AuthorizationPolicy, ABAC."""
+    rbac, ngac = as_rbac_and_ngac(mesh)
+    return rbac, ngac, as_authorization_policies(mesh), as_abac()
+
+
+def sizes(rbac: RbacPolicy, ngac: Policy, policies: list[AuthorizationPolicy], attribute_policy: abac.AbacPolicy) -> dict[str, tuple[int, str, str]]:
     """What each encoding needs, counted from the policies built: (size, unit, what else)."""
-    rbac, ngac, policies, attribute_policy = as_rbac(mesh), as_ngac(mesh), as_authorization_policies(mesh), as_abac()
     counts = ngac.counts()
     return {
         "RBAC": (len(rbac.roles), "roles", "the change window cannot be stated: someone grants and revokes POST twice a day"),
@@ -181,7 +172,7 @@ def sizes(mesh: Mesh) -> dict[str, tuple[int, str, str]]:
 
 def compare(mesh: Mesh) -> dict[str, dict]:
     """Every model's decision on every case against ``required``, with what each encoding needs."""
-    rbac, ngac, policies, attribute_policy = as_rbac(mesh), as_ngac(mesh), as_authorization_policies(mesh), as_abac()
+    rbac, ngac, policies, attribute_policy = encodings(mesh)
     deciders = {
         "RBAC": lambda c: rbac.decide(Mesh.caller(*c.caller), c.method, Mesh.service(*c.service)),
         "NGAC": lambda c: ngac.decide(Mesh.caller(*c.caller), c.method, Mesh.service(*c.service), {"hour": c.hour}).allowed,
@@ -192,7 +183,7 @@ def compare(mesh: Mesh) -> dict[str, dict]:
     }
     all_cases = cases(mesh)
     result = {}
-    for model, (size, unit, note) in sizes(mesh).items():
+    for model, (size, unit, note) in sizes(rbac, ngac, policies, attribute_policy).items():
         wrong = [case for case in all_cases if deciders[model](case) != required(case)]
         result[model] = {"size": size, "unit": unit, "note": note, "wrong": len(wrong), "first_wrong": str(wrong[0]) if wrong else None}
     return result

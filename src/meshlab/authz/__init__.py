@@ -12,10 +12,10 @@ CUSTOM, DENY, ALLOW. The matching follows Istio 1.30.3's own translation to Envo
     evaluate  the layered decision, TCP's HTTP-only rule, CUSTOM's ext_authz providers; Decision
 """
 
-from meshlab.authz.evaluate import Decision, ExtensionProvider, Provider, evaluate, rule_matches
+from meshlab.authz.evaluate import Decision, ExtensionProvider, Provider, evaluate
 from meshlab.authz.match import string_matches
 from meshlab.authz.policy import ROOT_NAMESPACE, AuthorizationPolicy, PolicyInvalid, load
 from meshlab.authz.request import Request, Workload
 
 __all__ = ["ROOT_NAMESPACE", "AuthorizationPolicy", "Decision", "ExtensionProvider", "PolicyInvalid", "Provider", "Request", "Workload", "evaluate", "load",
-           "rule_matches", "string_matches"]
+           "string_matches"]

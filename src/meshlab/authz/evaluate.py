@@ -116,7 +116,7 @@ def evaluate(policies: Iterable[AuthorizationPolicy], request: Request, workload
     custom = _first_match(by_action["CUSTOM"], request)
     if custom:
         policy, index = custom
-        names = sorted({p.provider for p in by_action["CUSTOM"] if p.provider})
+        names = sorted({p.provider for p in by_action["CUSTOM"]})  # load() refuses CUSTOM without one
         if len(names) > 1:
             return Decision(False, "CUSTOM", policy.ref, index, f"CUSTOM policies name {len(names)} providers {names}; one per workload "
                             "unless PILOT_ENABLE_MULTIPLE_CUSTOM_AUTHZ_PROVIDERS, so istiod builds deny rules", audited)

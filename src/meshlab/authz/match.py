@@ -28,8 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from meshlab.authz.request import Request
-
-SPIFFE_PREFIX = "spiffe://"
+from meshlab.identity.spiffeid import SCHEME
 
 #: Attributes only an HTTP request has (generator.go returns "HTTP only" for these on a TCP chain).
 HTTP_ONLY = frozenset({"request.host", "request.method", "request.url_path", "request.headers", "request.auth.principal",
@@ -65,7 +64,7 @@ def header_matches(pattern: str, value: str | None, ignore_case: bool = False) -
 
 
 def _spiffe_id(request: Request) -> str | None:
-    return None if request.principal is None else SPIFFE_PREFIX + request.principal
+    return None if request.principal is None else SCHEME + request.principal
 
 
 def namespace_matches(pattern: str, request: Request) -> bool:
@@ -95,7 +94,7 @@ def trust_domain_matches(pattern: str, request: Request) -> bool:
     if pattern == "*":
         return True
     if "*" not in pattern:
-        return spiffe_id.startswith(f"{SPIFFE_PREFIX}{pattern}/")
+        return spiffe_id.startswith(f"{SCHEME}{pattern}/")
     head, tail = pattern.split("*", 1)
     return re.fullmatch(f"spiffe://{re.escape(head)}[^/]*{re.escape(tail)}/.*", spiffe_id) is not None
 

@@ -97,10 +97,6 @@ class AuthorizationPolicy:
             return False
         return all(workload.labels.get(key) == value for key, value in self.match_labels)
 
-    @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any]) -> AuthorizationPolicy:
-        return _parse(manifest)
-
 
 def load(source: str | Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[AuthorizationPolicy]:
     """Policies from YAML text (several documents allowed), one manifest, or a list of manifests."""
@@ -250,13 +246,13 @@ def _condition(raw: Any, index: int, where: str) -> FieldMatch:
         raise PolicyInvalid(f"{where} invalid `value` for `key` {key}: attribute {key} {reason}")
     if key.startswith("experimental.envoy.filters."):
         raise PolicyInvalid(f"{where} {key} matches Envoy filter metadata, which this model does not have")
-    if not any(key == known or (known.endswith("[") and key.startswith(known)) for known in WHEN_KEYS):
+    known = next((k for k in WHEN_KEYS if key == k or (k.endswith("[") and key.startswith(k))), None)
+    if known is None:
         raise PolicyInvalid(f"{where} invalid `value` for `key` {key}: unknown attribute: {key}; "
                             f"accepted: {', '.join(k + 'NAME]' if k.endswith('[') else k for k in WHEN_KEYS)}")
-    if key.endswith("]"):
-        prefix = key[: key.index("[")]
+    if known.endswith("["):  # request.headers[x and the like are refused here, as istiod does, not when evaluated
         try:
-            bracketed(key, prefix)
+            bracketed(key, known[:-1])
         except ValueError as error:
             raise PolicyInvalid(f"{where} {error}") from None
     for field, given in (("values", values), ("notValues", not_values)):

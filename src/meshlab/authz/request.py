@@ -70,20 +70,5 @@ class Request:
         return self.path.split("?", 1)[0].split("#", 1)[0]
 
     @property
-    def request_principal(self) -> str | None:
-        """``request.auth.principal``: the verified JWT's ``iss`` and ``sub`` joined by ``/``."""
-        if self.claims is None:
-            return None
-        return f"{self.claims.get('iss', '')}/{self.claims.get('sub', '')}"
-
-    @property
     def source_remote_ip(self) -> str:
         return self.remote_ip or self.source_ip
-
-    def describe(self) -> str:
-        """A short line for tables: who, what, with which JWT."""
-        who = self.principal or f"plaintext from {self.source_ip}"
-        if self.protocol == "tcp":
-            return f"{who} -> TCP port {self.port}"
-        jwt = "" if self.claims is None else f" (JWT {self.request_principal})"
-        return f"{who} -> {self.method} {self.path}{jwt}"

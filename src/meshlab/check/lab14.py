@@ -166,13 +166,10 @@ def _records_hint(case: RecordsCase) -> str:
 def _decider(answer: Any) -> tuple[Callable[[RecordsCase], bool], int, str]:
     if isinstance(answer, abac.AbacPolicy):
         def decide_abac(case: RecordsCase) -> bool:
-            request = case.abac_request()
-            for rule in answer.rules:
-                try:
-                    rule.condition.evaluate(request)
-                except abac.MissingAttribute as error:
-                    raise CheckFailed(f"{case}: rule {rule.name!r} could not be decided: {error}") from None
-            return answer.decide(request).allowed
+            decision = answer.decide(case.abac_request())
+            if decision.indeterminate:
+                raise CheckFailed(f"{case}: rule {decision.indeterminate[0]!r} could not be decided: {decision.missing[0]}")
+            return decision.allowed
         return decide_abac, len(answer.rules), "ABAC rules"
     if isinstance(answer, ngac.Policy):
         def decide(case: RecordsCase) -> bool:
