@@ -14,6 +14,7 @@ import time
 
 from meshlab.xds import DebounceOptions
 from meshlab.xds.harness import Greeter, collect, run_clients
+from meshlab.xds.memory import HUABING_SCOPED
 from meshlab.xds.simulate import PushCost, churn, simulate_fleet
 
 CLUSTERS = 10
@@ -22,7 +23,7 @@ CLUSTERS = 10
 def simulator_scale() -> None:
     started = time.perf_counter()
     events = churn(120_000, config_edits_per_s=20, endpoint_changes_per_s=800, bursts=20, burst_size=100, seed=1)
-    result = simulate_fleet(10_000, events, cost=PushCost(scoped=True))
+    result = simulate_fleet(10_000, events, cost=PushCost(resources=HUABING_SCOPED.resources))
     wall = time.perf_counter() - started
     print(f"1. simulator: 10000 proxies, {len(events)} changes over 120 simulated s -> {result.summary()}; wall time {wall:.1f} s (target <= 30 s)")
 

@@ -96,7 +96,7 @@ for model in MODELS:
 
 # %% [markdown]
 # **Scoping.** Give every Envoy a Sidecar resource that lists only what its pods call: a sidecar then
-# holds the two services its pod calls instead of all six. The per-node proxies gain nothing here (their
+# holds only the services its pod calls (one or two here) instead of all six. The per-node proxies gain nothing here (their
 # ten pods between them call every service), and waypoints hold their namespace's services either way.
 # What one sidecar holds, unscoped and scoped, and what each model costs:
 

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from meshlab.xds import DebounceOptions, push_throttle
-from meshlab.xds.simulate import PushCost, churn, simulate_fleet, simulate_timeline
+from meshlab.xds.simulate import PushCost, busy_minute, quiet_minute, simulate_fleet, simulate_timeline
 from meshlab.viz import interactive_figure, new_axes, plot_timeline, slider, use_book_style
 from meshlab.viz.text import fit, say
 
@@ -96,7 +96,7 @@ print({f"{cpus} CPUs": push_throttle(0, cpus) for cpus in (1, 2, 4, 8, 16, 32)})
 # benchmark: section 4).
 
 # %%
-WORKLOAD = churn(60_000, config_edits_per_s=0.5, endpoint_changes_per_s=20, bursts=3, burst_size=80, seed=6)
+WORKLOAD = busy_minute()  # a routing edit every 2 s, 20 endpoint changes a second, three rollouts of 80
 baseline = simulate_fleet(2000, WORKLOAD)
 say(f"{len(WORKLOAD)} changes", baseline.summary())
 times, depth = zip(*baseline.queue_depth)
@@ -131,13 +131,13 @@ plt.show()
 # Envoy's own measurement of 90-135 kB (envoyproxy/envoy#4196, 2018).
 
 # %%
-from meshlab.xds.memory import ENVOY_ISTIO_1_3, ENVOY_ISTIO_1_24, HUABING_SCOPED, HUABING_UNSCOPED, MIB, mesh_memory_mb
+from meshlab.xds.memory import ENVOY_ISTIO_1_3, ENVOY_ISTIO_1_24, HUABING_SCOPED, HUABING_UNSCOPED, MIB
 
 print(f"fitted: {ENVOY_ISTIO_1_3.base_mb:.1f} MB + {ENVOY_ISTIO_1_3.per_resource_kb:.0f} kB per listener, cluster or endpoint held")
 for label, config in (("unscoped", HUABING_UNSCOPED), ("scoped to 5 services", HUABING_SCOPED)):
     one = ENVOY_ISTIO_1_3.resident_mb(config)
     print(f"{label:<21} {config.listeners:>3} L {config.clusters:>3} C {config.endpoints:>3} E: {one:5.1f} MB ({one / MIB:5.1f} MiB) per Envoy, "
-          f"466 of them {mesh_memory_mb(466, config, ENVOY_ISTIO_1_3) / 1000:4.1f} GB")
+          f"466 of them {466 * ENVOY_ISTIO_1_3.resident_mb(config) / 1000:4.1f} GB")
 
 # %% [markdown]
 # The post's 46.6 GB rounds each Envoy to 100 MB; at 105.9 MiB the 466 come to 51.7 GB. The same cost on
@@ -150,7 +150,7 @@ print(f"{'services':>8} {'unscoped Envoy':>15} {'scoped Envoy':>13} {'2000 unsco
 for services in (50, 325, 1000, 2000):
     unscoped, scoped = HUABING_UNSCOPED.for_services(services, HUABING_UNSCOPED.clusters), HUABING_SCOPED
     print(f"{services:>8} {ENVOY_ISTIO_1_24.resident_mb(unscoped):>12.0f} MB {ENVOY_ISTIO_1_24.resident_mb(scoped):>10.0f} MB "
-          f"{mesh_memory_mb(2000, unscoped) / 1000:>11.0f} GB {mesh_memory_mb(2000, scoped) / 1000:>9.0f} GB")
+          f"{2000 * ENVOY_ISTIO_1_24.resident_mb(unscoped) / 1000:>11.0f} GB {2000 * ENVOY_ISTIO_1_24.resident_mb(scoped) / 1000:>9.0f} GB")
 
 # %% [markdown]
 # Smaller configurations are also smaller pushes: a full push regenerates everything a proxy holds
@@ -198,7 +198,7 @@ print(f"per resource {cost.per_resource_ms * 1000:.2f} µs; full push to one uns
 # 2000 unscoped proxies, 2 cores, two debounce settings each:
 
 # %%
-quiet = churn(60_000, config_edits_per_s=1 / 60, endpoint_changes_per_s=0.2, bursts=0, seed=4)
+quiet = quiet_minute()  # one routing edit, a dozen endpoint changes
 print(f"idle: {sum(r.full for _, r in quiet)} routing edit, {sum(not r.full for _, r in quiet)} endpoint changes; "
       f"busy: {sum(r.full for _, r in WORKLOAD)} routing edits, {sum(not r.full for _, r in WORKLOAD)} endpoint changes")
 tuning = {}
@@ -279,7 +279,7 @@ for after, throttle in ((0, 0), (100, 0), (100, 1)):
     greeter = Greeter(DebounceOptions(debounce_after_ms=after), throttle=throttle)
     greeter.control_plane.set_services([greeter.service(target, {"v1": 1}) for target in TARGETS])
     clients = run_clients(greeter.bootstrap, TARGETS, 8, interval_ms=1000, processes=2, wait=False)
-    greeter.control_plane.wait_for_clients(2)
+    greeter.control_plane.wait_for_clients(2 * len(TARGETS))  # one ADS stream per target in each process
     before = len(greeter.control_plane.pushes)
     start = time.monotonic()
     for i in range(30):
@@ -296,7 +296,7 @@ for after, throttle in ((0, 0), (100, 0), (100, 1)):
     greeter.close()
     errors = sum("error" in r for records in results for r in records)
     live[(after, throttle)] = pushes
-    print(f"DEBOUNCE_AFTER {after:>3} ms, PUSH_THROTTLE {throttle or 'auto (25)':<9}: burst of 30 -> {pushes:>2} pushes, answered after {burst_ms:4.0f} ms;")
+    print(f"DEBOUNCE_AFTER {after:>3} ms, PUSH_THROTTLE {throttle or f'auto ({push_throttle(0, 2)})':<9}: burst of 30 -> {pushes:>2} pushes, answered after {burst_ms:4.0f} ms;")
     print(f"    then a full push to 40 clients, answered after {full_ms:4.0f} ms; {errors} failed calls")
     assert errors == 0, "no call fails while the configuration changes"
 assert live[(100, 0)] < live[(0, 0)] <= 30, "debouncing batches the burst; each change is at most one push"

@@ -36,8 +36,6 @@ def test_settings_that_miss_the_objective_say_which_part(settings, hint):
 )
 def test_the_open_exercise_accepts_different_settings_that_keep_headroom(settings):
     lab06.check_headroom(lambda: settings)
-    result = lab06.run(settings, lab06.HEADROOM_PROXIES)
-    assert result["busy_fraction"] <= lab06.HEADROOM_MAX_BUSY and result["propagation_p99_ms"] <= lab06.HEADROOM_MAX_P99_MS
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import simpy
 from meshlab.cli import main
 from meshlab.xds import AsyncPushQueue, DebounceOptions, Debouncer, PushQueue, PushRequest, SimPushQueue
 from meshlab.xds.clock import SimClock
+from meshlab.xds.memory import HUABING_SCOPED
 from meshlab.xds.simulate import PushCost, TimelineError, churn, simulate_fleet, simulate_timeline
 
 
@@ -105,7 +106,7 @@ def test_dequeue_times_out_on_both_clocks():
 def test_sidecar_scoping_shortens_propagation():
     events = churn(20_000, seed=3)
     unscoped = simulate_fleet(2000, events, cost=PushCost())
-    scoped = simulate_fleet(2000, events, cost=PushCost(scoped=True))
+    scoped = simulate_fleet(2000, events, cost=PushCost(resources=HUABING_SCOPED.resources))
     assert unscoped.pushes == scoped.pushes and scoped.propagation_percentile(99) < unscoped.propagation_percentile(99)
     assert simulate_fleet(2000, events, cost=PushCost()).summary() == unscoped.summary(), "seeded and deterministic"
 
@@ -157,3 +158,17 @@ def test_a_quiet_period_ending_a_rounding_error_away_is_released_not_re_armed_fo
             break
         env.step()
     assert pushed == [4528.4083203218]
+
+
+def test_a_clock_a_year_past_boot_keeps_the_whole_quiet_period():
+    """The live server's clock is monotonic time since boot: a large `now` must not shorten the quiet
+    period (a tolerance scaled by `now` released this batch at +100 ms instead of Istio's +130 ms)."""
+    year_ms = 365 * 86_400_000.0
+    env = simpy.Environment(initial_time=year_ms)
+    clock = SimClock(env)
+    pushed = []
+    debouncer = Debouncer(clock, lambda request, merged, done: pushed.append(env.now - year_ms), DebounceOptions(debounce_after_ms=100))
+    debouncer.update(PushRequest(False))
+    clock.call_later(30, lambda: debouncer.update(PushRequest(False)))
+    env.run(until=year_ms + 1_000)
+    assert pushed == [130]

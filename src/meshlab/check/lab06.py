@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from meshlab.check import CheckFailed, answer_of
 from meshlab.xds import DebounceOptions, push_throttle
-from meshlab.xds.simulate import churn, simulate_fleet
+from meshlab.xds.simulate import busy_minute, simulate_fleet
 
 SETTINGS = ("debounce_after_ms", "debounce_max_ms", "push_throttle")
 
@@ -29,13 +29,9 @@ HEADROOM_MAX_P99_MS = 10_000.0
 HEADROOM_MAX_BUSY = 0.75
 
 
-def workload():
-    return churn(60_000, config_edits_per_s=0.5, endpoint_changes_per_s=20, bursts=3, burst_size=80, seed=6)
-
-
 def run(settings: dict, proxies: int = PROXIES) -> dict:
     options = DebounceOptions(settings["debounce_after_ms"], settings["debounce_max_ms"])
-    return simulate_fleet(proxies, workload(), options, throttle=settings.get("push_throttle", 0), cpus=CPUS).summary()
+    return simulate_fleet(proxies, busy_minute(), options, throttle=settings.get("push_throttle", 0), cpus=CPUS).summary()
 
 
 def brief(settings: dict, proxies: int = PROXIES) -> str:

@@ -150,15 +150,13 @@ def config_held(proxy: Proxy, topology: Topology, scoped: bool = False) -> Proxy
     if proxy.kind == "ztunnel":
         return ProxyConfig()
     endpoints = Counter(_service(topology, pod) for pod in topology.pods)
-    if proxy.kind == "waypoint":
-        namespace = proxy.name.split("/", 1)[1]
-        fronted = [service for service in endpoints if service[0] == namespace]
-        return ProxyConfig(listeners=len(fronted), clusters=len(fronted), endpoints=sum(endpoints[s] for s in fronted))
+    inbound = {_service(topology, pod) for pod in proxy.pods}
+    if proxy.kind == "waypoint":  # the services of the pods it fronts: its namespace's
+        return ProxyConfig(listeners=len(inbound), clusters=len(inbound), endpoints=sum(endpoints[s] for s in inbound))
     if scoped:
         reachable = {_service(topology, call.target) for call in topology.calls() if call.source in proxy.pods}
     else:
         reachable = set(endpoints)
-    inbound = {_service(topology, pod) for pod in proxy.pods}
     return ProxyConfig(listeners=len(reachable), clusters=len(reachable) + len(inbound), endpoints=sum(endpoints[s] for s in reachable))
 
 

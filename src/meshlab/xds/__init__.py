@@ -4,7 +4,10 @@
     pushrequest  PushRequest and its merge
     debounce     DebounceOptions and the Debouncer
     pushqueue    PushQueue (enqueue, dequeue, mark_done, pending) and the push throttle
-    simulate     a timeline of changes -> pushes; a fleet of proxies at scale
+    simulate     a timeline of changes -> pushes; a fleet of proxies at scale; PushCost, calibrated
+    cores        istiod's cores shared by the pushes in flight (the simulator's CPU)
+    memory       an Envoy's memory from the configuration it holds (shared with meshlab.deploy)
+    resources, server, harness, echo   the live ADS server, its resources and gRPC's own clients
 """
 
 from meshlab.xds.debounce import DebounceOptions, Debouncer

@@ -86,8 +86,9 @@ class Debouncer:
         event_delay, quiet = now - self.start_debounce, now - self.last_update
         # With fractional times, the rest of a quiet period can be too small to move the clock at all
         # (now + rest == now); such a rest counts as passed, or the timer would fire at `now` for ever.
+        # Exactly that test, and no tolerance: a live clock's `now` is large (monotonic time since boot).
         rest = self.options.debounce_after_ms - quiet
-        if event_delay >= self.options.debounce_max_ms or rest <= 1e-9 * max(1.0, abs(now)):
+        if event_delay >= self.options.debounce_max_ms or rest <= 0 or now + rest <= now:
             if self.request is not None:
                 request, events = self.request, self.events
                 self.free = False

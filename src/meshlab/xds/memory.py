@@ -25,7 +25,6 @@ endpoints come out a little high.
     ENVOY_ISTIO_1_3    fitted to those two readings
     ENVOY_ISTIO_1_24   Istio 1.24's published sidecar and waypoint figure as the base, same cost per resource
     ZTUNNEL_MB         Istio 1.24's published ztunnel figure (no per-resource cost is published)
-    mesh_memory_mb     what a fleet of proxies holding one configuration costs
 """
 
 from __future__ import annotations
@@ -110,10 +109,3 @@ ENVOY_ISTIO_1_3 = _fit()
 ENVOY_ISTIO_1_24 = EnvoyMemory(60.0, ENVOY_ISTIO_1_3.per_resource_kb,
                                "istio.io Performance and Scalability, Istio 1.24 (base); cost per resource fitted to Huabing Zhao's 2019 Envoy")
 ZTUNNEL_MB = 12.0
-
-
-def mesh_memory_mb(proxies: int, config: ProxyConfig, memory: EnvoyMemory = ENVOY_ISTIO_1_24) -> float:
-    """Every proxy of a fleet holding the same configuration (a mesh of unscoped sidecars)."""
-    if proxies < 0:
-        raise ValueError(f"proxies must be >= 0, got {proxies}")
-    return proxies * memory.resident_mb(config)

@@ -36,7 +36,7 @@ from meshlab.xds.clock import AsyncioClock
 from meshlab.xds.debounce import DebounceOptions, Debouncer
 from meshlab.xds.pushqueue import AsyncPushQueue, push_throttle
 from meshlab.xds.pushrequest import PushRequest
-from meshlab.xds.resources import ENDPOINT, SHORT, MeshConfig, Service, build
+from meshlab.xds.resources import ENDPOINT, SHORT, TYPE_URLS, MeshConfig, Service, build
 
 
 def load_config(data: dict) -> list[Service]:
@@ -74,6 +74,10 @@ class Connection:
     watched: dict[str, set[str]] = field(default_factory=dict)
     last_nonce: dict[str, str] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)  # nonces the client has ACKed or NACKed
+
+    def answered_all(self) -> bool:
+        """The client has ACKed or NACKed the latest response of every type it watches."""
+        return all(self.last_nonce.get(t) in self.answered for t in self.watched)
 
 
 class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
@@ -216,14 +220,12 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         """Nothing left to push, and every client has ACKed or NACKed the current version of every
         type it watches (a NACKing client keeps its last good version)."""
         idle = self.debouncer.request is None and self.debouncer.free and not self.queue.pending() and not self.queue.processing()
-        answered = all(c.last_nonce.get(t) in c.answered for c in self.connections.values() for t in c.watched)
-        return idle and answered
+        return idle and all(c.answered_all() for c in self.connections.values())
 
     def clients_ready(self) -> int:
         """Clients that watch all four types (listeners, routes, clusters, endpoints) and have answered
         every response: a proxyless client in that state has its whole configuration and can call."""
-        return sum(1 for c in self.connections.values()
-                   if len(c.watched) == 4 and all(c.last_nonce.get(t) in c.answered for t in c.watched))
+        return sum(1 for c in self.connections.values() if set(c.watched) == set(TYPE_URLS.values()) and c.answered_all())
 
 
 class ControlPlaneThread:
@@ -258,20 +260,20 @@ class ControlPlaneThread:
         """Wait until the pushes are out and every client has answered them; returns the seconds waited.
         (set_service and friends hand the change to the debouncer before they return, so a change is
         never missed here: settled() is false until its push is out and answered.)"""
-        start = time.monotonic()
-        while not self.call(self.plane.settled):
-            if time.monotonic() - start > timeout:
-                raise TimeoutError(f"the clients did not answer version {self.plane.version} within {timeout:.0f} s")
-            time.sleep(0.002)
-        return time.monotonic() - start
+        return self._wait_until(self.plane.settled, timeout, lambda: f"the clients did not answer version {self.plane.version}")
 
     def wait_for_clients(self, count: int = 1, timeout: float = 30.0) -> float:
         """Wait until ``count`` clients have their whole configuration (ControlPlane.clients_ready)."""
+        return self._wait_until(lambda: self.plane.clients_ready() >= count, timeout,
+                                lambda: f"{count} xDS client(s) did not get their configuration")
+
+    def _wait_until(self, done, timeout: float, what) -> float:
+        """Poll ``done`` on the control plane's loop every 2 ms; the seconds waited, or TimeoutError."""
         start = time.monotonic()
-        while self.call(self.plane.clients_ready) < count:
+        while not self.call(done):
             if time.monotonic() - start > timeout:
-                raise TimeoutError(f"{count} xDS client(s) did not get their configuration within {timeout:.0f} s")
-            time.sleep(0.005)
+                raise TimeoutError(f"{what()} within {timeout:.0f} s")
+            time.sleep(0.002)
         return time.monotonic() - start
 
     @property

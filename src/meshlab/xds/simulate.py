@@ -31,7 +31,7 @@ import simpy
 from meshlab.xds.clock import SimClock
 from meshlab.xds.cores import CONTENTION, SharedCores
 from meshlab.xds.debounce import DebounceOptions, Debouncer
-from meshlab.xds.memory import HUABING_SCOPED, HUABING_UNSCOPED
+from meshlab.xds.memory import HUABING_UNSCOPED
 from meshlab.xds.pushqueue import SimPushQueue, push_throttle
 from meshlab.xds.pushrequest import PushRequest
 
@@ -103,13 +103,6 @@ def simulate_timeline(data: dict) -> dict:
     return {"pushes": pushes}
 
 
-#: Sidecar scoping, as meshlab.xds.memory has it from Huabing Zhao's measurement (15 Nov 2019): unscoped,
-#: an Envoy held 175 listeners, 325 clusters and 466 endpoints; scoped to the 5 services it called, a
-#: handful of each. A push generates what the proxy holds, so scoping shrinks it by the same ratio.
-UNSCOPED_RESOURCES = HUABING_UNSCOPED.resources
-SCOPED_FRACTION = HUABING_SCOPED.resources / HUABING_UNSCOPED.resources
-
-
 #: Istio's own xDS benchmark (pilot/pkg/xds/bench_test.go), as run by its maintainer in
 #: istio/istio#25116 (June 2020, master between 1.6 and 1.7): BenchmarkClusterGeneration/empty, one
 #: sidecar's CDS for 100 ServiceEntries of 4 ports each, 410 clusters (76 kB), took 1,495,860 ns per
@@ -130,8 +123,9 @@ class PushCost:
     """What one delivery costs istiod: ``per_resource_ms`` of CPU for every resource it must generate,
     then ``network_ms`` of waiting on the stream.
 
-    A full push regenerates the proxy's whole configuration (``resources``, shrunk by Sidecar
-    scoping); an incremental one only the ClusterLoadAssignments of the services it names (in Istio
+    A full push regenerates the proxy's whole configuration: ``resources``, what it holds
+    (meshlab.xds.memory; by default Huabing Zhao's unscoped Envoy, 966 resources; a Sidecar-scoped
+    one holds ``HUABING_SCOPED.resources``); an incremental one only the ClusterLoadAssignments of the services it names (in Istio
     1.30.3 a non-full request skips CDS, LDS and RDS, and EDS sends just the updated services:
     pilot/pkg/xds/cds.go, eds.go). No caching is modelled: Istio's xDS cache reuses generated
     resources across proxies, so real pushes cost less than this, never more.
@@ -139,8 +133,7 @@ class PushCost:
 
     per_resource_ms: float = PER_RESOURCE_MS
     network_ms: float = NETWORK_MS
-    resources: int = UNSCOPED_RESOURCES
-    scoped: bool = False
+    resources: int = HUABING_UNSCOPED.resources
 
     def __post_init__(self) -> None:
         if self.per_resource_ms < 0 or self.network_ms < 0:
@@ -148,15 +141,11 @@ class PushCost:
         if self.resources < 1:
             raise ValueError(f"resources must be >= 1 (listeners, clusters and endpoints a proxy holds), got {self.resources!r}")
 
-    @property
-    def config_resources(self) -> int:
-        return round(self.resources * SCOPED_FRACTION) if self.scoped else self.resources
-
     def resources_for(self, request: PushRequest | None = None) -> int:
         """Resources generated for one proxy: all of them for a full push, one per named service otherwise."""
         if request is None or request.full or not request.configs:
-            return self.config_resources
-        return min(len(request.configs), self.config_resources)
+            return self.resources
+        return min(len(request.configs), self.resources)
 
     def cpu_ms(self, request: PushRequest | None = None) -> float:
         return self.per_resource_ms * self.resources_for(request)
@@ -205,6 +194,17 @@ def churn(duration_ms: float, config_edits_per_s: float = 0.2, endpoint_changes_
             t = start + i * rng.uniform(1, 20)
             events.append((t, PushRequest(False, frozenset({f"ServiceEntry/default/svc-{rng.randrange(200)}"}), {"endpoint": 1}, t)))
     return sorted(events, key=lambda e: e[0])
+
+
+def busy_minute() -> list[tuple[float, PushRequest]]:
+    """Chapter 06's saturated istiod (and lab 06's): a routing edit every 2 s, 20 endpoint changes a
+    second and three rollouts of 80, for one minute."""
+    return churn(60_000, config_edits_per_s=0.5, endpoint_changes_per_s=20, bursts=3, burst_size=80, seed=6)
+
+
+def quiet_minute() -> list[tuple[float, PushRequest]]:
+    """Chapter 06's idle cluster: one routing edit and a dozen endpoint changes in the minute."""
+    return churn(60_000, config_edits_per_s=1 / 60, endpoint_changes_per_s=0.2, bursts=0, seed=4)
 
 
 def simulate_fleet(proxies: int, events: list[tuple[float, PushRequest]], options: DebounceOptions = DebounceOptions(), throttle: int = 0,
