@@ -13,8 +13,6 @@
 # exchange.
 
 # %%
-from collections import Counter
-
 from meshlab.check import lab05
 from meshlab.xds.resources import SHORT
 

@@ -90,8 +90,6 @@ print(render_commands(POD))
 # meshlab render the same rules for them.
 
 # %% tags=["nbval-ignore-output"]
-import textwrap
-
 from meshlab.kind import observe
 from meshlab.upstream import build
 from meshlab.upstream.versions import PROGRAMS
@@ -119,7 +117,7 @@ else:
     print("\n".join(f"    {name}" for name in added))
     args, env = observe.init_container(injected)
     print("  istio-init runs:")
-    print(textwrap.indent(command(args, width=94), "      "))
+    print(command(args))
     INJECTED = observe.capture_config_from_init(args, env)
     assert INJECTED.inbound_ports_exclude == "15090,15021,9090,15020", "the annotation became -d"
     assert [c["name"] for c in injected["spec"]["containers"]] == ["reviews", "istio-proxy"]
@@ -353,7 +351,7 @@ if LIVE.available:
         "direct (new connection)": [r.latency_us for r in lab.requests("plain", direct_target, count=300, keepalive=False)],
         "two sidecars (new connection)": [r.latency_us for r in lab.requests("pod1", meshed_target, count=300, keepalive=False)],
     }
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.8, 3.6))
     plot_latency_cdf(samples, title="One keep-alive connection", ax=left)
     plot_latency_cdf(fresh, title="A new connection per request", ax=right)
     plt.show()

@@ -53,7 +53,7 @@ for same_node in (True, False):
         print(f"  {datapath:<15} stack {counts['stack']}  iptables {counts['iptables']}  stack traversals avoided {counts['stack_avoided']}")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(8.8, 3.2), sharey=True)
 for ax, same_node in zip(axes, (True, False)):
     new_axes("one node" if same_node else "two nodes", "", "traversals per request", ax)
     x = np.arange(len(DATAPATHS))
@@ -142,8 +142,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-EBPF_HERE = all(report.available for report in doctor.diagnose(("live", "ebpf")).values())
-if EBPF_HERE:
+EBPF = doctor.diagnose(("live", "ebpf"))  # read again by section 3's live cells
+available = all(report.available for report in EBPF.values())
+if available:
     from meshlab.ebpf.datapath import compile_object
 
     with tempfile.TemporaryDirectory() as folder:
@@ -158,7 +159,6 @@ if EBPF_HERE:
               "program_type sched_cls", "map_type sockhash", "map_type hash", "map_type array"]
     for feature in wanted:
         print(f"{feature:<34} {'available' if f'eBPF {feature} is available' in probe else 'NOT available'}")
-    print("kernel BTF (/sys/kernel/btf/vmlinux):", "present" if Path("/sys/kernel/btf/vmlinux").exists() else "absent")
     assert set(functions) >= {"mesh_connect4", "mesh_sockops", "mesh_sk_msg", "mesh_getsockopt"}
     assert all(f"eBPF {feature} is available" in probe for feature in wanted[:4]), "the ebpf stage said yes, so the kernel must offer these"
 else:
@@ -169,7 +169,8 @@ else:
 #
 # - **`cgroup/connect4`** runs when a process in the cgroup calls `connect()`. If the destination is in the
 #   mesh and the caller is not the proxy (uid 1337), meshlab rewrites the destination to the sidecar's
-#   port 15001 on a loopback address of the connection's own, 127.128.0.1-127.143.255.255, and remembers
+#   port 15001 on a loopback address of the connection's own in 127.128.0.0/12 (its CPU and a per-CPU
+#   counter: distinct for up to 16 CPUs), and remembers
 #   the original by socket cookie. No NAT, no conntrack entry.
 # - **`sockops`** sees connections become ESTABLISHED. It moves the original destination to a key the
 #   sidecar can name (the app socket's address and that loopback address: the sidecar's peer and its own
@@ -188,7 +189,8 @@ else:
 # (the counter is 20 bits wide, so the range is in fact 127.128.0.0/12, not the /20 its comment says);
 # later versions bind the pod's IP as the source and keep the counter as a fallback. meshlab's live tests
 # (`tests/live/test_ebpf.py`) call from one source port in two pods at once: with 127.0.0.1 both apps got
-# the same server's answer; with an address per connection each gets its own. Merbridge decides *whether* to redirect differently, too: it checks that the caller's network
+# the same server's answer; with an address per connection each gets its own. Merbridge decides
+# *whether* to redirect differently, too: it checks that the caller's network
 # namespace has a listener on 15001 (the caller is in a meshed pod) and, for the proxy's own
 # connections, consults its `local_pod_ips` map; meshlab's programs are attached only to the cgroup of
 # the lab's meshed pods, so "the caller is meshed" holds by construction, and the proxy is told apart by
@@ -218,8 +220,6 @@ for kind, name in re.findall(r"__uint\(type, (BPF_MAP_TYPE_\w+)\);.*?\} (\w+) SE
 # Istio's PREROUTING rules.
 
 # %% tags=["nbval-ignore-output"]
-EBPF = doctor.diagnose(("live", "ebpf"))
-available = all(report.available for report in EBPF.values())
 for stage, report in EBPF.items():
     print(f"{stage}: {'available' if report.available else 'NOT available: ' + report.reason}")
 assert available or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1", EBPF

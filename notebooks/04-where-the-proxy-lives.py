@@ -108,7 +108,7 @@ for model in MODELS:
     print(f"{model:<20} {table['models'][model]['memory_mb']:>7.1f} MB unscoped  {scoped['models'][model]['memory_mb']:>7.1f} MB scoped")
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+fig, (left, right) = plt.subplots(1, 2, figsize=(8.8, 3.4))
 names = list(table["models"])
 new_axes("Proxy memory (unscoped)", "", "MB (60 MB + config per Envoy)", left).bar(names, [table["models"][m]["memory_mb"] for m in names], color="#e08a2c")
 new_axes("One proxy fails", "", "pods cut off (max)", right).bar(names, [table["models"][m]["blast_radius_max_pods"] for m in names], color="#c0392b")

@@ -57,8 +57,12 @@ print(json.dumps(bootstrap(15010, node_id="sidecar~10.244.0.12~greeter-client.de
 # then each **ClusterLoadAssignment**. Here is the chain for a greeter with a 75/25 split:
 
 # %%
-DEMO = MeshConfig({"greeter": Service("greeter", {"greeter-v1": 75, "greeter-v2": 25},
-                                      {"greeter-v1": ["10.244.0.10:50051"], "greeter-v2": ["10.244.0.11:50051"]})})
+def demo(v1_percent: int = 75) -> MeshConfig:
+    return MeshConfig({"greeter": Service("greeter", {"greeter-v1": v1_percent, "greeter-v2": 100 - v1_percent},
+                                          {"greeter-v1": ["10.244.0.10:50051"], "greeter-v2": ["10.244.0.11:50051"]})})
+
+
+DEMO = demo()
 
 
 def show(type_url, name):
@@ -76,15 +80,13 @@ for type_url, name in ((LISTENER, "greeter"), (ROUTE, "greeter"), (CLUSTER, "gre
 
 # %% tags=["nbval-ignore-output"]
 def split(v1_percent):
-    DEMO.services["greeter"].routes = {"greeter-v1": v1_percent, "greeter-v2": 100 - v1_percent}
-    route = json_format.MessageToDict(build(ROUTE, DEMO)["greeter"])
+    route = json_format.MessageToDict(build(ROUTE, demo(v1_percent))["greeter"])
     print(json.dumps(route["virtualHosts"][0]["routes"][0]["route"], indent=1))
 
 
 widgets.interact(split, v1_percent=slider("greeter-v1 %", 75, 1, 99));
-DEMO.services["greeter"].routes = {"greeter-v1": 75, "greeter-v2": 25}
-clusters = json_format.MessageToDict(build(ROUTE, DEMO)["greeter"])["virtualHosts"][0]["routes"][0]["route"]["weightedClusters"]["clusters"]
-assert {c["name"]: c["weight"] for c in clusters} == {"greeter-v1": 75, "greeter-v2": 25}
+clusters = json_format.MessageToDict(build(ROUTE, demo(30))["greeter"])["virtualHosts"][0]["routes"][0]["route"]["weightedClusters"]["clusters"]
+assert {c["name"]: c["weight"] for c in clusters} == {"greeter-v1": 30, "greeter-v2": 70}
 
 # %% [markdown]
 # ## 3 · The protocol: versions, nonces, ACK and NACK
@@ -106,7 +108,8 @@ assert {c["name"]: c["weight"] for c in clusters} == {"greeter-v1": 75, "greeter
 # cluster at version 2, so its NACK repeats nonce 4 with version 1, the last version it accepted.
 
 # %%
-from meshlab.viz.sequence import ads_messages, draw_sequence
+from meshlab.viz.figures import draw_sequence
+from meshlab.viz.sequence import ads_messages
 
 STREAM = [
     {"direction": "request", "kind": "subscribe", "type": "LDS", "version": "", "nonce": "", "resources": ["greeter"]},

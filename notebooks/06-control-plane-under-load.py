@@ -62,7 +62,7 @@ for push in timeline()["pushes"]:
 def draw(after=100, maximum=10_000, eds=True):
     pushes = timeline(after, maximum, eds)["pushes"]
     tracks = {"changes": [(e["t_ms"], "full" if e["full"] else "") for e in EVENTS], "pushes": [(p["start_ms"], str(p["merged_events"])) for p in pushes]}
-    ax = plot_timeline(tracks, "time (ms)", f"DEBOUNCE_AFTER {after} ms, DEBOUNCE_MAX {maximum} ms: {len(pushes)} pushes",
+    plot_timeline(tracks, "time (ms)", f"DEBOUNCE_AFTER {after} ms, DEBOUNCE_MAX {maximum} ms: {len(pushes)} pushes",
                        spans={"pushes": [(p["start_ms"], p["end_ms"]) for p in pushes]},
                        xlim=(-50, max([1500] + [p["end_ms"] + 50 for p in pushes])))  # every push in view, whatever the settings
     plt.show()

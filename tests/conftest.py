@@ -1,5 +1,6 @@
-"""Stage markers: ``live``, ``ebpf``, ``browser`` and ``kind`` tests run only where ``meshlab doctor``
-says their stage is available, and otherwise skip with doctor's reason and fix.
+"""Stage markers: ``live``, ``ebpf``, ``browser``, ``upstream``, ``debian`` and ``kind`` tests run only
+where ``meshlab doctor`` says their stage is available (a ``debian`` test checks its own program), and
+otherwise skip with the reason and the fix.
 
 With ``MESHLAB_REQUIRE_LIVE=1`` (what ``.ci/run`` sets) a ``live``, ``ebpf`` or ``browser`` test that
 would skip, for whatever reason, fails instead: CI must never go green by skipping the real thing.

@@ -17,6 +17,8 @@ PAIRS = [
     ("--destination is -d", "--destination 127.0.0.1/32 -j RETURN", "-d 127.0.0.1/32 -j RETURN", True, "nat"),
     ("a mark is a number, decimal or hex", "-m mark --mark 1337 -j RETURN", "-m mark --mark 0x539 -j RETURN", True, "mangle"),
     ("another mark is another rule", "-m mark --mark 1337 -j RETURN", "-m mark --mark 1338 -j RETURN", False, "mangle"),
+    ("a mark's full mask is not printed", "-m mark --mark 0x1/0xffffffff -j RETURN", "-m mark --mark 0x1 -j RETURN", True, "mangle"),
+    ("a narrower mark mask is printed", "-m mark --mark 0x1/0xff -j RETURN", "-m mark --mark 0x1 -j RETURN", False, "mangle"),
     ("a negated mark is not the mark", "-m mark ! --mark 1337 -j RETURN", "-m mark --mark 1337 -j RETURN", False, "mangle"),
     ("the connection's mark is not the packet's", "-m connmark --mark 1337 -j RETURN", "-m mark --mark 1337 -j RETURN", False, "mangle"),
     ("--set-mark v is --set-xmark v/0xffffffff", "-j MARK --set-mark 1337", "-j MARK --set-xmark 0x539/0xffffffff", True, "mangle"),

@@ -33,10 +33,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(params=["cleared"])
-def jupyterlab(tmp_path, request):
-    """JupyterLab on loopback over a copy of the chapter, its outputs cleared (``cleared``) or as stored
-    (``stored``: outputs and widget state); yields (base URL, token)."""
+@pytest.fixture(scope="module", params=["cleared"])
+def jupyterlab(tmp_path_factory, request):
+    """JupyterLab on loopback over a copy of the chapters, their outputs cleared (``cleared``) or as stored
+    (``stored``: outputs and widget state); yields (base URL, token). One server per kind for the module:
+    the stored chapters are only opened, never changed, so every test of them shares it."""
+    tmp_path = tmp_path_factory.mktemp(f"jupyterlab-{request.param}")
     root = tmp_path / "book" / "notebooks"
     root.mkdir(parents=True)
     for chapter in CHAPTERS:

@@ -80,6 +80,7 @@ def test_the_solutions_counters_pass_on_the_model():
         (changed("server REDIRECT 15006", lambda n: 0, "ebpf", True), "leaves the sidecar-to-sidecar connection alone on one node"),
         (changed("redirected_messages", lambda n: 6 * n, "ebpf", True), "leaves the sidecar-to-sidecar connection alone on one node"),
         (changed("redirected_messages", lambda n: 2 * n, "ebpf", False), "a request and a reply: two sendmsg calls"),
+        (changed("redirected_messages", lambda n: 2 * n, "ebpf", True), "a request and a reply: two sendmsg calls"),
         (changed("connect_rewrites", lambda n: n, "iptables"), "loads no eBPF programs"),
         (lambda d, s, n: {"client OUTPUT": 2 * n}, "must return a dict with the keys"),
     ],

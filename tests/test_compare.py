@@ -77,3 +77,5 @@ def test_the_cli_exits_0_1_2_with_each_difference(tmp_path, capsys):
     assert "'nowhere' is not an address" in capsys.readouterr().err
     assert main(["intercept", "compare", str(expected), str(tmp_path / "absent")]) == 2
     assert "cannot read" in capsys.readouterr().err
+    assert main(["intercept", "compare", str(expected), str(same), "--chains", "ISTIO_(IN"]) == 2
+    assert "chains 'ISTIO_(IN' is not a regular expression" in capsys.readouterr().err

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import pytest
+from contrast import contrast
 
 from meshlab.intercept import CaptureConfig, build_rules
 from meshlab.intercept.paths import DATAPATHS, request_segments
 from meshlab.intercept.walk import Connection, walk
 from meshlab.viz import architectures
 from meshlab.viz.architectures import CHAPTER_DIAGRAMS, READING_PATHS, interception_path, segment_path, sidecar_pod, socket_paths
-from meshlab.viz.diagram import LIT, MAX_WIDTH_PT, MIN_FONT_PT, Arrow, Box, Diagram, Group
+from meshlab.viz.diagram import LIT, MAX_WIDTH_PT, Arrow, Box, Diagram, Group
+from meshlab.viz.style import MIN_FONT_PT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.debian,
               pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed (make test installs it as root)")]
@@ -36,6 +41,13 @@ def test_diagram_is_legible_at_100_percent(draw):
     assert layout.texts and min(layout.fonts) >= MIN_FONT_PT
     assert layout.width <= MAX_WIDTH_PT, f"{layout.width:.0f} pt wide: JupyterLab would shrink it below {MIN_FONT_PT} pt"
     assert layout.overlaps() == [] and layout.outside() == []
+
+
+@pytest.mark.parametrize("draw", EXTREMES.values(), ids=EXTREMES.keys())
+def test_box_labels_contrast_with_their_fill(draw):
+    """White on the proxies' orange is unreadable (2.6:1); every box label must reach WCAG's 4.5:1."""
+    pairs = re.findall(r'BGCOLOR="(#[0-9a-f]{6})"[^>]*><FONT COLOR="([^"]+)"', draw().dot_source())
+    assert pairs and [(fill, text) for fill, text in pairs if contrast(text, fill) < 4.5] == []
 
 
 def test_measure_sees_an_overlap_and_a_small_font():
@@ -118,42 +130,16 @@ def test_without_dot_the_error_says_how_to_get_it(monkeypatch):
         sidecar_pod().svg()
 
 
-def _stream(messages: int) -> list[dict]:
-    """A subscribe, then response/ACK pairs, as meshlab's control plane records them; the last one a NACK."""
-    records = [{"direction": "request", "kind": "subscribe", "type": "CDS", "version": "", "nonce": "", "resources": ["greeter-v1", "greeter-v2"]}]
-    for n in range(1, messages // 2 + 1):
-        records.append({"direction": "response", "kind": "response", "type": "CDS", "version": str(n), "nonce": str(n), "resources": []})
-        records.append({"direction": "request", "kind": "ACK", "type": "CDS", "version": str(n), "nonce": str(n), "resources": []})
-    records[-1] = dict(records[-1], kind="NACK", version=str(messages // 2 - 1))
-    return records
+
+def test_the_book_map_says_which_chapters_are_written():
+    written = {number for number, _, done in architectures.CHAPTERS if done}
+    assert written == {path.name[:2] for path in (ROOT / "notebooks").glob("[0-9][0-9]-*.py")}
 
 
-@pytest.mark.parametrize("messages", [2, 16, 40])
-def test_sequence_diagram_labels_are_legible_and_apart(messages):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from meshlab.viz.sequence import ads_messages, draw_sequence
-
-    drawn = ads_messages(_stream(messages))
-    ax = draw_sequence(["gRPC xDS client", "control plane"], drawn, "ADS")
-    figure = ax.figure
-    figure.canvas.draw()
-    renderer = figure.canvas.get_renderer()
-    texts = [t for t in ax.texts if t.get_text()]
-    boxes = [t.get_window_extent(renderer) for t in texts]
-    page = figure.bbox
-    assert min(t.get_fontsize() for t in texts) >= MIN_FONT_PT
-    assert all(page.x0 <= b.x0 and b.x1 <= page.x1 and page.y0 <= b.y0 and b.y1 <= page.y1 for b in boxes)
-    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
-    assert drawn[-1].role == "failure" and drawn[1].role == "control-plane" and drawn[0].role == "app"
-    plt.close(figure)
-
-
-def test_sequence_names_unknown_participants():
-    from meshlab.viz.sequence import Message, draw_sequence
-
-    with pytest.raises(ValueError, match=r"participants \['istiod'\] not in \['client'\]"):
-        draw_sequence(["client"], [Message("client", "istiod", "hello")], "t")
+@pytest.mark.parametrize("name", READING_PATHS)
+def test_a_reading_paths_hours_follow_chapter_00s_estimate_and_its_table(name):
+    """An hour per chapter, forty minutes per lab, rounded to the hour; the table in chapter 00 lists the same path."""
+    chapters, hours = READING_PATHS[name]
+    labs = [c for c in chapters if list((ROOT / "labs").glob(f"{c}-*.py"))]
+    assert hours == round((60 * len(chapters) + 40 * len(labs)) / 60)
+    assert f"| {name} | {', '.join(chapters)} |" in (ROOT / "notebooks" / "00-how-to-use-this-book.py").read_text().replace("# ", "")

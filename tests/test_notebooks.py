@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 from meshlab import notebooks
+from meshlab.viz.text import WIDTH
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = notebooks.pairs(ROOT / "notebooks", ROOT / "labs")
@@ -30,9 +31,9 @@ def test_the_book_has_its_first_chapters_and_lab():
 @pytest.mark.parametrize(("source", "stored"), PAIRS, ids=lambda p: p.name)
 def test_stored_notebook_is_its_source_executed(source, stored):
     assert notebooks.differences(source, stored) == [], f"run make notebooks to rebuild {stored.name}"
-    code = [cell for cell in nbformat.read(stored, as_version=4).cells if cell.cell_type == "code"]
-    assert all(cell.execution_count for cell in code), f"{stored.name} was not executed in full"
     notebook = nbformat.read(stored, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count for cell in code), f"{stored.name} was not executed in full"
     if any("widget-view" in json.dumps(cell.get("outputs", [])) for cell in code):
         state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
         assert state, f"{stored.name} shows widgets but stores no widget state: a reader would see text until running it"
@@ -82,7 +83,7 @@ def _text_lines(cell) -> list[str]:
 def test_stored_text_fits_100_columns(notebook):
     """A reader sees stored text without scrolling or wrapped, misaligned rows; wide tables are rendered."""
     wide = [(index, line) for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells)
-            for line in _text_lines(cell) if len(line) > 100]
+            for line in _text_lines(cell) if len(line) > WIDTH]
     assert wide == [], "\n".join(f"cell {index}: {len(line)} columns: {line[:60]}..." for index, line in wide)
 
 
@@ -142,3 +143,42 @@ def test_chapter_00_names_optional_sections_that_exist():
             assert section in headings, f"chapter {number} has no section {section}"
             words = [w for w in re.findall(r"[a-z]+", title.lower()) if len(w) > 3]
             assert words and all(w in headings[section] for w in words[:2]), f"chapter {number} §{section} is '{headings[section]}', not '{title}'"
+
+
+def _png_widths(value) -> list[int]:
+    """Pixel widths of every PNG stored anywhere in a notebook's JSON (outputs and widget state)."""
+    import base64
+    import struct
+
+    if isinstance(value, dict):
+        found = [struct.unpack(">I", base64.b64decode(value["image/png"])[16:20])[0]] if isinstance(value.get("image/png"), str) else []
+        return found + [w for key, inner in value.items() if key != "image/png" for w in _png_widths(inner)]
+    if isinstance(value, list):
+        return [w for inner in value for w in _png_widths(inner)]
+    return []
+
+
+@pytest.mark.parametrize("notebook", STORED, ids=lambda p: p.name)
+def test_stored_figures_fit_the_page(notebook):
+    """A stored figure wider than the page is scaled down by JupyterLab, and its 9 pt labels with it."""
+    from meshlab.viz.style import PAGE_PX
+
+    widths = _png_widths(json.loads(notebook.read_text()))
+    assert [w for w in widths if w > PAGE_PX] == [], f"{notebook.name}: figures wider than {PAGE_PX} px"
+
+
+def test_build_runs_a_notebook_again_once_when_a_cell_gives_no_reply(tmp_path):
+    """The first run's cell outlasts the timeout (as a lost reply does); the second run succeeds. An error is not retried."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    source = tmp_path / "01-slow.py"
+    source.write_text("# %%\nimport pathlib, time\nfirst = not pathlib.Path('ran').exists()\npathlib.Path('ran').touch()\n"
+                      "time.sleep(30 if first else 0)\nprint('second run' if not first else 'first run')\n")
+    with pytest.raises(CellTimeoutError):
+        notebooks.build(source, timeout=3, attempts=1)
+    (tmp_path / "ran").unlink()
+    stored = nbformat.read(notebooks.build(source, timeout=3), as_version=4)
+    assert stored.cells[0].outputs[0]["text"] == "second run\n"
+    source.write_text("# %%\nraise RuntimeError('a real error')\n")
+    with pytest.raises(CellExecutionError, match="a real error"):
+        notebooks.build(source, timeout=3)

@@ -1,6 +1,6 @@
 """meshlab.viz.text keeps the book's text within 100 columns without cutting a word, and what it
 reshapes still says the same: a wrapped text has the same words, a pretty-printed value reads back
-equal, a rendered table shows each value in its own cell, and a broken command line is the same argv
+equal, and a broken command line is the same argv
 when bash reads it back."""
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import textwrap
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from markdown_it import MarkdownIt
 
-from meshlab.viz.text import WIDTH, command, fit, say, table
+from meshlab.viz.text import WIDTH, command, fit, say
 
 WORD = st.text(st.sampled_from("abcxyz019-./:'\"_=|<>*$"), min_size=1, max_size=30)
 SHORT_WORDS = st.lists(WORD, min_size=0, max_size=60).map(" ".join)
@@ -74,32 +73,6 @@ def test_say_fits_the_page_and_the_value_reads_back_equal(label, value):
 
 def test_say_keeps_a_short_value_on_the_label_line():
     assert _said("counters", {"mirrored": 148, "no_route": 1}) == "counters: {'mirrored': 148, 'no_route': 1}\n"
-
-
-def _cells(markdown: str) -> list[list[str]]:
-    """The text of each rendered cell, row by row, as a CommonMark + GFM-table renderer shows it."""
-    rows, row = [], None
-    for token in MarkdownIt("commonmark").enable("table").parse(markdown):
-        if token.type == "tr_open":
-            row = []
-        elif token.type == "inline" and row is not None:
-            row.append("".join(child.content for child in token.children if child.type in ("text", "text_special")))
-        elif token.type == "tr_close":
-            rows.append(row)
-            row = None
-    return rows
-
-
-@given(st.lists(st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20), min_size=3, max_size=3), max_size=5))
-def test_table_shows_every_value_literally_in_its_own_cell(rows):
-    shown = _cells(table(rows, ["a", "b|c", "<d>"]).data)
-    assert shown == [["a", "b|c", "<d>"]] + [[" ".join(value.split()) for value in row] for row in rows]
-
-
-def test_table_escapes_the_pipe_and_refuses_ragged_rows():
-    assert "a\\|b" in table([["a|b"]], ["x"]).data
-    with pytest.raises(ValueError, match="one value per header"):
-        table([["a", "b"], ["c"]], ["x", "y"])
 
 
 def _bash_reads(script: str) -> list[str]:

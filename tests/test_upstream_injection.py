@@ -12,6 +12,7 @@ from upstream_programs import program_path
 from meshlab.intercept import CaptureConfig
 from meshlab.kind import observe
 from meshlab.upstream.injection import Injector
+from meshlab.upstream.versions import ISTIO
 
 pytestmark = pytest.mark.upstream
 
@@ -36,4 +37,4 @@ def test_an_annotated_pod_is_injected_with_the_capture_it_asks_for(injector, ann
 
 def test_the_injected_images_are_the_pinned_release(injector):
     init = injector.inject(annotated({}))["spec"]["initContainers"][0]
-    assert init["image"] == "docker.io/istio/proxyv2:1.30.3"
+    assert init["image"] == f"docker.io/istio/proxyv2:{ISTIO.release}"  # the release image, not a test registry's

@@ -57,14 +57,30 @@ def differences(source: Path, stored: Path) -> list[str]:
     return [f"cell {index} differs" for index, (a, b) in enumerate(zip(wanted, have)) if a != b]
 
 
-def build(source: Path, timeout: int = 600) -> Path:
-    """Execute ``source`` in a fresh kernel (working directory: its folder) and store the .ipynb with
-    the widgets' state, so a reader who opens it without running sees the controls and what they drew."""
-    from nbclient import NotebookClient
+#: Seconds one cell may take: the slowest (chapter 06's live pushes) takes about a minute.
+CELL_TIMEOUT = 240
 
-    notebook = read_source(source)
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(source.parent)}}).execute()
+
+def build(source: Path, timeout: int = CELL_TIMEOUT, attempts: int = 2) -> Path:
+    """Execute ``source`` in a fresh kernel (working directory: its folder) and store the .ipynb with
+    the widgets' state, so a reader who opens it without running sees the controls and what they drew.
+
+    A cell that runs out of time is run again once, in a fresh kernel: here nbclient (0.11, with
+    ipykernel 6.31) now and then waits for a reply that never comes from a kernel that is idle, which
+    a second run does not repeat. A cell that fails with an error is not retried."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
+
+    for attempt in range(1, attempts + 1):
+        notebook = read_source(source)
+        try:
+            NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                           resources={"metadata": {"path": str(source.parent)}}).execute()
+            break
+        except CellTimeoutError:
+            if attempt == attempts:
+                raise
+            print(f"  {source}: a cell gave no reply within {timeout} s; running the notebook again", file=sys.stderr, flush=True)
     for cell in notebook.cells:
         if MACHINE_SPECIFIC in cell.metadata.get("tags", ()):
             cell.outputs = []  # what this machine said is not the book's to keep

@@ -10,7 +10,7 @@
     meshlab xds simulate|serve            Istio's debounce on a timeline; the live ADS server  (cli.xds)
     meshlab metaprotocol decode|proxy     one frame's metadata; the MetaProtocol proxy    (cli.metaprotocol)
     meshlab spiffe parse ID | spire agent ...   SPIFFE IDs; the Workload API               (cli.identity)
-    meshlab upstream source MODULE        a pinned upstream module's source (Go's module cache)  (cli.upstream)
+    meshlab upstream source|install|path|list   the upstream programs, built from pinned modules  (cli.upstream)
     meshlab kind plan|run CHAPTER | down  the kind stage: a chapter's comparison on a real cluster  (cli.kind)
 
 Errors the reader can fix (a busy port, a malformed file, a bad value) are printed as one line

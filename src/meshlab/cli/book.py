@@ -38,7 +38,7 @@ def _book(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    check = commands.add_parser("doctor", help="which stages (model, live, ebpf, browser, kind) this machine can run")
+    check = commands.add_parser("doctor", help=f"which stages ({', '.join(doctor.STAGES)}) this machine can run")
     check.add_argument("--json", action="store_true", help="print {\"stages\": {name: {available, reason, fix}}}")
     check.add_argument("--stage", action="append", choices=doctor.STAGES, help="check only this stage (repeatable)")
     check.set_defaults(run=_doctor)

@@ -12,7 +12,7 @@ def _plan(args: argparse.Namespace) -> int:
     from meshlab.kind.runner import KindError
 
     try:
-        print("\n".join(stage.plan(args.chapter)))
+        print(stage.plan_script(args.chapter))
     except KindError as error:
         raise UsageError(str(error)) from None
     return 0
@@ -46,7 +46,7 @@ def _down(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     kind = commands.add_parser("kind", help="the kind stage: real Kubernetes and Istio (needs Docker, kind, kubectl, istioctl)")
     kind_commands = kind.add_subparsers(dest="kind_command", metavar="COMMAND", required=True)
-    for name, text, handler in (("plan", "print the commands a chapter's kind section runs", _plan),
+    for name, text, handler in (("plan", "print the commands a chapter's kind section runs, as a shell script", _plan),
                                 ("run", "run a chapter's comparison on the kind cluster 'meshlab'", _run)):
         command = kind_commands.add_parser(name, help=text)
         command.add_argument("chapter", help="02, 04 or 06: the chapters with an 'On a real cluster' section")

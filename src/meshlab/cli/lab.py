@@ -15,11 +15,12 @@ import json
 import sys
 
 from meshlab.cli.common import UsageError
+from meshlab.lab.spec import DATAPATHS, DEFAULT_PREFIX, MAX_NODES, MAX_PODS, PROXY_MODES
 
 
 def _pod_count(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 200:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a pod count; use 1-200")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PODS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a pod count; use 1-{MAX_PODS}")
     return int(text)
 
 
@@ -104,13 +105,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     lab = commands.add_parser("lab", help="the embedded live lab: pods as network namespaces with Istio's rules and sidecars")
     lab_commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
     prefix = argparse.ArgumentParser(add_help=False)
-    prefix.add_argument("--prefix", default="ml", help="prefix of everything the lab creates (default ml)")
+    prefix.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"prefix of everything the lab creates (default {DEFAULT_PREFIX})")
 
     up = lab_commands.add_parser("up", parents=[prefix], help="create pods with sidecars")
-    up.add_argument("--pods", type=_pod_count, default=2, help="number of pods (1-200, default 2), spread over the nodes")
-    up.add_argument("--nodes", type=int, choices=range(1, 9), default=1, metavar="N", help="number of nodes (1-8, default 1)")
-    up.add_argument("--proxy-mode", choices=("sidecar", "per-node"), default="sidecar", help="a sidecar per pod, or one shared proxy per node")
-    up.add_argument("--datapath", choices=("iptables", "ebpf"), default="iptables",
+    up.add_argument("--pods", type=_pod_count, default=2, help=f"number of pods (1-{MAX_PODS}, default 2), spread over the nodes")
+    up.add_argument("--nodes", type=int, choices=range(1, MAX_NODES + 1), default=1, metavar="N", help=f"number of nodes (1-{MAX_NODES}, default 1)")
+    up.add_argument("--proxy-mode", choices=PROXY_MODES, default="sidecar", help="a sidecar per pod, or one shared proxy per node")
+    up.add_argument("--datapath", choices=DATAPATHS, default="iptables",
                     help="outbound capture by Istio's iptables rules (default) or by eBPF (connect4 + sockops + sk_msg)")
     up.set_defaults(run=_lab_errors(_up))
 

@@ -3,8 +3,8 @@
  * meshlab's eBPF datapath, in the manner of Merbridge: four programs and five maps.
  *
  *   cgroup/connect4    an app's connect() to a mesh address goes to the sidecar's port 15001 on a
- *                      loopback address of its own, 127.128.0.1-127.143.255.255 from a rolling counter
- *                      per CPU
+ *                      loopback address of its own in 127.128.0.0/12: the CPU (4 bits) and that
+ *                      CPU's rolling counter (16 bits, never 0), distinct for up to 16 CPUs
  *                      (no iptables REDIRECT); the original destination is kept by socket cookie
  *   sockops            on ESTABLISHED: moves that original destination to a key the sidecar can name
  *                      (the app socket's address and the loopback address it was given), and puts
@@ -46,8 +46,7 @@
 #define SO_ORIGINAL_DST 80 /* <linux/netfilter_ipv4.h> */
 #define SOL_IP 0
 #define AF_INET 2
-#define LOOPBACK_BASE 0x7f800000 /* 127.128.0.0; a 20-bit counter adds 1 .. 0xfffff */
-#define LOOPBACK_COUNT 0xfffff
+#define LOOPBACK_BASE 0x7f800000 /* 127.128.0.0/12: 4 bits of CPU, 16 bits of counter */
 
 enum counter { CONNECT_REWRITES, SOCKHASH_INSERTS, REDIRECTED_MESSAGES, PASSED_MESSAGES, ORIGINAL_DST_ANSWERS, COUNTERS };
 
@@ -112,7 +111,8 @@ static __always_inline void count(__u32 which)
 }
 
 /* The next loopback address for an app's connection to its sidecar (host order): this CPU's counter
- * in the low 16 bits, the CPU in the bits above, so two CPUs never hand out the same address. */
+ * (1 .. 0xffff, then again) in the low 16 bits, the CPU in the 4 bits above, so two CPUs never hand
+ * out the same address (on a machine of up to 16 CPUs; above that CPUs share ranges). */
 static __always_inline __u32 next_loopback(void)
 {
 	__u32 zero = 0, n = 0;
@@ -121,8 +121,7 @@ static __always_inline __u32 next_loopback(void)
 		n = *counter;
 		*counter = n + 1;
 	}
-	__u32 mixed = (bpf_get_smp_processor_id() << 16) | (n & 0xffff);
-	return LOOPBACK_BASE + (mixed % LOOPBACK_COUNT) + 1;
+	return LOOPBACK_BASE | ((bpf_get_smp_processor_id() & 0xf) << 16) | ((n % 0xffff) + 1);
 }
 
 static __always_inline int in_mesh(__u32 ip /* host order */)

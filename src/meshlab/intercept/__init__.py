@@ -8,7 +8,7 @@
     apply     install and remove the rules in a network namespace
     walk      a connection's first packet through the rules, as netfilter does
     paths     stack and iptables traversals of a request, iptables vs eBPF
-    compare   a kernel's saved rules against the generator's, option order ignored
+    compare   a kernel's saved rules against the generator's, as iptables holds them (order of matches kept)
 """
 
 from meshlab.intercept.capture import build_rules

@@ -36,9 +36,11 @@ which option a ``!`` negates, and every value other than the spellings listed.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import grp
 import ipaddress
+import itertools
 import pwd
 import re
 from dataclasses import dataclass
@@ -119,11 +121,12 @@ def _network(value: str) -> str:
 
 
 def _hex_mark(value: str) -> str:
-    """``--mark 1337`` is stored as a number and printed in hex: ``0x539``; a mask likewise."""
+    """``--mark 1337`` is stored as a number and printed in hex: ``0x539``; a mask likewise, except
+    the full mask, which is the default and not printed (``1/0xffffffff`` is saved as ``0x1``)."""
     mark, slash, mask = value.partition("/")
     try:
         text = hex(int(mark, 0))
-        return text + (f"/{hex(int(mask, 0))}" if slash else "")
+        return text + (f"/{hex(int(mask, 0))}" if slash and int(mask, 0) != FULL_MASK else "")
     except ValueError:
         raise RuleTextError(f"mark {value!r} is not a number or number/mask (e.g. 1337, 0x539/0xfff)") from None
 
@@ -167,12 +170,15 @@ def _clause_value(module: str, option: str, values: tuple[str, ...]) -> tuple[st
     return option, values
 
 
+#: Options a target prints with its default value, which a rule written without them equals.
+TARGET_DEFAULTS = {
+    "TPROXY": {Clause(False, "--on-ip", ("0.0.0.0",)), Clause(False, "--on-ip", ("::",))},
+    "CONNMARK": {Clause(False, "--nfmask", ("0xffffffff",)), Clause(False, "--ctmask", ("0xffffffff",))},
+}
+
+
 def _drop_defaults(module: str, clauses: list[Clause]) -> list[Clause]:
-    defaults = {
-        "TPROXY": {Clause(False, "--on-ip", ("0.0.0.0",)), Clause(False, "--on-ip", ("::",))},
-        "CONNMARK": {Clause(False, "--nfmask", ("0xffffffff",)), Clause(False, "--ctmask", ("0xffffffff",))},
-    }.get(module, set())
-    return [c for c in clauses if c not in defaults]
+    return [c for c in clauses if c not in TARGET_DEFAULTS.get(module, set())]
 
 
 # --- reading a rule ------------------------------------------------------------------------------
@@ -282,7 +288,7 @@ class Difference:
         return f"{where}: expected: {self.expected}; found: {self.found}"
 
     def as_json(self) -> dict:
-        return {"table": self.table, "chain": self.chain, "position": self.position, "expected": self.expected, "found": self.found}
+        return dataclasses.asdict(self)
 
 
 def _chain_differences(table: str, chain: str, want: list[Rule], have: list[Rule]) -> list[Difference]:
@@ -291,10 +297,9 @@ def _chain_differences(table: str, chain: str, want: list[Rule], have: list[Rule
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, want, have, autojunk=False).get_opcodes():
         if op == "equal":
             continue
-        pairs = list(zip(want[i1:i2], have[j1:j2]))
-        result += [Difference(table, chain, i1 + k + 1, a.text(), b.text()) for k, (a, b) in enumerate(pairs)]
-        result += [Difference(table, chain, i1 + k + 1, a.text(), None) for k, a in enumerate(want[i1:i2]) if k >= len(pairs)]
-        result += [Difference(table, chain, j1 + k + 1, None, b.text()) for k, b in enumerate(have[j1:j2]) if k >= len(pairs)]
+        for k, (a, b) in enumerate(itertools.zip_longest(want[i1:i2], have[j1:j2])):
+            position = (i1 if a is not None else j1) + k + 1
+            result.append(Difference(table, chain, position, a and a.text(), b and b.text()))
     return result
 
 
@@ -303,7 +308,10 @@ def compare(expected_text: str, found_text: str, chains: str | None = None) -> l
     they are the same rules in the same order. ``chains`` (a regular expression searched in
     ``table:chain``) limits the comparison, e.g. to leave out chains another program owns."""
     expected, found = ruleset(expected_text), ruleset(found_text)
-    wanted = re.compile(chains) if chains else None
+    try:
+        wanted = re.compile(chains) if chains else None
+    except re.error as error:
+        raise RuleTextError(f"chains {chains!r} is not a regular expression ({error}); e.g. ISTIO or 'nat:ISTIO_(IN|OUT)'") from None
     result = []
     for table, chain in sorted(set(expected) | set(found)):
         if wanted is None or wanted.search(f"{table}:{chain}"):

@@ -23,7 +23,7 @@ from meshlab import doctor
 from meshlab.kind import experiments, istio, manifests
 from meshlab.kind.cluster import KindCluster
 from meshlab.kind.runner import KindError, Runner
-from meshlab.viz.text import WIDTH, command
+from meshlab.viz.text import WIDTH, command  # not in runner: doctor imports that without matplotlib
 from meshlab.xds.debounce import DebounceOptions
 
 CLUSTER_NAME = "meshlab"
@@ -44,22 +44,21 @@ class StageRun:
     (a plan is no evidence). ``reason`` says why it did not run (doctor's reason and fix)."""
 
     chapter: str
-    ran: bool
     reason: str = ""
     findings: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     agreed: bool | None = None
 
-    def __post_init__(self) -> None:
-        if self.ran == (self.agreed is None):
-            raise ValueError("a run that happened has a verdict (agreed True or False); one that did not has none")
+    @property
+    def ran(self) -> bool:
+        return self.agreed is not None
 
     def text(self) -> str:
         """The findings; without a run, what would run, and where to see why it could not (not pinned
         to this machine: ``meshlab doctor --stage kind`` or ``.reason`` says why)."""
         if not self.ran:
             return (f"kind stage not available here, so nothing was compared (meshlab doctor --stage kind says why).\n"
-                    f"chapter {self.chapter} would run {len(self.commands)} commands (stage.plan({self.chapter!r}) lists them)")
+                    f"chapter {self.chapter} would run {len(self.commands)} commands (stage.plan_script({self.chapter!r}) shows them)")
         return "\n".join(self.findings)
 
 
@@ -119,10 +118,10 @@ def run(chapter: str, runner: Runner | None = None) -> StageRun:
     _check(chapter)
     report = doctor.check_kind()
     if not report.available and runner is None:
-        return StageRun(chapter, False, f"{report.reason} (fix: {report.fix})", commands=plan(chapter))
+        return StageRun(chapter, f"{report.reason} (fix: {report.fix})", commands=plan(chapter))
     cluster = KindCluster(CLUSTER_NAME, runner or Runner())
     findings, agreed = _chapter(cluster, chapter)
-    return StageRun(chapter, True, findings=findings, commands=cluster.runner.commands(), agreed=agreed)
+    return StageRun(chapter, findings=findings, commands=cluster.runner.commands(), agreed=agreed)
 
 
 def teardown(runner: Runner | None = None) -> None:

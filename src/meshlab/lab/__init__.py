@@ -10,6 +10,7 @@
     cluster    Lab: nodes, pods, services; up/down/status/exec/logs/hops/requests
     teardown   cleanup: remove what a prefix owns (down, and after a crash)
     identity   the identity live lab: SPIRE-style agent attesting the lab's pods, mTLS between them
+    spire      the same pods given identities by a real SPIRE (the upstream stage)
     kubelet    starts pods' processes by forking one pre-imported Python
     sidecar    the transparent proxy (15001 outbound, 15006 inbound) running as uid 1337
     apps       the demo HTTP echo app

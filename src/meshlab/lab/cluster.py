@@ -42,8 +42,8 @@ from meshlab.lab.client import Reply, send
 from meshlab.lab.netns import MACHINE, Host, LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord, record, stop
 from meshlab.lab.spec import (APP_PORT, DATAPATHS, DEFAULT_PREFIX, FIRST_POD_HOST, MAX_NODES, MAX_PODS, PROXY_MODES, READY_TIMEOUT_S,
-                              SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, STATE_ROOT, Pod, PodSpec, check_prefix)
-from meshlab.lab.state import LabState, read_state, state_root
+                              SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod, PodSpec, capture_for, check_prefix)
+from meshlab.lab.state import LabState, read_state, state_dir
 
 
 class Lab:
@@ -52,7 +52,7 @@ class Lab:
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = check_prefix(prefix)
-        self.state_dir = STATE_ROOT / prefix
+        self.state_dir = state_dir(self.prefix)
         self.host = MACHINE
         self.proxy_mode, self.node_count, self.datapath = "sidecar", 1, "iptables"
         self.ebpf = EbpfDatapath(self.state_dir, prefix)
@@ -88,8 +88,7 @@ class Lab:
             raise LabUsageError("the eBPF datapath works with sidecars (proxy mode 'sidecar') only")
         if proxy_mode == "per-node":
             specs = [replace(spec, sidecar=False) for spec in specs]
-        if datapath == "ebpf":  # connect4 replaces outbound capture; Istio's inbound rules stay
-            specs = [replace(spec, capture=replace(spec.capture, outbound_ip_ranges_include="", outbound_ports_include="")) for spec in specs]
+        specs = [replace(spec, capture=capture_for(datapath, spec.capture)) for spec in specs]
         if self.rootless:
             if datapath == "ebpf":
                 raise LabUsageError("the eBPF datapath needs root (it loads BPF programs and makes a cgroup); without root use --datapath iptables")
@@ -99,7 +98,6 @@ class Lab:
             raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}` (or `meshlab lab cleanup --prefix {self.prefix}` after a crash)")
         self.proxy_mode, self.node_count, self.datapath = proxy_mode, nodes, datapath
         try:
-            state_root()
             self.state_dir.mkdir(exist_ok=True)
             self.state_dir.chmod(0o755)  # the sidecars, as uid 1337, read services.json
             if self.rootless:

@@ -4,13 +4,14 @@
     PodSpec          what to create: name, sidecar or not, capture configuration, app ports, Kubernetes metadata
     Pod              a running pod: name, namespace, IP, ports, sidecar
     DEFAULT_CAPTURE  everything in and out, as a sidecar-injected pod gets by default
+    capture_for      a pod's capture on a datapath: with eBPF, connect4 replaces outbound capture
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from meshlab.intercept import CaptureConfig
@@ -31,6 +32,14 @@ READY_TIMEOUT_S = 10.0
 MAX_PODS = 200
 #: The lab's default capture: everything in and out, as a sidecar-injected pod gets by default.
 DEFAULT_CAPTURE = CaptureConfig(outbound_ip_ranges_include="*", inbound_ports_include="*")
+
+
+def capture_for(datapath: str, capture: CaptureConfig = DEFAULT_CAPTURE) -> CaptureConfig:
+    """The rules a pod gets on ``datapath``: on eBPF, connect4 sends the app to its sidecar, so the
+    outbound capture goes and Istio's inbound rules stay."""
+    if datapath == "ebpf":
+        return replace(capture, outbound_ip_ranges_include="", outbound_ports_include="")
+    return capture
 
 
 def check_prefix(prefix: str) -> str:

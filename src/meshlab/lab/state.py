@@ -53,3 +53,9 @@ def state_root() -> Path:
     if STATE_ROOT.is_symlink() or owner.st_uid != os.geteuid() or owner.st_mode & 0o077:
         raise LabError(f"{STATE_ROOT} must be a folder owned by you (uid {os.geteuid()}) with mode 0700; remove it and try again")
     return STATE_ROOT
+
+
+def state_dir(prefix: str) -> Path:
+    """Where the lab ``prefix`` keeps its state, inside the checked ``state_root()``: every way in (up,
+    attach, cleanup) goes through the owner and symlink check, so none follows a planted link."""
+    return state_root() / prefix

@@ -95,8 +95,8 @@ class FlakyBackend(_LoopbackServer):
 
     failure_rate: float
     seed: int = 0
-    attempts: int = 0
-    port: int = 0
+    attempts: int = field(default=0, init=False)
+    port: int = field(default=0, init=False)
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -135,8 +135,15 @@ class RetryingProxy(_LoopbackServer):
     def __init__(self, upstream: str, policy: RetryPolicy) -> None:
         self.upstream, self.policy = upstream, policy
         self._channel = grpc.insecure_channel(upstream)
+        self._handlers_by_method: dict[str, grpc.RpcMethodHandler] = {}
 
     def _forward(self, method: str) -> grpc.RpcMethodHandler:
+        """The forwarding handler for ``method``, made once (gRPC asks for it on every call)."""
+        if method not in self._handlers_by_method:
+            self._handlers_by_method[method] = self._new_handler(method)
+        return self._handlers_by_method[method]
+
+    def _new_handler(self, method: str) -> grpc.RpcMethodHandler:
         stub = self._channel.unary_unary(method)
 
         def forward(request: bytes, context: grpc.ServicerContext) -> bytes:

@@ -10,10 +10,10 @@ finding with its IST code (istio.io/latest/docs/reference/config/analysis).
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from meshlab.upstream.run import run
 
 #: "Error [IST0101] (VirtualService default/reviews /tmp/x.yaml:6) Referenced gateway not found: ..."
 FINDING = re.compile(r"^(?P<level>Error|Warning|Info) \[(?P<code>IST\d{4})\] \((?P<resource>\S+ \S+)[^)]*\) (?P<message>.*)$")
@@ -49,8 +49,8 @@ def analyze(istioctl: str, resources: str) -> list[Finding]:
     with tempfile.TemporaryDirectory(prefix="meshlab-analyze-") as folder:
         source = Path(folder) / "config.yaml"
         source.write_text(resources)
-        done = subprocess.run([istioctl, "analyze", "--use-kube=false", str(source)], capture_output=True, text=True, timeout=120, check=False)
+        done = run([istioctl, "analyze", "--use-kube=false", str(source)], "istioctl analyze", AnalyzeError, accepted=(0, 79))
     findings = [Finding(**m.groupdict()) for m in map(FINDING.match, done.stdout.splitlines()) if m]
-    if done.returncode not in (0, 79) or (done.returncode == 79 and not findings):
-        raise AnalyzeError(f"istioctl analyze failed (exit {done.returncode}): {(done.stderr.strip() or done.stdout.strip())[-600:]}")
+    if done.returncode == 79 and not findings:
+        raise AnalyzeError(f"istioctl analyze failed (exit 79) without a finding meshlab can read: {done.stdout.strip()[-600:]}")
     return findings

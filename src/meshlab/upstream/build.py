@@ -121,7 +121,7 @@ def install(program: Program, progress: Callable[[str], None] = lambda line: Non
         said = "\n  ".join(tail) or "no output"
         cgo = "; it needs a C compiler (cgo): apt-get install gcc" if program.cgo else ""
         raise UpstreamError(f"{program.name}: go build {program.package} failed (exit {code}) in {folder}:\n  {said}\n"
-                            f"fix: check the Go module proxy is reachable (go env GOPROXY) and Go is >= 1.26{cgo}; {GO_FIX}")
+                            f"fix: check the Go module proxy is reachable (go env GOPROXY){cgo}; {GO_FIX}")
     partial.replace(target)
     progress(f"built {program.name} in {time.monotonic() - started:.0f} s: {target}")
     return Installed(program.name, program.version, str(target), "built")

@@ -9,11 +9,11 @@ Envoy configuration a gateway would get (internal/cmd/egctl/translate.go, v1.9.0
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 
 import yaml
+from meshlab.upstream.run import run
 
 
 class TranslateError(RuntimeError):
@@ -25,8 +25,6 @@ def translate(egctl: str, resources: str, kinds: str = "all") -> dict:
     with tempfile.TemporaryDirectory(prefix="meshlab-egctl-") as folder:
         source = Path(folder) / "gateway.yaml"
         source.write_text(resources)
-        done = subprocess.run([egctl, "experimental", "translate", "--from", "gateway-api", "--to", "xds", "-t", kinds,
-                               "--add-missing-resources", "-o", "yaml", "-f", str(source)], capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0:
-        raise TranslateError(f"egctl experimental translate failed: {(done.stderr.strip() or done.stdout.strip())[-800:]}")
+        done = run([egctl, "experimental", "translate", "--from", "gateway-api", "--to", "xds", "-t", kinds, "--add-missing-resources",
+                    "-o", "yaml", "-f", str(source)], "egctl experimental translate", TranslateError, tail=800)
     return yaml.safe_load(done.stdout)

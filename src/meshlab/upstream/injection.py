@@ -9,14 +9,16 @@ kube-inject -r default`` injects a pod with them, as istiod's webhook would, wit
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import yaml
 
+from meshlab.upstream.run import run
+from meshlab.upstream.versions import ISTIO
+
 #: Release images for the pinned release (a build from a commit defaults to a testing registry).
-IMAGE_SETTINGS = ("--set", "hub=docker.io/istio", "--set", "tag=1.30.3")
+IMAGE_SETTINGS = ("--set", "hub=docker.io/istio", "--set", f"tag={ISTIO.release}")
 
 
 class InjectionError(RuntimeError):
@@ -29,10 +31,7 @@ class Injector:
         self.folder = Path(tempfile.mkdtemp(prefix="meshlab-inject-"))
 
     def _istioctl(self, step: str, *argv: str) -> str:
-        done = subprocess.run([self.istioctl, *argv], capture_output=True, text=True, timeout=120, cwd=self.folder, check=False)
-        if done.returncode != 0:
-            raise InjectionError(f"{step}: istioctl {' '.join(argv[:2])} failed: {(done.stderr.strip() or done.stdout.strip())[-600:]}")
-        return done.stdout
+        return run([self.istioctl, *argv], f"{step}: istioctl {' '.join(argv[:2])}", InjectionError, cwd=self.folder).stdout
 
     def __enter__(self) -> Injector:
         try:

@@ -15,9 +15,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from meshlab.upstream.versions import Module
+from meshlab.upstream.versions import GO_MIN, Module
 
-GO_FIX = "install Go >= 1.25 (apt-get install golang, or go.dev/dl) and put `go` on PATH"
+GO_FIX = f"install Go >= {GO_MIN} (go.dev/dl, or your distribution's golang if it is as new) and put `go` on PATH"
 
 
 class UpstreamError(RuntimeError):

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from meshlab.lab.processes import ProcessRecord, record, stop
+from meshlab.upstream.run import run
 
 SERVER_CONF = """server {{
     bind_address = "127.0.0.1"
@@ -108,14 +109,11 @@ class Spire:
         return self.folder / "agent" / "api.sock"
 
     def _command(self, step: str, argv: list[str]) -> str:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        if done.returncode != 0:
-            raise SpireError(f"{step}: {' '.join(argv[:3])} failed: {(done.stderr.strip() or done.stdout.strip())[-500:]}")
-        return done.stdout
+        return run(argv, f"{step}: {' '.join(argv[:3])}", SpireError, timeout=60, tail=500).stdout
 
     def _start(self, role: str, argv: list[str], healthcheck: list[str], timeout: float = 30) -> None:
-        log = (self.folder / f"{role}.log").open("w")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        with (self.folder / f"{role}.log").open("w") as log:  # the child keeps its own copy of the handle
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(record(process.pid, f"spire-{role}"))
         self.on_start(self.processes[-1])
         deadline = time.monotonic() + timeout

@@ -61,7 +61,9 @@ ISTIO = Module("istio.io/istio", "v0.0.0-20260826214018-9739e10eb9d7", "1.30.3",
 SPIRE = Module("github.com/spiffe/spire", "v1.13.3", "1.13.3",
                "SPIRE's release tag; built from a wrapper module because the proxy refuses the module's version list, "
                "which `go install pkg@version` needs for its deprecation check")
-ENVOY_GATEWAY = Module("github.com/envoyproxy/gateway", "v1.9.0", "v1.9.0", "Envoy Gateway's release tag (needs Go >= 1.26.6)")
+ENVOY_GATEWAY = Module("github.com/envoyproxy/gateway", "v1.9.0", "v1.9.0", "Envoy Gateway's release tag (its go.mod needs Go >= 1.26.6)")
+#: The oldest Go that builds every pinned program (Envoy Gateway's go.mod sets the bar).
+GO_MIN = "1.26.6"
 
 MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY)}
 

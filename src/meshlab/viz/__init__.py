@@ -1,10 +1,12 @@
 """One look for every figure in the book, the figures chapters share, and widget helpers.
 
-    style    colours by role (app, proxy, netfilter, wire, control plane), rcParams, new_axes
-    figures  call graphs, request paths, timelines, latency CDFs
-    widgets  sliders and interactive figures with the book's defaults
+    style          colours by role, the page width and smallest font, rcParams, new_axes
+    figures        call graphs, NGAC policies, request paths, packet walks, sequences, timelines, CDFs
+    widgets        sliders and interactive figures with the book's defaults
     diagram        architecture diagrams from a declarative spec, laid out by Graphviz, with lit paths
     architectures  the diagram each chapter opens with
+    sequence       messages of a protocol exchange (ADS records -> messages for draw_sequence)
+    text           printed output within the page's 100 columns
 """
 
 from meshlab.viz.figures import draw_call_graph, draw_packet_walk, draw_request_path, plot_latency_cdf, plot_timeline

@@ -7,7 +7,7 @@ and because the spec is data a live cell can light up what really happened: ``di
 draws the named arrows and boxes strong and greys the rest (the chain hops a packet took, the
 request's path through both sidecars).
 
-Legibility is part of the spec, not left to chance: every font is at least ``MIN_FONT_PT`` and
+Legibility is part of the spec, not left to chance: every font is at least the book's ``MIN_FONT_PT`` (meshlab.viz.style) and
 ``measure`` reads back the laid-out text boxes from Graphviz's own JSON output, so a test can prove
 no label is small, clipped or overlapping, and that the diagram is narrow enough to be shown at 100%.
 
@@ -23,16 +23,15 @@ import json
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
-from meshlab.viz.style import ROLE_COLOURS
+from meshlab.viz.figures import readable_on
+from meshlab.viz.style import PAGE_PX, ROLE_COLOURS
 
-#: Smallest font the book allows in a figure, in points.
-MIN_FONT_PT = 9.0
-#: Widest diagram (points) that JupyterLab shows at 100% in a ~900 px output area (1 pt = 4/3 px).
-MAX_WIDTH_PT = 675.0
+#: Widest diagram (points) that JupyterLab shows at 100%: the page, at SVG's 96 px per 72 pt.
+MAX_WIDTH_PT = PAGE_PX * 72 / 96
 
 FONT = "Helvetica"
 FONT_PT = {"box": 11.0, "port": 10.0, "arrow": 9.5, "group": 10.5, "title": 12.5}
-#: Fill of a group by the role of what it stands for; boxes take the role colour itself.
+#: Fill of every group; its border takes the colour of the group's role, a box the colour of its own.
 GROUP_FILL = "#f4f4f4"
 #: Box colours: the book's roles, and grey for what the book has not written yet.
 BOX_COLOURS = {**ROLE_COLOURS, "planned": "#9a9a9a"}
@@ -152,22 +151,17 @@ class Diagram:
             raise ValueError(f"diagram {self.title!r} has nothing named {unknown}; arrows and boxes: {sorted(known)}")
 
     def lit(self, *names: str, title: str | None = None) -> Diagram:
-        """The same diagram with the named arrows and boxes drawn strong and everything else grey."""
-        self._check_lit(names)
+        """The same diagram with the named arrows and boxes drawn strong and everything else grey
+        (a name nothing carries is refused when the copy is made)."""
         return replace(self, lit_names=frozenset(names), title=title or self.title)
 
     # -- Graphviz ---------------------------------------------------------------------------
-
-    def _colour(self, name: str, colour: str) -> str:
-        if not self.lit_names:
-            return colour
-        return LIT if name in self.lit_names else DIM
 
     def _box_label(self, box: Box) -> str:
         fill = BOX_COLOURS[box.role]  # boxes keep their colour; a lit box gets a red frame
         frame = f'BORDER="3" COLOR="{LIT}"' if box.id in self.lit_names else f'BORDER="0" COLOR="{fill}"'
         head = (f'<TR><TD BGCOLOR="{fill}" COLSPAN="{max(1, len(box.ports))}" CELLPADDING="5">'
-                f'<FONT COLOR="white" POINT-SIZE="{FONT_PT["box"]}">{html.escape(box.label).replace(chr(10), "<BR/>")}</FONT></TD></TR>')
+                f'<FONT COLOR="{readable_on(fill)}" POINT-SIZE="{FONT_PT["box"]}">{html.escape(box.label).replace(chr(10), "<BR/>")}</FONT></TD></TR>')
         cells = "".join(f'<TD PORT="{html.escape(p)}" BGCOLOR="white" CELLPADDING="3"><FONT POINT-SIZE="{FONT_PT["port"]}">{html.escape(p)}</FONT></TD>'
                         for p in box.ports)
         ports = f"<TR>{cells}</TR>" if cells else ""
@@ -203,8 +197,8 @@ class Diagram:
             if member not in inside:
                 add(graph, member)
         for arrow in self.arrows:
-            colour = self._colour(arrow.name, "#555555")
-            strong = self.lit_names and arrow.name in self.lit_names
+            strong = arrow.name in self.lit_names
+            colour = (LIT if strong else DIM) if self.lit_names else "#555555"
             graph.edge(arrow.source, arrow.target, label=f" {arrow.label} " if arrow.label else "", color=colour,
                        fontcolor=colour if self.lit_names else "#333333", style=ARROW_STYLES[arrow.kind],
                        penwidth="2.2" if strong else "1.1")

@@ -10,6 +10,7 @@ tests/test_figure_legibility.py renders every function here at its extremes and 
     draw_ngac_graph    an NGAC policy: assignments (solid) and associations with their rights (dashed)
     draw_request_path  the hops of one request as coloured boxes, left to right, wrapping into rows
     draw_packet_walk   the rules a packet matched, chain by chain, and its verdict
+    draw_sequence      a protocol exchange: lifelines and messages, top to bottom
     plot_timeline      dated events on named tracks, optionally with spans (e.g. pushes)
     plot_latency_cdf   latency distributions as CDFs with p50/p99 marked
     readable_on        black or white, whichever is easier to read on a fill colour
@@ -31,13 +32,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
-from meshlab.viz.style import ROLE_COLOURS, SERIES, new_axes
+from meshlab.viz.style import BOOK_RC, MIN_FONT_PT, PAGE_PX, ROLE_COLOURS, SERIES, new_axes
 
 #: The smallest text any figure draws (points); the book's rule for legibility at 100% zoom.
-LABEL_PT = 9.0
+LABEL_PT = MIN_FONT_PT
 TITLE_PT = 11.0
-#: Widest figure (inches): wider ones are scaled down by JupyterLab, which would shrink the text.
-MAX_WIDTH = 9.5
+#: Widest figure (inches): the page at the book's figure dpi; wider ones are scaled down by JupyterLab.
+MAX_WIDTH = PAGE_PX / BOOK_RC["figure.dpi"]
 MARGIN = 0.15
 
 
@@ -128,9 +129,8 @@ def _legend_rows(entries: Sequence[tuple[str, dict]], width: float) -> list[list
 
 def _draw_legend(ax: plt.Axes, rows: list[list[tuple[str, dict, float]]], width: float, top: float) -> None:
     """Swatches (a filled square, or a line with ``linestyle``) and labels, rows centred under ``top``."""
-    line_height = _measure("Ag")[1] + 0.08
     for index, row in enumerate(rows):
-        y = top - (index + 0.5) * line_height
+        y = top - (index + 0.5) * _legend_row()
         x = (width - (sum(entry for *_, entry in row) + 0.25 * (len(row) - 1))) / 2
         for label, swatch, entry in row:
             if "linestyle" in swatch:
@@ -141,12 +141,30 @@ def _draw_legend(ax: plt.Axes, rows: list[list[tuple[str, dict, float]]], width:
             x += entry + 0.25
 
 
+def _legend_row() -> float:
+    """Height of one legend row, inches."""
+    return _measure("Ag")[1] + 0.08
+
+
 def _legend_height(rows: list) -> float:
-    return len(rows) * (_measure("Ag")[1] + 0.08)
+    return len(rows) * _legend_row()
 
 
 def _title(ax: plt.Axes, title: str, width: float, top: float) -> None:
     ax.text(width / 2, top, title, ha="center", va="top", fontsize=TITLE_PT, weight="bold")
+
+
+def _framed(title: str, entries: Sequence[tuple[str, dict]], width: float, body_height: float, after: float = 0.1) -> plt.Axes:
+    """An inch canvas ``width`` wide with the title (wrapped to fit) and the legend across its top and
+    ``body_height`` inches below them, from y = 0 up to y = body_height."""
+    title = _fit_title(title, width)
+    legend = _legend_rows(entries, width - 2 * MARGIN)
+    title_h = _measure(title, TITLE_PT, "bold")[1]
+    header = MARGIN + title_h + 0.1 + _legend_height(legend) + after
+    ax = _canvas(width, header + body_height)
+    _title(ax, title, width, header + body_height - MARGIN)
+    _draw_legend(ax, legend, width, header + body_height - MARGIN - title_h - 0.1)
+    return ax
 
 
 def _fit_title(title: str, width: float) -> str:
@@ -202,15 +220,9 @@ def draw_call_graph(graph: nx.DiGraph, failed: str | None = None, affected: Iter
     content_w = len(columns) * pitch_x - (pitch_x - node_w)
     axis_label = "call depth (hops from the entry service)"
     width = min(MAX_WIDTH, max(5.0, content_w + 2 * MARGIN, _measure(axis_label)[0] + 2 * MARGIN))
-    title = _fit_title(title, width)
-    legend = _legend_rows(entries, width - 2 * MARGIN)
-    title_h, rows = _measure(title, TITLE_PT, "bold")[1], max(len(column) for column in columns)
-    header = MARGIN + title_h + 0.1 + _legend_height(legend) + 0.1
+    rows = max(len(column) for column in columns)
     footer = 2 * (label_h + 0.08) + MARGIN
-    height = header + rows * pitch_y + footer
-    ax = _canvas(width, height)
-    _title(ax, title, width, height - MARGIN)
-    _draw_legend(ax, legend, width, height - MARGIN - title_h - 0.1)
+    ax = _framed(title, entries, width, rows * pitch_y + footer)
     left, middle = (width - content_w) / 2 + node_w / 2, footer + rows * pitch_y / 2
     boxes = {node: _Box(left + d * pitch_x, middle + ((len(column) - 1) / 2 - i) * pitch_y, node_w, node_h) for d, column in enumerate(columns) for i, node in enumerate(column)}
     for caller, callee in graph.edges:
@@ -252,16 +264,10 @@ def draw_ngac_graph(policy, title: str = "Assignments (solid) and associations (
     node_h, pitch_y = label_h + 0.1, label_h + 0.42
     content_w = sum(column_w) + sum(gaps)
     width = min(MAX_WIDTH, max(content_w, sum(box_w[c] for c in classes) + 0.4 * len(classes)) + 2 * MARGIN)
-    title = _fit_title(title, width)
     entries = [(f"{name} ({kind})", {"color": _NGAC_FILLS[kind]}) for kind, name in _NGAC_NAMES.items()]
     entries += [("assignment", {"linestyle": "-"}), ("association: rights", {"linestyle": "--", "color": ROLE_COLOURS["proxy"]})]
-    legend = _legend_rows(entries, width - 2 * MARGIN)
-    title_h, rows = _measure(title, TITLE_PT, "bold")[1], max(len(column) for column in columns)
-    header = MARGIN + title_h + 0.1 + _legend_height(legend) + 0.15
-    height = header + (rows + 1) * pitch_y + MARGIN
-    ax = _canvas(width, height)
-    _title(ax, title, width, height - MARGIN)
-    _draw_legend(ax, legend, width, height - MARGIN - title_h - 0.1)
+    rows = max(len(column) for column in columns)
+    ax = _framed(title, entries, width, (rows + 1) * pitch_y + MARGIN, after=0.15)
     boxes, x = {}, (width - content_w) / 2
     middle = MARGIN + rows * pitch_y / 2
     for index, column in enumerate(columns):
@@ -315,25 +321,20 @@ def _draw_strip(boxes: Sequence[tuple[str, str, str]], title: str) -> plt.Axes:
     box_h = max(_measure(label, weight="bold")[1] for label, _, _ in boxes) + 0.24
     caption_h = max(_measure(caption)[1] for caption in captions)
     gap = 0.35
-    per_row = max(1, min(len(boxes), int((MAX_WIDTH - 2 * MARGIN - gap + gap) // (box_w + gap))))
+    per_row = max(1, min(len(boxes), int((MAX_WIDTH - 2 * MARGIN) // (box_w + gap))))
     rows = math.ceil(len(boxes) / per_row)
     content_w = per_row * box_w + (per_row - 1) * gap + (gap if rows > 1 else 0)
     width = min(MAX_WIDTH, max(4.0, content_w + 2 * MARGIN))
-    title = _fit_title(title, width)
     roles = list(dict.fromkeys(role for _, _, role in boxes))
-    legend = _legend_rows([(role, {"color": ROLE_COLOURS[role]}) for role in roles], width - 2 * MARGIN)
-    title_h, pitch_y = _measure(title, TITLE_PT, "bold")[1], box_h + caption_h + 0.3
-    header = MARGIN + title_h + 0.1 + _legend_height(legend) + 0.1
-    height = header + rows * pitch_y + MARGIN
-    ax = _canvas(width, height)
-    _title(ax, title, width, height - MARGIN)
-    _draw_legend(ax, legend, width, height - MARGIN - title_h - 0.1)
+    pitch_y = box_h + caption_h + 0.3
+    body_top = rows * pitch_y + MARGIN
+    ax = _framed(title, [(role, {"color": ROLE_COLOURS[role]}) for role in roles], width, body_top)
     left = (width - content_w) / 2 + box_w / 2
     placed = []
     for index, (label, _, role) in enumerate(boxes):
         row, position = divmod(index, per_row)
         column = position if row % 2 == 0 else per_row - 1 - position
-        box = _Box(left + column * (box_w + gap), height - header - row * pitch_y - box_h / 2, box_w, box_h)
+        box = _Box(left + column * (box_w + gap), body_top - row * pitch_y - box_h / 2, box_w, box_h)
         _labelled_box(ax, box, label, ROLE_COLOURS[role], weight="bold")
         ax.text(box.x, box.y - box_h / 2 - 0.05, captions[index], ha="center", va="top", fontsize=LABEL_PT)
         if index and placed[-1].y == box.y:
@@ -344,6 +345,43 @@ def _draw_strip(boxes: Sequence[tuple[str, str, str]], title: str) -> plt.Axes:
             ax.plot([placed[-1].x + side * box_w / 2, outer, outer], [placed[-1].y, placed[-1].y, box.y], color="black", linewidth=0.8)
             ax.annotate("", xy=(box.x + side * box_w / 2, box.y), xytext=(outer, box.y), arrowprops={"arrowstyle": "-|>", "mutation_scale": 9, "color": "black", "shrinkA": 0, "shrinkB": 1})
         placed.append(box)
+    return ax
+
+
+def draw_sequence(participants: Sequence[str], messages: Sequence, title: str) -> plt.Axes:
+    """A sequence diagram: a lifeline per participant (left to right) and, top to bottom, one arrow
+    per message (meshlab.viz.sequence.Message) in its role's colour, its label above it, wrapped to
+    the page and kept inside it."""
+    unknown = sorted({end for m in messages for end in (m.sender, m.receiver)} - set(participants))
+    if unknown:
+        raise ValueError(f"messages name participants {unknown} not in {list(participants)}")
+    roles = sorted({m.role for m in messages} - set(ROLE_COLOURS))
+    if roles:
+        raise ValueError(f"unknown roles {roles}; roles are {', '.join(ROLE_COLOURS)}")
+    names = [_measure(name, weight="bold")[0] for name in participants]
+    widest = max([_measure(m.label)[0] for m in messages] + [sum(names) + 0.6 * len(names)])
+    width = min(MAX_WIDTH, max(5.0, widest + 2 * MARGIN + 0.2))
+    title = _fit_title(title, width)
+    labels = [_wrap_to(m.label, width - 2 * MARGIN) for m in messages]
+    pitch = [_measure(label)[1] + 0.22 for label in labels]
+    title_h, name_h = _measure(title, TITLE_PT, "bold")[1], _measure("Ag", weight="bold")[1]
+    header = MARGIN + title_h + 0.15 + name_h + 0.1
+    height = header + sum(pitch) + MARGIN + 0.1
+    ax = _canvas(width, height)
+    _title(ax, title, width, height - MARGIN)
+    x = {name: MARGIN + (index + 0.5) * (width - 2 * MARGIN) / len(participants) for index, name in enumerate(participants)}
+    top = height - header
+    for name in participants:
+        ax.text(x[name], top + 0.08, name, ha="center", va="bottom", fontsize=LABEL_PT, weight="bold")
+        ax.plot([x[name], x[name]], [MARGIN, top], color="#999999", linewidth=1)
+    y = top
+    for message, label, step in zip(messages, labels, pitch):
+        y -= step
+        start, end, colour = x[message.sender], x[message.receiver], ROLE_COLOURS[message.role]
+        ax.annotate("", xy=(end, y), xytext=(start, y), arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.4, "shrinkA": 0, "shrinkB": 0})
+        half = _measure(label)[0] / 2
+        centre = min(max((start + end) / 2, MARGIN + half), width - MARGIN - half)
+        ax.text(centre, y + 0.04, label, ha="center", va="bottom", fontsize=LABEL_PT, color=colour)
     return ax
 
 
@@ -374,7 +412,8 @@ def _label_levels(spans: Sequence[tuple[float, float]]) -> list[int]:
         level = next((i for i, end in enumerate(ends) if left > end + 0.08), len(ends))
         if level == len(ends):
             ends.append(right)
-        ends[level] = right
+        else:
+            ends[level] = right
         levels.append(level)
     return levels
 

@@ -3,12 +3,11 @@
 JupyterLab wraps a long output line wherever the window ends, so a table's rows fall apart and a
 message is cut anywhere. The chapters print through these helpers instead: long lines are broken
 at spaces with an indented continuation, structured values are pretty-printed to the width, and a
-table too wide for text is shown rendered (Markdown), where the browser lays out its columns.
+command line is broken where a shell joins it back.
 
     WIDTH    the page width in columns
     fit      a text with every line broken to WIDTH
     say      print a label and a value (str, dict, list...) within WIDTH
-    table    show rows as a rendered table
     command  a command line in shell syntax within WIDTH, which a shell reads back as the same argv
 """
 
@@ -18,7 +17,7 @@ import pprint
 import re
 import shlex
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 WIDTH = 100
 
@@ -58,28 +57,6 @@ def say(label: str, value: object = _NO_VALUE, width: int = WIDTH) -> None:
     else:
         print(head.rstrip())
         print(textwrap.indent(fit(body, width=width - 4), "    "))
-
-
-def table(rows: Iterable[Sequence[object]], headers: Sequence[str]) -> object:
-    """Rows as a rendered Markdown table (returned for display), for tables wider than the page. Every
-    value shows as its text: ASCII punctuation is backslash-escaped (CommonMark lets any of it be), so a
-    ``|`` stays in its cell, ``<pod>`` is not taken for HTML nor ``*x*`` for emphasis."""
-    from IPython.display import Markdown
-
-    width = len(headers)
-    rows = [list(row) for row in rows]
-    if not width or any(len(row) != width for row in rows):
-        raise ValueError(f"every row needs one value per header ({width}); got rows of {sorted({len(row) for row in rows})}")
-    lines = [_row(headers), "|" + "---|" * width] + [_row(row) for row in rows]
-    return Markdown("\n".join(lines))
-
-
-def _row(values: Sequence[object]) -> str:
-    return "| " + " | ".join(_PUNCTUATION.sub(r"\\\g<0>", " ".join(str(value).split())) for value in values) + " |"
-
-
-#: Characters CommonMark lets a backslash escape: all of ASCII punctuation.
-_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
 
 
 def command(argv: Sequence[str], width: int = WIDTH, indent: str = "    ") -> str:
