@@ -40,20 +40,22 @@ system-packages:
 	  fi; \
 	else echo "not root: skipping apt-get; meshlab doctor says which stages this machine can run"; fi
 
-# The upstream stage: Istio's module source (its goldens, read at test time) and the upstream programs
+# The upstream stage: Istio's and the Gateway API's module source (Istio's goldens, the Gateway API's CRDs
+# and examples, read at test time) and the upstream programs
 # (pilot-agent, istioctl, spire-server, spire-agent, egctl), built with go into ~/.cache/meshlab/upstream,
 # outside the checkout; minutes the first time, reused after. As root it first installs gcc (SPIRE's
 # SQLite needs cgo).
 upstream: $(STAMP)
 	@if [ "$$(id -u)" = 0 ] && ! command -v gcc >/dev/null; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null; fi
 	$(VENV)/bin/meshlab upstream source istio.io/istio
+	$(VENV)/bin/meshlab upstream source sigs.k8s.io/gateway-api
 	$(VENV)/bin/meshlab upstream install
 
 # make test fetches Istio's source when Go is there (a minute); it builds the programs only when
 # MESHLAB_REQUIRE_UPSTREAM=1 (what .ci/run sets): otherwise the tests that run them skip, naming the command.
 upstream-for-tests: $(STAMP)
 	@if [ "$(MESHLAB_REQUIRE_UPSTREAM)" = 1 ]; then $(MAKE) --no-print-directory upstream; \
-	elif command -v go >/dev/null; then $(VENV)/bin/meshlab upstream source istio.io/istio; \
+	elif command -v go >/dev/null; then $(VENV)/bin/meshlab upstream source istio.io/istio && $(VENV)/bin/meshlab upstream source sigs.k8s.io/gateway-api; \
 	else echo "go not found: the upstream stage's tests will skip (meshlab doctor --stage upstream says the fix)"; fi
 
 test: system-packages $(STAMP) upstream-for-tests

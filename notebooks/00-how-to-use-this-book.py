@@ -57,6 +57,7 @@ widgets.interact(show_path, path=widgets.Dropdown(options=list(READING_PATHS), d
 # | 02 | §5 what the extra hops cost; §6 on a real cluster | measurement; needs Docker and kind |
 # | 04 | §5 on a real cluster | needs Docker and kind |
 # | 06 | §6 on a real cluster | needs Docker and kind |
+# | 08 | §2 Istio's Gateway and VirtualService; §5 the same YAML through Envoy Gateway | history; needs the upstream stage (Go) |
 # | 11 | §2 frames, byte by byte | for those who will write a codec |
 # | 13 | §8 the real SPIRE beside meshlab's agent | needs the upstream stage (Go) |
 #

@@ -32,6 +32,7 @@ EXTREMES = {
     "ambient": architectures.ambient_mesh,
     **{f"path {name}": (lambda name=name: architectures.reading_path(name)) for name in READING_PATHS},
     **{f"{d} across nodes lit": (lambda d=d: socket_paths(False).lit(*segment_path(d, False))) for d in DATAPATHS},
+    **{f"tiers, {c} lit": (lambda c=c: architectures.tiered_gateways().lit(*architectures.tier_path(c))) for c in architectures.TIER_CLUSTERS},
 }
 
 
@@ -117,6 +118,7 @@ def test_a_datapath_lights_one_route_per_connection(datapath, same_node):
         (lambda: Diagram("t", (Box("a", "a"),), direction="RL"), "direction 'RL'; accepted: LR, TB"),
         (lambda: sidecar_pod().lit("app->envoy"), "has nothing named ['app->envoy']"),
         (lambda: architectures.reading_path("networking"), "no reading path 'networking'; paths: data path"),
+        (lambda: architectures.tier_path("cluster3"), "no cluster 'cluster3'; clusters: cluster1, cluster2"),
     ],
 )
 def test_a_bad_spec_is_named(build, message):

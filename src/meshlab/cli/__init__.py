@@ -6,8 +6,10 @@
     meshlab intercept istio-iptables ...  Istio's capture rules (--dry-run prints them)   (cli.intercept)
     meshlab intercept compare A B         two rule texts compared as iptables holds them  (cli.intercept)
     meshlab lab up|status|exec|logs|ebpf|down|cleanup   the embedded live lab              (cli.lab)
+    meshlab gateway translate|match|serve the Gateway API in Envoy's terms; the gateway proxy  (cli.gateway)
     meshlab deploy compare --topology FILE  the four deployment models, computed          (cli.deploy)
     meshlab xds simulate|serve            Istio's debounce on a timeline; the live ADS server  (cli.xds)
+    meshlab sidecar validate|scope, lazyload simulate   Sidecar checks, a proxy's scope, lazy loading's sizes  (cli.sidecar)
     meshlab metaprotocol decode|proxy     one frame's metadata; the MetaProtocol proxy    (cli.metaprotocol)
     meshlab spiffe parse ID | spire agent ...   SPIFFE IDs; the Workload API               (cli.identity)
     meshlab upstream source|install|path|list   the upstream programs, built from pinned modules  (cli.upstream)
@@ -24,10 +26,10 @@ import argparse
 import sys
 
 from meshlab import __version__
-from meshlab.cli import book, deploy, identity, intercept, kind, lab, metaprotocol, upstream, xds
+from meshlab.cli import book, deploy, gateway, identity, intercept, kind, lab, metaprotocol, sidecar, upstream, xds
 from meshlab.cli.common import UsageError
 
-DOMAINS = (book, intercept, lab, deploy, xds, metaprotocol, identity, upstream, kind)
+DOMAINS = (book, intercept, lab, gateway, deploy, xds, sidecar, metaprotocol, identity, upstream, kind)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,10 @@
 """``meshlab lab``: the embedded live lab, one handler per subcommand.
 
-    up       create pods (network namespaces) with Istio's rules and sidecars
-    status   the lab's pods
+    up       create pods (network namespaces) with Istio's rules and sidecars; or, with --clusters N,
+             several clusters with tier-2 gateways behind a tier-1 gateway (meshlab.lab.clusters)
+    status   the lab's pods (and clusters and gateways)
     exec     a command in a pod's network namespace
-    logs     a pod's sidecar or app log, or a node proxy's
+    logs     a pod's sidecar or app log, a node proxy's, or a gateway's
     ebpf     the eBPF datapath's counters
     down     stop the lab and remove what it created (also after a crash: ``cleanup``)
 """
@@ -15,7 +16,10 @@ import json
 import sys
 
 from meshlab.cli.common import UsageError
-from meshlab.lab.spec import DATAPATHS, DEFAULT_PREFIX, MAX_NODES, MAX_PODS, PROXY_MODES
+from meshlab.lab.spec import DATAPATHS, DEFAULT_PREFIX, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES
+
+#: What ``lab up`` does unless told otherwise; with --clusters, only --pods (per cluster) applies.
+UP_DEFAULTS = {"nodes": 1, "proxy_mode": "sidecar", "datapath": "iptables"}
 
 
 def _pod_count(text: str) -> int:
@@ -27,6 +31,8 @@ def _pod_count(text: str) -> int:
 def _up(args: argparse.Namespace) -> int:
     from meshlab.lab import Lab
 
+    if args.clusters is not None:
+        return _up_clusters(args)
     lab = Lab(args.prefix).up(args.pods, nodes=args.nodes, proxy_mode=args.proxy_mode, datapath=args.datapath)
     proxies = "a sidecar each" if args.proxy_mode == "sidecar" else "one proxy per node"
     print(f"lab {args.prefix!r} is up: {len(lab.pods)} pods on {args.nodes} node(s), {proxies}, {args.datapath} datapath; "
@@ -34,9 +40,44 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up_clusters(args: argparse.Namespace) -> int:
+    from meshlab.lab.clusters import Clusters
+
+    changed = [f"--{name.replace('_', '-')}" for name, default in UP_DEFAULTS.items() if getattr(args, name) != default]
+    if changed:
+        raise UsageError(f"{', '.join(changed)} cannot be combined with --clusters (its clusters have one node and no sidecars)")
+    clusters = Clusters(args.prefix).up(args.clusters, pods=args.pods)
+    print(f"lab {args.prefix!r} is up: {args.clusters} cluster(s) of {args.pods} pod(s), each behind a tier-2 gateway; the tier-1 gateway "
+          f"{clusters.status()['tier1']['ip']}:80 splits {clusters.hostname} {clusters.weights}; `meshlab lab status --prefix {args.prefix}`")
+    return 0
+
+
+def _print_clusters(status: dict) -> None:
+    tier1 = status["tier1"]
+    print(f"lab {status['prefix']}: tier-1 gateway {tier1['ip']}:{tier1['port']} ({'running' if tier1['running'] else 'NOT running'}) "
+          f"for {status['hostname']}, weights {tier1['weights']}; client {status['client']['ip']}")
+    for cluster in status["clusters"]:
+        gateway = cluster["gateway"]
+        print(f"  {cluster['name']}: tier-2 gateway {gateway['edge_ip']}:80 on the edge, {gateway['ip']} inside "
+              f"({'running' if gateway['running'] else 'NOT running'})")
+        for pod in cluster["pods"]:
+            print(f"    {pod['name']:<16} {pod['ip']}")
+
+
 def _status(args: argparse.Namespace) -> int:
     from meshlab.lab import Lab
+    from meshlab.lab.state import read_state, state_dir
 
+    state = read_state(state_dir(args.prefix))
+    if state is not None and state.clusters:
+        from meshlab.lab.clusters import Clusters
+
+        status = Clusters.attach(args.prefix).status()
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            _print_clusters(status)
+        return 0
     status = Lab.attach(args.prefix).status()
     if args.json:
         print(json.dumps(status, indent=2))
@@ -108,7 +149,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     prefix.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"prefix of everything the lab creates (default {DEFAULT_PREFIX})")
 
     up = lab_commands.add_parser("up", parents=[prefix], help="create pods with sidecars")
-    up.add_argument("--pods", type=_pod_count, default=2, help=f"number of pods (1-{MAX_PODS}, default 2), spread over the nodes")
+    up.add_argument("--pods", type=_pod_count, default=2, help=f"number of pods (1-{MAX_PODS}, default 2), spread over the nodes; with --clusters, per cluster")
+    up.add_argument("--clusters", type=int, choices=range(1, 9), metavar="N",
+                    help="several clusters (1-8), each with its pods and a tier-2 gateway, behind a tier-1 gateway on an edge network")
     up.add_argument("--nodes", type=int, choices=range(1, MAX_NODES + 1), default=1, metavar="N", help=f"number of nodes (1-{MAX_NODES}, default 1)")
     up.add_argument("--proxy-mode", choices=PROXY_MODES, default="sidecar", help="a sidecar per pod, or one shared proxy per node")
     up.add_argument("--datapath", choices=DATAPATHS, default="iptables",
@@ -122,7 +165,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     stats.set_defaults(run=_lab_errors(_ebpf_stats))
 
     status = lab_commands.add_parser("status", parents=[prefix], help="the lab's pods")
-    status.add_argument("--json", action="store_true", help='print {"prefix", "datapath", "pods": [{"name", "ip", "app_port", "sidecar"}]}')
+    status.add_argument("--json", action="store_true", help='print {"prefix", "datapath", "pods": [{"name", "ip", "app_port", "sidecar"}]} '
+                        '(several clusters: {"prefix", "hostname", "tier1", "client", "clusters"})')
     status.set_defaults(run=_lab_errors(_status))
 
     run_in = lab_commands.add_parser("exec", parents=[prefix], help="run a command in a pod's network namespace")
@@ -130,9 +174,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     run_in.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ...")
     run_in.set_defaults(run=_lab_errors(_exec))
 
-    logs = lab_commands.add_parser("logs", parents=[prefix], help="a pod's sidecar or app log")
-    logs.add_argument("pod", help="a pod, or a node (node0, ...) for node-proxy")
-    logs.add_argument("role", choices=("sidecar", "app", "node-proxy"))
+    logs = lab_commands.add_parser("logs", parents=[prefix], help="a pod's sidecar or app log, or a gateway's")
+    logs.add_argument("pod", help="a pod, a node (node0, ...) for node-proxy, or a gateway (tier1, cluster1-gateway, ...)")
+    logs.add_argument("role", choices=LOG_ROLES)
     logs.set_defaults(run=_lab_errors(_logs))
 
     for name, text in (("down", "stop the lab and remove everything it created"), ("cleanup", "the same after a crash: remove everything carrying the prefix")):

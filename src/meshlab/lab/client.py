@@ -3,7 +3,7 @@
 It runs wherever its socket was created: the lab creates it in a thread that has entered a pod's
 network namespace, so requests leave from that pod and its rules apply to them.
 
-    Reply       the echo app's JSON reply and the request's latency
+    Reply       the echo app's JSON reply (or a gateway's own answer), its status and the request's latency
     HttpClient  one keep-alive connection; get() sends a request and waits for the reply
     get_once    a new connection for one request (what "new-connection latency" measures)
     send        ``count`` requests, keep-alive or not
@@ -23,13 +23,18 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class Reply:
+    """``body`` is the echo app's JSON; an answer that is not JSON (a gateway's 503, say) is ``{"text": ...}``."""
+
     body: dict
     latency_us: float
+    status: int = 200
 
 
 class HttpClient:
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
-        self.host, self.port = host, port
+    """``authority`` is the Host header to send (a gateway routes by it); by default host:port."""
+
+    def __init__(self, host: str, port: int, timeout: float = 5.0, authority: str | None = None) -> None:
+        self.host, self.port, self.authority = host, port, authority or f"{host}:{port}"
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
@@ -37,15 +42,20 @@ class HttpClient:
     def get(self, path: str = "/", close: bool = False) -> Reply:
         start = time.perf_counter()
         connection = "close" if close else "keep-alive"
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nConnection: {connection}\r\n\r\n".encode())
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.authority}\r\nConnection: {connection}\r\n\r\n".encode())
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self._read_chunk()
         head, _, rest = self.buffer.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
         while len(rest) < length:
             rest += self._read_chunk()
         self.buffer = rest[length:]
-        return Reply(json.loads(rest[:length]), (time.perf_counter() - start) * 1e6)
+        status = int(head.split(b" ", 2)[1])
+        try:
+            body = json.loads(rest[:length])
+        except ValueError:
+            body = {"text": rest[:length].decode("latin-1")}
+        return Reply(body if isinstance(body, dict) else {"json": body}, (time.perf_counter() - start) * 1e6, status)
 
     def _read_chunk(self) -> bytes:
         chunk = self.sock.recv(65536)

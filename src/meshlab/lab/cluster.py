@@ -36,12 +36,12 @@ from pathlib import Path
 
 from meshlab.ebpf.datapath import EbpfDatapath, EbpfError
 from meshlab.intercept import build_rules
-from meshlab.lab import hops, network, rootless
+from meshlab.lab import hops, kubelet, network, rootless
 from meshlab.lab.teardown import cleanup
 from meshlab.lab.client import Reply, send
 from meshlab.lab.netns import MACHINE, Host, LabError, LabUsageError, NetNS
-from meshlab.lab.processes import ProcessRecord, record, stop
-from meshlab.lab.spec import (APP_PORT, DATAPATHS, DEFAULT_PREFIX, FIRST_POD_HOST, MAX_NODES, MAX_PODS, PROXY_MODES, READY_TIMEOUT_S,
+from meshlab.lab.processes import ProcessRecord, stop
+from meshlab.lab.spec import (APP_PORT, DATAPATHS, DEFAULT_PREFIX, FIRST_POD_HOST, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES,
                               SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod, PodSpec, capture_for, check_prefix)
 from meshlab.lab.state import LabState, read_state, state_dir
 
@@ -202,28 +202,12 @@ class Lab:
                 name = f"node{node}"
                 processes.append({"role": "node-proxy", "pod": name, "netns": self.node_netns(node).name, "log": str(self._log(name, "node-proxy")),
                                   **proxy, "services": str(self.state_dir / "services.json")})
-        done = subprocess.run(self.host.argv([sys.executable, "-m", "meshlab.lab.kubelet"]), input=json.dumps({"processes": processes}), capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            raise LabError(f"starting the pods' processes failed: {done.stderr.strip()[-1500:]}")
-        for started in json.loads(done.stdout):
-            self.processes.append((started["pod"], record(started["pid"], started["role"])))
-        self._wait_ready([(p["pod"], p["role"]) for p in processes])
-
-    def _wait_ready(self, expected: list[tuple[str, str]]) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        waiting = set(expected)
-        while waiting:
-            for pod, role in list(waiting):
-                text = self._log(pod, role).read_text() if self._log(pod, role).exists() else ""
-                if hops.started(text):
-                    waiting.discard((pod, role))
-                elif failure := hops.start_failure(text):
-                    raise LabError(f"the {role} of pod {pod} failed to start:\n{failure}")
-            if waiting and time.monotonic() > deadline:
-                names = ", ".join(f"{role} of {pod}" for pod, role in sorted(waiting))
-                raise LabError(f"not ready within {READY_TIMEOUT_S:.0f} s: {names}; see their logs in {self.state_dir}")
-            if waiting:
-                time.sleep(0.005)
+        try:
+            for pod, process in kubelet.launch(self.host, processes):
+                self.processes.append((pod, process))
+        finally:
+            self._save()  # what started is recorded before anything else can fail
+        kubelet.wait_ready(processes, self.state_dir)
 
     def _log(self, pod: str, role: str) -> Path:
         return self.state_dir / f"{pod}-{role}.log"
@@ -269,10 +253,14 @@ class Lab:
         return subprocess.run(self.pod(pod).namespace.argv(command), capture_output=True, text=True, timeout=timeout, check=False)
 
     def logs(self, pod: str, role: str) -> str:
-        """A pod's ``app`` or ``sidecar`` log, or a node's ``node-proxy`` log (``logs("node0", "node-proxy")``)."""
-        if role not in ("app", "sidecar", "node-proxy"):
-            raise LabUsageError(f"logs of {role!r}: choose app, sidecar or node-proxy")
-        if role == "node-proxy":
+        """A pod's ``app`` or ``sidecar`` log, a node's ``node-proxy`` log (``logs("node0", "node-proxy")``),
+        or a gateway pod's ``gateway`` log (a lab of several clusters, ``meshlab.lab.clusters``)."""
+        if role not in LOG_ROLES:
+            raise LabUsageError(f"logs of {role!r}: choose {', '.join(LOG_ROLES)}")
+        if role == "gateway":
+            if not self._log(self.pod(pod).name, role).exists():
+                raise LabUsageError(f"pod {pod} runs no gateway")
+        elif role == "node-proxy":
             if self.proxy_mode != "per-node" or pod not in self.proxy_names():
                 raise LabUsageError(f"no node proxy {pod!r}; this lab's proxies are {', '.join(self.proxy_names())}")
         elif role == "sidecar" and not self.pod(pod).sidecar:

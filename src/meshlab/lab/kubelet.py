@@ -7,20 +7,56 @@ a sidecar then drops to uid 1337 itself (or, in a lab without root, marks its so
 exits; the children live on until the lab stops them.
 
 Run as ``python -m meshlab.lab.kubelet`` with the spec on standard input:
-``{"processes": [{"role": "app"|"sidecar"|"node-proxy", "pod", "netns", "log", "ports", "uid", "gid", "mark", "services", "cgroup"}]}``.
+``{"processes": [{"role": "app"|"sidecar"|"node-proxy"|"gateway", "pod", "netns", "log", "ports", "uid", "gid", "mark", "services", "cgroup", "config"}]}``
+(a gateway, meshlab's gateway proxy, reads its ``config`` file: ``meshlab.gateway.proxy.run``).
+
+    launch       run the kubelet for some processes; the started ones, recorded by PID and start time
+    wait_ready   until every process's log says it is ready (a traceback or the time limit: LabError)
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
 from meshlab.ebpf.datapath import join_cgroup
-from meshlab.lab import apps, sidecar
-from meshlab.lab.netns import NetNS
+from meshlab.lab import apps, hops, sidecar
+from meshlab.lab.netns import Host, LabError, NetNS
+from meshlab.lab.processes import ProcessRecord, record
+from meshlab.lab.spec import READY_TIMEOUT_S
+
+
+def launch(host: Host, processes: list[dict]) -> list[tuple[str, ProcessRecord]]:
+    """Start ``processes`` (specs as above) with one kubelet run on ``host``; (pod, record) of each."""
+    done = subprocess.run(host.argv([sys.executable, "-m", "meshlab.lab.kubelet"]), input=json.dumps({"processes": processes}),
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise LabError(f"starting the pods' processes failed: {done.stderr.strip()[-1500:]}")
+    return [(started["pod"], record(started["pid"], started["role"])) for started in json.loads(done.stdout)]
+
+
+def wait_ready(processes: list[dict], where: Path, timeout: float = READY_TIMEOUT_S) -> None:
+    """Wait until each process's log (its spec's ``log``) says it is listening."""
+    deadline = time.monotonic() + timeout
+    waiting = {(spec["pod"], spec["role"]): Path(spec["log"]) for spec in processes}
+    while waiting:
+        for (pod, role), log in list(waiting.items()):
+            text = log.read_text() if log.exists() else ""
+            if hops.started(text):
+                del waiting[(pod, role)]
+            elif failure := hops.start_failure(text):
+                raise LabError(f"the {role} of pod {pod} failed to start:\n{failure}")
+        if waiting and time.monotonic() > deadline:
+            names = ", ".join(f"{role} of {pod}" for pod, role in sorted(waiting))
+            raise LabError(f"not ready within {timeout:.0f} s: {names}; see their logs in {where}")
+        if waiting:
+            time.sleep(0.005)
 
 
 def _child(spec: dict) -> None:
@@ -38,6 +74,10 @@ def _child(spec: dict) -> None:
     NetNS(spec["netns"]).enter()
     if spec["role"] == "app":
         apps.run(spec["pod"], spec["ports"])
+    elif spec["role"] == "gateway":
+        from meshlab.gateway import proxy  # imported by main() before the fork
+
+        proxy.run(Path(spec["config"]), sidecar.new_event_loop)
     else:
         source = None if spec["role"] == "node-proxy" else sidecar.INBOUND_PASSTHROUGH_SOURCE
         sidecar.run(spec["pod"], Path(spec["services"]), spec["uid"], spec["gid"], inbound_source=source, mark=spec.get("mark"))
@@ -45,6 +85,8 @@ def _child(spec: dict) -> None:
 
 def main() -> int:
     specs = json.load(sys.stdin)["processes"]
+    if any(spec["role"] == "gateway" for spec in specs):
+        importlib.import_module("meshlab.gateway.proxy")  # once, before forking: each gateway starts without importing
     started = []
     for spec in specs:
         pid = os.fork()

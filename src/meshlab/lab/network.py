@@ -3,14 +3,18 @@
 Pods get /32 addresses and a default route via their node's bridge address, so even same-node
 traffic is routed by the node (as with Calico or Cilium); that is what lets a per-node proxy
 capture it. Several nodes are joined by a bridge in a fabric namespace, each routing to the
-others' pod CIDRs. Only namespaces named with the lab's prefix are created.
+others' pod CIDRs. Several *clusters* (``meshlab.lab.clusters``) each get nodes and pods of their own
+under a longer prefix (``<prefix>-cluster1``), and meet only on an edge network outside them all.
+Only namespaces named with the lab's prefix are created.
 
-    POD_NETWORK, FABRIC_NETWORK  the address plan (node N's pods: 10.244.N.0/24)
+    POD_NETWORK, FABRIC_NETWORK, EDGE_NETWORK  the address plan (node N's pods: 10.244.N.0/24)
     node_name         the namespace name of node N
     create_node       a node namespace with its bridge and forwarding
     create_fabric     the fabric joining the nodes, and their routes
     wire_pod          a pod namespace with a veth to its node's bridge, address and routes
     capture_at_node   the per-node proxy's nat rules in a node namespace
+    create_edge       the edge network's namespace and bridge, outside every cluster
+    wire_to_edge      a veth from the edge bridge into a namespace (new or existing), with an edge address
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from meshlab.lab.netns import Host, NetNS
 
 POD_NETWORK = "10.244"  # node N's pod CIDR is 10.244.N.0/24, as kind numbers its nodes
 FABRIC_NETWORK = "10.245.0"  # the nodes' addresses on the fabric that joins them (more than one node)
+EDGE_NETWORK = "10.250.0"  # the edge network (a /24) where clusters' gateways meet the tier-1 gateway and clients
 
 
 def node_name(prefix: str, node: int) -> str:
@@ -72,3 +77,21 @@ def capture_at_node(host: Host, prefix: str, node: int) -> None:
         "COMMIT",
     ]
     NetNS(node_name(prefix, node), host).run(["iptables-restore", "--noflush"], stdin="\n".join(rules) + "\n")
+
+
+def create_edge(host: Host, prefix: str) -> NetNS:
+    """The edge network: a bridge in its own namespace, with no address (the edge routes nothing)."""
+    edge = host.create(f"{prefix}-edge")
+    host.ip_batch(edge.name, ["link add br0 type bridge", "link set br0 up"])
+    return edge
+
+
+def wire_to_edge(host: Host, prefix: str, namespace: str, ip: str, index: int, interface: str = "eth0") -> NetNS:
+    """A veth from the edge bridge to ``namespace`` (created unless it exists), named ``interface``
+    there, with ``ip`` in the edge's /24: a namespace on the edge reaches every other one on it, and
+    nothing behind them."""
+    target = NetNS(namespace, host) if namespace in host.with_prefix(prefix) else host.create(namespace)
+    edge_end = f"veth{index}"
+    host.ip_batch(f"{prefix}-edge", [f"link add {edge_end} type veth peer name {interface} netns {namespace}", f"link set {edge_end} master br0 up"])
+    host.ip_batch(namespace, [f"addr add {ip}/24 dev {interface}", f"link set {interface} up"])
+    return target

@@ -22,6 +22,8 @@ DEFAULT_PREFIX = "ml"
 STATE_ROOT = Path("/run/meshlab") if os.geteuid() == 0 else Path(f"/tmp/meshlab-{os.geteuid()}")
 FIRST_POD_HOST = 10
 PROXY_MODES = ("sidecar", "per-node")
+#: The processes whose logs ``Lab.logs`` reads (a gateway runs in a lab of several clusters).
+LOG_ROLES = ("app", "sidecar", "node-proxy", "gateway")
 DATAPATHS = ("iptables", "ebpf")
 MAX_NODES = 8
 SERVICE_NETWORK = "10.96.0"  # ClusterIPs, as Kubernetes' default service CIDR 10.96.0.0/12
@@ -85,8 +87,9 @@ class Pod:
     host: Host = field(default=MACHINE, repr=False, compare=False)
 
     @property
-    def app_port(self) -> int:
-        return self.ports[0]
+    def app_port(self) -> int | None:
+        """The first port the pod listens on (None for a pod that only sends, like a lab's client)."""
+        return self.ports[0] if self.ports else None
 
     @property
     def namespace(self) -> NetNS:

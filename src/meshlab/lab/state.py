@@ -1,7 +1,7 @@
 """A lab's state file, ``<state folder>/state.json``: what ``Lab.attach`` reopens and what ``cleanup``
 stops, read in one place. Without root the state folder lives under a folder only the user can read.
 
-    LabState     prefix, datapath, proxy mode, nodes, pods, processes, services
+    LabState     prefix, datapath, proxy mode, nodes, pods, processes, services, and several clusters' layout
     read_state   a state folder's LabState, or None when there is none (or it is unreadable)
     state_root   the folder holding every lab's state, created and checked
 """
@@ -27,6 +27,8 @@ class LabState:
     pods: list[dict] = field(default_factory=list)
     processes: list[tuple[str, ProcessRecord]] = field(default_factory=list)
     services: dict[str, dict] = field(default_factory=dict)
+    #: A lab of several clusters (``meshlab.lab.clusters``): its layout; empty for a one-cluster lab.
+    clusters: dict = field(default_factory=dict)
 
     def write(self, state_dir: Path) -> None:
         saved = {**asdict(self), "processes": [{"pod": pod, **asdict(process)} for pod, process in self.processes]}
@@ -37,7 +39,8 @@ def read_state(state_dir: Path) -> LabState | None:
     try:
         saved = json.loads((state_dir / "state.json").read_text())
         processes = [(p["pod"], ProcessRecord(p["pid"], p["start_time"], p["role"])) for p in saved["processes"]]
-        return LabState(saved["prefix"], saved["datapath"], saved["proxy_mode"], saved["nodes"], saved["pods"], processes, saved["services"])
+        return LabState(saved["prefix"], saved["datapath"], saved["proxy_mode"], saved["nodes"], saved["pods"], processes, saved["services"],
+                        saved.get("clusters", {}))
     except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
         return None
 

@@ -17,6 +17,7 @@ the release they stand for, so ``pilot-agent version -s`` says ``1.30.3+9739e10e
     ISTIO_REPLACEMENTS   the refused dependencies and what replaces each
     SPIRE                github.com/spiffe/spire v1.13.3
     ENVOY_GATEWAY        github.com/envoyproxy/gateway v1.9.0
+    GATEWAY_API          sigs.k8s.io/gateway-api v1.6.1, the Gateway API Envoy Gateway v1.9.0 pins
     PROGRAMS             pilot-agent, istioctl, spire-server, spire-agent, egctl, by name
 """
 
@@ -62,10 +63,13 @@ SPIRE = Module("github.com/spiffe/spire", "v1.13.3", "1.13.3",
                "SPIRE's release tag; built from a wrapper module because the proxy refuses the module's version list, "
                "which `go install pkg@version` needs for its deprecation check")
 ENVOY_GATEWAY = Module("github.com/envoyproxy/gateway", "v1.9.0", "v1.9.0", "Envoy Gateway's release tag (its go.mod needs Go >= 1.26.6)")
+GATEWAY_API = Module("sigs.k8s.io/gateway-api", "v1.6.1", "v1.6.1",
+                     "the Gateway API's release tag, the version Envoy Gateway v1.9.0's go.mod requires: "
+                     "its CRDs (config/crd) and examples are read from the module at test time")
 #: The oldest Go that builds every pinned program (Envoy Gateway's go.mod sets the bar).
 GO_MIN = "1.26.6"
 
-MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY)}
+MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY, GATEWAY_API)}
 
 
 @dataclass(frozen=True)

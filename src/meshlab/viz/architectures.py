@@ -16,6 +16,9 @@ chains and components; SPIRE 1.13 for its parts; Aeraki for the MetaProtocol con
     ambient_mesh           04: ztunnel per node, HBONE on 15008, a waypoint for L7
     proxyless_vs_sidecar   05: the same app meshed by an Envoy and by gRPC's own xDS client
     push_pipeline          06: from a Kubernetes event to a push on every ADS stream
+    gateway_api_roles      08: who owns GatewayClass, Gateway and HTTPRoute, and who turns them into Envoy's config
+    tiered_gateways        08: a tier-1 gateway splitting by weight over two clusters' tier-2 gateways
+    tier_path              08: the arrows a request took through the tiers (the cluster that answered)
     aeraki_metaprotocol    11: Aeraki, istiod and the MetaProtocol proxy
     spire_and_sds          13: SPIRE server, agent, workload attestation and Envoy's SDS
     policy_enforcement     14: where a request is authorized: the sidecar and an external PDP
@@ -35,7 +38,7 @@ CHAPTERS = (
     ("02", "transparent interception", True), ("03", "eBPF: shortening the path", True),
     ("04", "where the proxy lives", True), ("05", "proxyless xDS", True),
     ("06", "the control plane under load", True), ("07", "the data plane: Envoy, pilot-agent", False),
-    ("08", "gateways", False), ("09", "configuration at scale", False), ("10", "extending the proxy: Wasm", False),
+    ("08", "gateways", True), ("09", "configuration at scale", False), ("10", "extending the proxy: Wasm", False),
     ("11", "beyond HTTP: MetaProtocol", True), ("12", "many clusters", False), ("13", "zero-trust identity", True),
     ("14", "NGAC vs RBAC", True),
 )
@@ -371,9 +374,57 @@ def policy_enforcement() -> Diagram:
     return Diagram("Authorization at the sidecar: RBAC filter, or an external decision point", boxes, arrows, groups, "TB")
 
 
+def gateway_api_roles() -> Diagram:
+    """The Gateway API's three roles (gateway-api.sigs.k8s.io, "Roles and personas", v1.0): each owns one kind,
+    a controller such as Envoy Gateway translates them all into one proxy's xDS."""
+    boxes = (
+        Box("provider", "infrastructure provider", "app"), Box("operator", "cluster operator", "app"),
+        Box("developer", "application developers", "app"),
+        Box("class", "GatewayClass\ncontrollerName", "control-plane"),
+        Box("gateway", "Gateway\nlisteners, allowedRoutes", "control-plane"),
+        Box("routes", "HTTPRoute, GRPCRoute\nReferenceGrant", "control-plane"),
+        Box("controller", "Envoy Gateway: Gateway API\nto IR to xDS translators", "control-plane"),
+        Box("envoy", "gateway proxy (Envoy)", "proxy", ports=("80", "443")),
+        Box("client", "client", "app"), Box("service", "Services in\nany allowed namespace", "app"),
+    )
+    groups = (Group("api", "Kubernetes API: one kind per role", ("class", "gateway", "routes"), "control-plane"),)
+    arrows = (
+        Arrow("provider", "class", "defines"), Arrow("operator", "gateway", "owns"), Arrow("developer", "routes", "own"),
+        Arrow("routes", "gateway", "parentRefs attach", "config"), Arrow("gateway", "class", "gatewayClassName", "config"),
+        Arrow("class", "controller", "watch", "config", id="class->controller"),
+        Arrow("controller", "envoy", "xDS: listeners, routes,\nclusters, endpoints", "control"),
+        Arrow("client", "envoy:80", "request"), Arrow("envoy", "service", "routed by host,\npath, headers"),
+    )
+    return Diagram("The Gateway API: three roles, three kinds, one proxy configured from all of them", boxes, arrows, groups, "TB")
+
+
+#: The clusters of the tiered-gateway diagram, as the live lab names them.
+TIER_CLUSTERS = ("cluster1", "cluster2")
+
+
+def tiered_gateways() -> Diagram:
+    """Tetrate's tiered gateways: a tier-1 at the edge splits by weight (75/25 in Tetrate's blog on tiered gateways) over
+    each cluster's tier-2 ingress gateway, which routes to the cluster's own pods."""
+    boxes = [Box("client", "client", "app"), Box("tier1", "tier-1 gateway\nhealth checks, outlier detection", "proxy")]
+    groups = []
+    arrows = [Arrow("client", "tier1", "shop.example.com")]
+    for cluster, share in zip(TIER_CLUSTERS, ("75%", "25%")):
+        boxes += [Box(f"{cluster}_tier2", "tier-2 gateway", "proxy"), Box(f"{cluster}_pods", "shop pods", "app")]
+        groups.append(Group(cluster, cluster, (f"{cluster}_tier2", f"{cluster}_pods")))
+        arrows += [Arrow("tier1", f"{cluster}_tier2", share), Arrow(f"{cluster}_tier2", f"{cluster}_pods", "HTTPRoute")]
+    return Diagram("Tier-1 splits across clusters by weight; each tier-2 routes inside its cluster", tuple(boxes), tuple(arrows), tuple(groups), "TB")
+
+
+def tier_path(cluster: str) -> list[str]:
+    """The arrows and boxes a request answered in ``cluster`` went through, for ``tiered_gateways().lit``."""
+    if cluster not in TIER_CLUSTERS:
+        raise ValueError(f"no cluster {cluster!r}; clusters: {', '.join(TIER_CLUSTERS)}")
+    return ["client->tier1", f"tier1->{cluster}_tier2", f"{cluster}_tier2->{cluster}_pods"]
+
+
 #: The diagram each chapter opens with.
 CHAPTER_DIAGRAMS = {
     "00": book_map, "01": istio_architecture, "02": sidecar_pod, "03": partial(socket_paths, same_node=False),
-    "04": deployment_models, "05": proxyless_vs_sidecar, "06": push_pipeline, "11": aeraki_metaprotocol,
+    "04": deployment_models, "05": proxyless_vs_sidecar, "06": push_pipeline, "08": gateway_api_roles, "11": aeraki_metaprotocol,
     "13": spire_and_sds, "14": policy_enforcement,
 }

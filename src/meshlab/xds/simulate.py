@@ -10,11 +10,15 @@ proxy must be sent (its whole configuration for a full push, the changed service
 incremental one; a Sidecar resource shrinks the first), done on istiod's cores shared with every
 other push in flight (``meshlab.xds.cores``), then a short wait on the network. It reports pushes,
 events per push, the time from a change to the last proxy updated, istiod's busy fraction (core
-time used over core time available), how much contention inflated the work, and queue depth.
+time used over core time available), how much contention inflated the work, and queue depth. With a
+``FleetScope`` (Sidecar resources, lazy loading: ``meshlab.scoping``) each proxy holds its own number
+of resources, and a proxy a change does not concern is skipped at no cost, as Istio's ProxyNeedsPush
+skips it after the dequeue.
 
     TimelineError     a bad timeline file, naming the field
     simulate_timeline the pushes for a timeline
     PushCost          per-proxy delivery cost, calibrated on Istio's own xDS benchmark
+    FleetScope        per-proxy scoping: the resources each proxy holds, which changes concern it
     FleetResult       the metrics of a fleet simulation
     simulate_fleet    many proxies, many events
     churn             a seeded workload: config edits, endpoint churn, bursts
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import simpy
@@ -141,14 +146,26 @@ class PushCost:
         if self.resources < 1:
             raise ValueError(f"resources must be >= 1 (listeners, clusters and endpoints a proxy holds), got {self.resources!r}")
 
-    def resources_for(self, request: PushRequest | None = None) -> int:
-        """Resources generated for one proxy: all of them for a full push, one per named service otherwise."""
+    def resources_for(self, request: PushRequest | None = None, held: int | None = None) -> int:
+        """Resources generated for one proxy holding ``held`` (default ``resources``): all of them for a
+        full push, one per named service otherwise."""
+        held = self.resources if held is None else held
         if request is None or request.full or not request.configs:
-            return self.resources
-        return min(len(request.configs), self.resources)
+            return held
+        return min(len(request.configs), held)
 
-    def cpu_ms(self, request: PushRequest | None = None) -> float:
-        return self.per_resource_ms * self.resources_for(request)
+    def cpu_ms(self, request: PushRequest | None = None, held: int | None = None) -> float:
+        return self.per_resource_ms * self.resources_for(request, held)
+
+
+class FleetScope(Protocol):
+    """What scoping changes for ``simulate_fleet``: proxies are numbered 0..proxies-1."""
+
+    def resources(self, proxy: int) -> int:
+        """Listeners, clusters and endpoints the proxy holds (what a full push regenerates)."""
+
+    def needs_push(self, proxy: int, request: PushRequest) -> bool:
+        """Whether the request concerns the proxy (Istio 1.30.3 pilot/pkg/xds/proxy_dependencies.go)."""
 
 
 @dataclass
@@ -208,11 +225,14 @@ def quiet_minute() -> list[tuple[float, PushRequest]]:
 
 
 def simulate_fleet(proxies: int, events: list[tuple[float, PushRequest]], options: DebounceOptions = DebounceOptions(), throttle: int = 0,
-                   push_ms: float = 5.0, cost: PushCost = PushCost(), cpus: int = 2, contention: float = CONTENTION) -> FleetResult:
+                   push_ms: float = 5.0, cost: PushCost = PushCost(), cpus: int = 2, contention: float = CONTENTION,
+                   scope: FleetScope | None = None) -> FleetResult:
     """Debounce, enqueue for every proxy, deliver with PUSH_THROTTLE senders on ``cpus`` shared cores; measure.
 
     ``push_ms`` is the CPU work of releasing a debounced push (building its push context) before it
-    is enqueued; ``contention`` is the extra work per push in flight beyond the cores (0: pure sharing).
+    is enqueued; ``contention`` is the extra work per push in flight beyond the cores (0: pure sharing);
+    ``scope``, if given, sizes each proxy and skips those a request does not concern (they are not
+    counted as deliveries).
     """
     if proxies < 1:
         raise ValueError(f"proxies must be >= 1, got {proxies}")
@@ -269,9 +289,10 @@ def simulate_fleet(proxies: int, events: list[tuple[float, PushRequest]], option
         while True:
             proxy, request = yield from queue.dequeue()
             ids, waiting[proxy] = waiting[proxy], []
-            yield from cores.run(cost.cpu_ms(request))
-            yield env.timeout(cost.network_ms)
-            deliveries[0] += 1
+            if scope is None or scope.needs_push(proxy, request):
+                yield from cores.run(cost.cpu_ms(request, None if scope is None else scope.resources(proxy)))
+                yield env.timeout(cost.network_ms)
+                deliveries[0] += 1
             for push_id in ids:
                 outstanding[push_id] -= 1
                 if outstanding[push_id] == 0:
