@@ -206,8 +206,9 @@ for host in carts.route_configs[0]["virtualHosts"]:
 #
 # **Stage: upstream** (Go; `make upstream` builds `egctl` from Envoy Gateway v1.9.0's module). `egctl
 # experimental translate --from gateway-api --to xds` runs Envoy Gateway's real translators (Gateway API to
-# its intermediate representation, then to xDS) in process on a file, with no cluster. Here the chapter's
-# route sets go through both translators, and many requests through both results, evaluated by one Envoy
+# its intermediate representation, then to xDS) in process on a file, with no cluster. First the shop's
+# routes as egctl writes them, to set beside section 4's; then the chapter's route sets go through both
+# translators, and many requests through both results, evaluated by one Envoy
 # route-matching function (`meshlab.gateway.envoy`): the backends chosen, their shares, the redirects and
 # the 404s must be the same. The test suite does this for about a hundred route sets (the chapter's, the
 # Gateway API's own examples, generated ones) and about 5,000 requests, and compares every status condition
@@ -222,8 +223,19 @@ if EGCTL is None:
     print(f"upstream stage: egctl {PROGRAMS['egctl'].version} is not built here (meshlab upstream install egctl)")
     assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1", "the upstream stage is required here"
 else:
+    from meshlab.upstream.egctl import translate as egctl_translate
+    from meshlab.upstream.egctl import xds_of
     from meshlab.upstream.egctl_compare import Probe, compare
 
+    (theirs,) = xds_of(egctl_translate(EGCTL.path, SHOP.read_text(), add_missing_resources=False), "default/eg")["routes"]
+    print(f"egctl {EGCTL.version}: route configuration {theirs['name']}, the shop's routes in Envoy's order")
+    for host in theirs["virtualHosts"]:
+        for route in host["routes"]:
+            action = route.get("route", {}).get("cluster") or "redirect " + json.dumps(route.get("redirect"))
+            print(fit(f"    match {json.dumps(route['match'])} -> {action}", indent="          "))
+    ours = [(r["match"], r.get("route", {}).get("cluster")) for h in config["virtualHosts"] for r in h["routes"]]
+    assert ours == [(r["match"], r.get("route", {}).get("cluster")) for h in theirs["virtualHosts"] for r in h["routes"]], "section 4's routes"
+    print()
     SAMPLED = {SHOP: ("shop.example.com", ["/api", "/api/cart", "/apix", "/old-cart", "/old-cart/", "/", "/cart"], "default/eg"),
                PRECEDENCE: ("app.example.com", ["/login", "/login/x", "/api", "/api/v2", "/api/v2x", "/apiary", "/"], "default/eg"),
                TIER1: ("shop.example.com", ["/", "/anything"], "edge/tier1")}
