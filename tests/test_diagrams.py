@@ -33,6 +33,7 @@ EXTREMES = {
     **{f"path {name}": (lambda name=name: architectures.reading_path(name)) for name in READING_PATHS},
     **{f"{d} across nodes lit": (lambda d=d: socket_paths(False).lit(*segment_path(d, False))) for d in DATAPATHS},
     **{f"tiers, {c} lit": (lambda c=c: architectures.tiered_gateways().lit(*architectures.tier_path(c))) for c in architectures.TIER_CLUSTERS},
+    **{f"lazy loading, {'first' if f else 'later'} call lit": (lambda f=f: architectures.lazy_loading().lit(*architectures.lazy_path(f))) for f in (True, False)},
 }
 
 

@@ -29,3 +29,11 @@ def test_a_route_to_a_missing_gateway_and_subset_is_reported_with_istios_codes(i
     errors = {f for f in analyze(istioctl, BROKEN_ROUTE) if f.level == "Error"}  # istioctl's order varies from run to run
     assert errors == {Finding("Error", "IST0101", "VirtualService default/reviews", 'Referenced gateway not found: "missing-gateway"'),
                       Finding("Error", "IST0101", "VirtualService default/reviews", 'Referenced host+subset in destinationrule not found: "reviews+v9"')}
+
+
+def test_outside_the_default_namespace_only_all_namespaces_finds_anything(istioctl):
+    """istioctl analyze looks at ``default`` unless given -A: a broken Sidecar in ``shop`` is found only then."""
+    broken = "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: broken, namespace: shop}\nspec:\n  egress:\n  - hosts: [reviews]\n"
+    assert analyze(istioctl, broken) == []
+    assert [(f.code, f.resource, f.message) for f in analyze(istioctl, broken, all_namespaces=True)] == [
+        ("IST0106", "Sidecar shop/broken", "Schema validation error: host must be of form namespace/dnsName")]

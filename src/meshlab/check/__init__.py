@@ -7,7 +7,7 @@ say *which* mistake was made rather than just "wrong".
     CheckFailed   an AssertionError whose message is the hint
     answer_of     calls the reader's function; an unanswered stub becomes a CheckFailed
     diagnose      picks the hint of the first known mistake that explains a wrong answer
-    lab01         checks for lab 01 (call graphs)
+    labNN         checks for lab NN (lab01 call graphs, ..., lab08 routes, lab09 Sidecars, ..., lab14 policies)
 """
 
 from __future__ import annotations

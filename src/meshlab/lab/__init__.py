@@ -9,11 +9,13 @@
     hops       the proxies' logs read without a lab (ready, hops, counters)
     cluster    Lab: nodes, pods, services; up/down/status/exec/logs/hops/requests
     clusters   several clusters, each behind its tier-2 gateway, and a tier-1 gateway splitting between them
+    lazyload   lazy loading live: a fenced workload, the global sidecar, the controller, meshlab's xDS control plane
     teardown   cleanup: remove what a prefix owns (down, and after a crash)
     identity   the identity live lab: SPIRE-style agent attesting the lab's pods, mTLS between them
     spire      the same pods given identities by a real SPIRE (the upstream stage)
     kubelet    starts pods' processes (apps, sidecars, gateways) by forking one pre-imported Python
     sidecar    the transparent proxy (15001 outbound, 15006 inbound) running as uid 1337
+    xdsclient  the sidecar's ADS client: its outbound table from the control plane's listeners, clusters, endpoints
     apps       the demo HTTP echo app
     client     an HTTP client that times every request
 

@@ -7,8 +7,9 @@ a sidecar then drops to uid 1337 itself (or, in a lab without root, marks its so
 exits; the children live on until the lab stops them.
 
 Run as ``python -m meshlab.lab.kubelet`` with the spec on standard input:
-``{"processes": [{"role": "app"|"sidecar"|"node-proxy"|"gateway", "pod", "netns", "log", "ports", "uid", "gid", "mark", "services", "cgroup", "config"}]}``
-(a gateway, meshlab's gateway proxy, reads its ``config`` file: ``meshlab.gateway.proxy.run``).
+``{"processes": [{"role": "app"|"sidecar"|"node-proxy"|"gateway", "pod", "netns", "log", "ports", "uid", "gid", "mark", "services", "cgroup", "config", "xds"}]}``
+(a gateway, meshlab's gateway proxy, reads its ``config`` file: ``meshlab.gateway.proxy.run``; a
+sidecar with ``xds`` takes its configuration from a control plane: ``meshlab.lab.sidecar.run``).
 
     launch       run the kubelet for some processes; the started ones, recorded by PID and start time
     wait_ready   until every process's log says it is ready (a traceback or the time limit: LabError)
@@ -80,13 +81,16 @@ def _child(spec: dict) -> None:
         proxy.run(Path(spec["config"]), sidecar.new_event_loop)
     else:
         source = None if spec["role"] == "node-proxy" else sidecar.INBOUND_PASSTHROUGH_SOURCE
-        sidecar.run(spec["pod"], Path(spec["services"]), spec["uid"], spec["gid"], inbound_source=source, mark=spec.get("mark"))
+        services = Path(spec["services"]) if spec.get("services") else None
+        sidecar.run(spec["pod"], services, spec["uid"], spec["gid"], inbound_source=source, mark=spec.get("mark"), xds=spec.get("xds"))
 
 
 def main() -> int:
     specs = json.load(sys.stdin)["processes"]
     if any(spec["role"] == "gateway" for spec in specs):
         importlib.import_module("meshlab.gateway.proxy")  # once, before forking: each gateway starts without importing
+    if any(spec.get("xds") for spec in specs):
+        importlib.import_module("meshlab.lab.xdsclient")  # gRPC too: imported, not started, before the fork
     started = []
     for spec in specs:
         pid = os.fork()

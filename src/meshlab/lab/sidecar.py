@@ -14,11 +14,21 @@ Every connection is logged, when it ends, as one JSON record (a "hop"), which no
 The process is started as root inside the pod, binds its listeners, then drops to the proxy's
 uid and gid, importing nothing afterwards (so it works even where uid 1337 cannot read files).
 
+Where a service's endpoints come from: a services file the lab writes (``ServiceTable``), or, in
+xDS mode, the control plane (``meshlab.lab.xdsclient``: Istio's listeners, clusters and endpoints,
+and virtualOutbound's default cluster for destinations it was not told about). Run as the **global
+sidecar** of lazy loading, the proxy also listens on the global sidecar's port for connections that
+other sidecars sent it as their fallback: each starts with a PROXY protocol line naming the caller
+and the original destination, and is forwarded there by the global sidecar's own, unscoped, table.
+
     original_destination   SO_ORIGINAL_DST of an accepted socket
+    proxy_protocol_line    the PROXY protocol v1 header a fallback connection starts with (HAProxy's spec)
+    read_proxy_protocol    such a header -> (source, destination); a ValueError saying what is accepted
+    Upstream               where one connection goes: address, service, Envoy's cluster, PROXY line or not
     ServiceTable           service VIP:port -> endpoints, reloaded when its file changes
     Hop                    one proxied connection, as logged
-    Sidecar                the two listeners and the splicing protocols
-    run                    bind, drop privileges, serve until SIGTERM
+    Sidecar                the listeners (outbound, inbound, the global sidecar's) and the splicing protocols
+    run                    bind, drop privileges, (in xDS mode) subscribe, serve until SIGTERM
 """
 
 from __future__ import annotations
@@ -31,12 +41,28 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 SO_ORIGINAL_DST = 80
 INBOUND_PASSTHROUGH_SOURCE = "127.0.0.6"
+PROXY_V1_MAX = 107  # HAProxy's PROXY protocol v1 (doc/proxy-protocol.txt): a header is at most 107 bytes
+
+
+def proxy_protocol_line(source: tuple[str, int], destination: tuple[str, int]) -> bytes:
+    """The PROXY protocol v1 header naming a connection's source and original destination (what
+    Envoy's upstream_proxy_protocol transport socket sends first)."""
+    return f"PROXY TCP4 {source[0]} {destination[0]} {source[1]} {destination[1]}\r\n".encode()
+
+
+def read_proxy_protocol(line: bytes) -> tuple[tuple[str, int], tuple[str, int]]:
+    """(source, destination) of a ``PROXY TCP4 src dst sport dport`` line, CRLF-ended."""
+    parts = line.rstrip(b"\r\n").decode("ascii", "replace").split(" ")
+    if len(parts) != 6 or parts[:2] != ["PROXY", "TCP4"] or not (parts[4].isdigit() and parts[5].isdigit()):
+        raise ValueError(f"not a PROXY protocol v1 TCP4 header: {line[:PROXY_V1_MAX]!r}; expected 'PROXY TCP4 <src> <dst> <sport> <dport>' and CRLF")
+    return (parts[2], int(parts[4])), (parts[3], int(parts[5]))
 
 
 def original_destination(sock: socket.socket) -> tuple[str, int]:
@@ -44,6 +70,18 @@ def original_destination(sock: socket.socket) -> tuple[str, int]:
     raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
     port, address = struct.unpack_from("!2xH4s", raw)
     return socket.inet_ntoa(address), port
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """``service`` the VIP:port resolved (None when none was); ``cluster`` Envoy's %UPSTREAM_CLUSTER%
+    (xDS mode); ``proxy_protocol``: the connection starts with a PROXY line (the global sidecar's)."""
+
+    host: str
+    port: int
+    service: str | None = None
+    cluster: str | None = None
+    proxy_protocol: bool = False
 
 
 class ServiceTable:
@@ -62,6 +100,9 @@ class ServiceTable:
         chosen = next(self.cursors[key])
         host, _, target = chosen.rpartition(":")
         return host, int(target), key
+
+    def upstream(self, address: str, port: int, fallback: bool = True) -> Upstream:
+        return Upstream(*self.resolve(address, port))
 
     def _reload(self) -> None:
         if self.path is None:
@@ -90,6 +131,8 @@ class Hop:
     opened: float = field(default_factory=time.time)
     duration_ms: float = 0.0
     error: str | None = None
+    upstream_cluster: str | None = None  # xDS mode: Envoy's %UPSTREAM_CLUSTER%
+    source: str | None = None  # the global sidecar: the caller, as its PROXY line named it
 
 
 def _address(pair) -> str:
@@ -205,33 +248,87 @@ class _Downstream(_Half):
         asyncio.get_running_loop().create_task(self.sidecar.connect_upstream(self.splice, destination))
 
 
-class Sidecar:
-    """The outbound (15001) and inbound (15006) listeners of one pod's sidecar."""
+class _ProxyProtocolDownstream(_Downstream):
+    """The global sidecar's accepted side: the original destination is the PROXY line's, not SO_ORIGINAL_DST."""
 
-    def __init__(self, pod: str, services: ServiceTable, log=None, inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None) -> None:
+    def connection_made(self, transport) -> None:
+        self.transport, self.header, self.splice = transport, b"", None
+
+    def eof_received(self) -> bool:
+        return self.splice is not None and super().eof_received()  # False before the header: close
+
+    def connection_lost(self, exc) -> None:
+        if self.splice is not None:
+            super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.splice is not None:
+            return super().data_received(data)
+        self.header += data
+        line, found, rest = self.header.partition(b"\r\n")
+        if not found and len(self.header) <= PROXY_V1_MAX:
+            return None
+        hop = Hop(self.sidecar.pod, self.direction, _address(self.transport.get_extra_info("peername")), "")
+        self.splice = _Splice(self.sidecar, hop, self)
+        try:
+            source, destination = read_proxy_protocol(line + found)
+        except ValueError as error:
+            self.transport.close()
+            return self.splice.finish(str(error))
+        hop.original_dst, hop.source = _address(destination), _address(source)
+        self.transport.pause_reading()
+        self.splice.forward(False, rest)  # counted, and kept until the upstream connection exists
+        asyncio.get_running_loop().create_task(self.sidecar.connect_upstream(self.splice, destination, forward=True))
+        return None
+
+
+class Sidecar:
+    """The outbound (15001) and inbound (15006) listeners of one pod's sidecar; a global sidecar also
+    has ``global_port``. ``services`` is a ServiceTable, or anything with its ``upstream`` (in xDS
+    mode an object whose ``table`` attribute is the latest OutboundTable: ``meshlab.lab.xdsclient``)."""
+
+    def __init__(self, pod: str, services, log=None, inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None) -> None:
         self.pod, self.services, self.inbound_source, self.mark = pod, services, inbound_source, mark
         self.stream = log or sys.stdout
+        self.lock = threading.Lock()  # the xDS client logs from its own thread
 
     def log(self, record: dict) -> None:
-        self.stream.write(json.dumps(record) + "\n")
-        self.stream.flush()
+        with self.lock:
+            self.stream.write(json.dumps(record) + "\n")
+            self.stream.flush()
 
-    async def listen(self, outbound_port: int, inbound_port: int) -> list[asyncio.base_events.Server]:
+    async def listen(self, outbound_port: int, inbound_port: int, global_port: int | None = None) -> list[asyncio.base_events.Server]:
         loop = asyncio.get_running_loop()
         servers = []
         for direction, port in (("outbound", outbound_port), ("inbound", inbound_port)):
             servers.append(await loop.create_server(lambda d=direction: _Downstream(self, d), "0.0.0.0", port, reuse_address=True, backlog=1024))
+        if global_port is not None:
+            servers.append(await loop.create_server(lambda: _ProxyProtocolDownstream(self, "inbound"), "0.0.0.0", global_port, reuse_address=True, backlog=1024))
         return servers
 
-    async def connect_upstream(self, splice: _Splice, destination: tuple[str, int]) -> None:
+    def table(self):
+        """The table in force now (in xDS mode the client's latest)."""
+        return getattr(self.services, "table", self.services)
+
+    async def connect_upstream(self, splice: _Splice, destination: tuple[str, int], forward: bool = False) -> None:
+        """Connect the upstream side. ``forward``: the global sidecar's, routed by its table, with no
+        fallback of its own (what it was not told about passes through to the destination)."""
         loop = asyncio.get_running_loop()
         hop = splice.hop
-        if hop.direction == "outbound":
-            host, port, hop.service = self.services.resolve(*destination)
-            local = None
-        else:
+        preamble = b""
+        local = None
+        if hop.direction == "inbound" and not forward:
             host, port = destination
             local = (self.inbound_source, 0) if self.inbound_source else None
+        else:
+            try:
+                chosen = self.table().upstream(*destination, fallback=not forward)
+            except LookupError as error:
+                splice.down.transport.close()
+                return splice.finish(str(error))
+            host, port, hop.service, hop.upstream_cluster = chosen.host, chosen.port, chosen.service, chosen.cluster
+            if chosen.proxy_protocol:
+                preamble = proxy_protocol_line(splice.down.transport.get_extra_info("peername"), destination)
         hop.upstream = f"{host}:{port}"
         upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -251,6 +348,8 @@ class Sidecar:
         if splice.down.transport.is_closing():  # the client gave up while we connected
             transport.close()
         else:
+            if preamble:
+                transport.write(preamble)
             splice.connected()
 
 
@@ -270,17 +369,27 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def run(pod: str, services_file: Path | None, uid: int | None, gid: int | None, outbound_port: int = 15001, inbound_port: int = 15006,
-        inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None) -> None:
+        inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None, xds: dict | None = None) -> None:
     """Serve until SIGTERM. Call as root inside the pod's (or, for a per-node proxy, the node's)
     network namespace; a per-node proxy connects to pods from its own address (``inbound_source`` None).
     ``uid`` None keeps the caller's uid (a lab without root, where 1337 is not mapped); ``mark``
-    then sets SO_MARK on every upstream socket, which the pod's rules match instead of the uid."""
+    then sets SO_MARK on every upstream socket, which the pod's rules match instead of the uid.
+    ``xds`` (``{"server": "ip:port", "node": "namespace/name", "labels": {...}, "global_port": int | None}``)
+    takes the configuration from the control plane instead of ``services_file``; with ``global_port``
+    the proxy is the global sidecar (``meshlab.lab.xdsclient`` must be imported before: it is not
+    read once the proxy runs as uid 1337)."""
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     sidecar = Sidecar(pod, ServiceTable(services_file), inbound_source=inbound_source, mark=mark)
-    loop.run_until_complete(sidecar.listen(outbound_port, inbound_port))
+    if xds is not None:
+        from meshlab.lab.xdsclient import AdsClient
+
+        sidecar.services = AdsClient(xds["server"], xds["node"], xds.get("labels", {}), sidecar.log)
+    loop.run_until_complete(sidecar.listen(outbound_port, inbound_port, xds.get("global_port") if xds else None))
     if uid is not None:
         _drop_privileges(uid, gid)
+    if xds is not None:
+        sidecar.services.start()
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.set_exception_handler(lambda _, context: sidecar.log({"event": "error", "message": context.get("message"), "exception": repr(context.get("exception"))}))
     sidecar.log({"event": "ready", "pod": pod, "outbound_port": outbound_port, "inbound_port": inbound_port, "uid": os.getuid(), "gid": os.getgid(), "mark": mark, "pid": os.getpid()})

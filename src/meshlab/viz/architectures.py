@@ -19,6 +19,8 @@ chains and components; SPIRE 1.13 for its parts; Aeraki for the MetaProtocol con
     gateway_api_roles      08: who owns GatewayClass, Gateway and HTTPRoute, and who turns them into Envoy's config
     tiered_gateways        08: a tier-1 gateway splitting by weight over two clusters' tier-2 gateways
     tier_path              08: the arrows a request took through the tiers (the cluster that answered)
+    lazy_loading           09: Slime's lazy loading: global sidecar, access log, ServiceFence, Sidecar, istiod
+    lazy_path              09: the arrows of a first call (through the global sidecar) or a later one (direct)
     aeraki_metaprotocol    11: Aeraki, istiod and the MetaProtocol proxy
     spire_and_sds          13: SPIRE server, agent, workload attestation and Envoy's SDS
     policy_enforcement     14: where a request is authorized: the sidecar and an external PDP
@@ -38,7 +40,7 @@ CHAPTERS = (
     ("02", "transparent interception", True), ("03", "eBPF: shortening the path", True),
     ("04", "where the proxy lives", True), ("05", "proxyless xDS", True),
     ("06", "the control plane under load", True), ("07", "the data plane: Envoy, pilot-agent", False),
-    ("08", "gateways", True), ("09", "configuration at scale", False), ("10", "extending the proxy: Wasm", False),
+    ("08", "gateways", True), ("09", "configuration at scale", True), ("10", "extending the proxy: Wasm", False),
     ("11", "beyond HTTP: MetaProtocol", True), ("12", "many clusters", False), ("13", "zero-trust identity", True),
     ("14", "NGAC vs RBAC", True),
 )
@@ -422,9 +424,41 @@ def tier_path(cluster: str) -> list[str]:
     return ["client->tier1", f"tier1->{cluster}_tier2", f"{cluster}_tier2->{cluster}_pods"]
 
 
+def lazy_loading() -> Diagram:
+    """NetEase Slime's lazy loading (slime-io/slime, modules/lazyload): a proxy that knows almost nothing
+    sends unknown calls to the global sidecar, whose access log teaches the controller what to put in
+    the caller's Sidecar."""
+    boxes = (
+        Box("app", "app A", "app"), Box("proxy", "A's proxy\nscoped: knows B after", "proxy"),
+        Box("global", "global sidecar\nfull configuration", "proxy"), Box("service", "service B", "app"),
+        Box("controller", "lazyload controller\nlearner, ServiceFence", "control-plane"),
+        Box("api", "Kubernetes API\nServiceFence, Sidecar", "control-plane"), Box("istiod", "istiod", "control-plane"),
+    )
+    groups = (Group("pod", "pod A", ("app", "proxy"), "app"),)
+    arrows = (
+        Arrow("app", "proxy", "call B"),
+        Arrow("proxy", "global", "unknown host:\nfallback route", id="fallback"),
+        Arrow("global", "service", "original destination", id="forward"),
+        Arrow("global", "controller", "access log: A called B", "control", id="log"),
+        Arrow("controller", "api", "ServiceFence A,\nSidecar A += B", "config", id="fence"),
+        Arrow("api", "istiod", "watch", "config", id="watch"),
+        Arrow("istiod", "proxy", "scoped push", "control", id="push"),
+        Arrow("proxy", "service", "later calls: direct", id="direct"),
+    )
+    return Diagram("Lazy loading: the first call teaches the proxy what it needs", boxes, arrows, groups, "TB")
+
+
+def lazy_path(first: bool) -> list[str]:
+    """What a call lights in ``lazy_loading()``: the first to a service (the detour and the learning
+    it starts), or a later one (direct)."""
+    if first:
+        return ["app->proxy", "fallback", "forward", "log", "fence", "watch", "push"]
+    return ["app->proxy", "direct"]
+
+
 #: The diagram each chapter opens with.
 CHAPTER_DIAGRAMS = {
     "00": book_map, "01": istio_architecture, "02": sidecar_pod, "03": partial(socket_paths, same_node=False),
-    "04": deployment_models, "05": proxyless_vs_sidecar, "06": push_pipeline, "08": gateway_api_roles, "11": aeraki_metaprotocol,
+    "04": deployment_models, "05": proxyless_vs_sidecar, "06": push_pipeline, "08": gateway_api_roles, "09": lazy_loading, "11": aeraki_metaprotocol,
     "13": spire_and_sds, "14": policy_enforcement,
 }
