@@ -277,8 +277,9 @@ print(match(tier1, Request("shop.example.com", "/"), port=80).answer)
 # backend's weight (section 5's output shows it). Envoy picks a locality with an earliest-deadline-first
 # schedule over their *effective* weights, so 2,000 requests split 1,500 to 500, and a locality's
 # effective weight is its weight times min(1, 1.4 x the healthy share of its hosts), 1.4 being Envoy's
-# default overprovisioning factor: a locality keeps its full weight until fewer than 72% of its hosts are
-# healthy, and one with no healthy host gets nothing (Envoy's locality_wrr.cc, endpoint.proto). Below 50%
+# default overprovisioning factor: a locality keeps its full weight until fewer than 1/1.4 (about 71%)
+# of its hosts are healthy, and one with no healthy host gets nothing (Envoy's locality_wrr.cc on main,
+# HostSetImpl::effectiveLocalityWeight in upstream_impl.cc before it; endpoint.proto). Below 50%
 # healthy hosts in the whole cluster, Envoy's panic threshold, it gives up on health and uses every host.
 #
 # Health comes from two sources. **Active health checks** ask each host every `interval` and mark it
@@ -330,7 +331,7 @@ assert abs(picks(tier1(75, 2, 3))["cluster1"] - 2000 * 70 / 95) <= 1, "2 of 3 up
 assert picks(tier1(75, 0, 3)) == {"cluster1": 0, "cluster2": 2000} and tier1(75, 0, 1).in_panic()
 
 # %% [markdown]
-# With two of cluster1's three gateways up (67% < 72%) its weight shrinks to 75 x 1.4 x 2/3 = 70 against
+# With two of cluster1's three gateways up (67% < 71%) its weight shrinks to 75 x 1.4 x 2/3 = 70 against
 # 25: 73.7% instead of 75%. With none up, cluster2 takes everything. With one left of six (17% < 50%),
 # panic: Envoy spreads over all six hosts again, dead ones included.
 #

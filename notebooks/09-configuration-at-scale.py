@@ -62,7 +62,8 @@ assert unscoped.services_per_proxy == len(MESH.services), "unscoped: every proxy
 # %% [markdown]
 # ## 2 · The Sidecar resource
 #
-# A Sidecar (`networking.istio.io/v1`, Istio 1.1 onwards) selects workloads by label (or, without a
+# A Sidecar (introduced in Istio 1.1 as `networking.istio.io/v1alpha3`; `v1` since Istio 1.22, when
+# Istio's networking APIs were promoted) selects workloads by label (or, without a
 # `workloadSelector`, applies to its whole namespace) and lists, per egress listener, the hosts its
 # proxies may be told about, each as `namespace/dnsName`: `*` is any namespace, `.` the Sidecar's own,
 # `~` none; the dnsName may be `*` or a wildcard such as `*.example.com`. One Sidecar without selector per
@@ -304,8 +305,9 @@ if RUN_LIVE:
 
 # %% [markdown]
 # The resource counts come from the control plane's own records of what it last sent `product`'s proxy
-# (listeners, clusters, endpoint sets): everything with no Sidecar; almost nothing once fenced; the three
-# services it called, and nothing else, once learned. The global sidecar's detour shows as one more proxy
+# (listeners, clusters, endpoint sets): everything with no Sidecar; once fenced, the global sidecar's
+# service and Istio's own two (`virtualOutbound`, `PassthroughCluster`); once learned, those and the
+# three services it called, nothing else. The global sidecar's detour shows as one more proxy
 # hop on every call made before the controller's round.
 
 # %% [markdown]

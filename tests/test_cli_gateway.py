@@ -127,3 +127,12 @@ def test_serve_proxies_to_the_backends_given_and_logs_each_request(shop, tmp_pat
     records = [json.loads(line) for line in out.splitlines()]
     assert [(r["path"], r["status"], r["backend"]) for r in records if r["event"] == "request"] == [
         ("/index.html", 200, "default/web:8080"), ("/api", 503, None)]
+
+
+def test_two_gateways_on_one_port_are_a_usage_error_not_a_traceback(tmp_path, capsys):
+    gateways = "".join(f"---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: {name}}}\n"
+                       f"spec: {{gatewayClassName: eg, listeners: [{{name: h, protocol: HTTP, port: 80}}]}}\n" for name in ("a", "b"))
+    path = tmp_path / "two.yaml"
+    path.write_text("apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: eg}\nspec: {controllerName: x.io/y}\n" + gateways)
+    assert main(["gateway", "match", "-f", str(path), "--host", "x", "--path", "/"]) == 2
+    assert "several Gateways listen on port 80 (Gateway default/a, Gateway default/b)" in capsys.readouterr().err

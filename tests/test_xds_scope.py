@@ -6,15 +6,20 @@ outside its scope pushes nothing to it; a new Sidecar applies to the proxies it 
 from __future__ import annotations
 
 import json
+import queue
 import time
 
+import grpc
 import pytest
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from meshlab.lab.xdsclient import AdsClient
 from meshlab.scoping.sidecar import EgressListener, Sidecar
 from meshlab.xds import DebounceOptions
 from meshlab.xds.harness import Greeter, collect, run_clients
 from meshlab.xds.outbound import ClusterIPService
+from meshlab.xds.resources import LISTENER
 from meshlab.xds.server import ControlPlaneThread, workload_of
 
 
@@ -145,3 +150,23 @@ def test_a_node_names_its_workload_and_labels():
     metadata.update({"LABELS": {"app": 3}})
     with pytest.raises(ValueError, match="LABELS must map label names to strings"):
         workload_of(base_pb2.Node(id="shop/web-0", metadata=metadata))
+
+
+
+def test_an_ack_that_names_nothing_keeps_a_wildcard_subscription(plane):
+    """Envoy subscribes to every listener with a request naming nothing and ACKs the same way: the ACK
+    must stay an ACK, not turn the subscription into one to nothing (which would push an empty set)."""
+    plane.wait_settled()  # the services are in the snapshot the first response carries
+    requests: queue.Queue = queue.Queue()
+    node = base_pb2.Node(id="default/web")
+    with grpc.insecure_channel(f"127.0.0.1:{plane.plane.port}") as channel:
+        responses = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(iter(requests.get, None))
+        requests.put(discovery_pb2.DiscoveryRequest(type_url=LISTENER, node=node))
+        first = next(responses)
+        requests.put(discovery_pb2.DiscoveryRequest(type_url=LISTENER, node=node, version_info=first.version_info, response_nonce=first.nonce))
+        deadline = time.monotonic() + 10
+        while not (acks := [r for r in plane.exchanges if r.get("kind", "").startswith("ACK")]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        requests.put(None)
+    assert len(first.resources) == len(SERVICES) + 1, "every service's listener and Istio's virtualOutbound"
+    assert [r["kind"] for r in acks] == ["ACK"], acks

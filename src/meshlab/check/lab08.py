@@ -122,9 +122,11 @@ def _translated(routes: dict[str, str]):
     except GatewayAPIError as error:
         raise CheckFailed(f"the Gateway API refuses your YAML: {error}") from None
     for name in routes:
-        found = [s for s in translation.statuses if s.kind == "HTTPRoute" and s.name == name]
+        found = [s for s in translation.statuses if s.kind == "HTTPRoute" and s.name == name and s.namespace == "shop"]
         if not found:
-            raise CheckFailed(f"no HTTPRoute named {name!r} in namespace shop: name it {name} (metadata.name) and put it in namespace shop")
+            elsewhere = sorted({s.namespace for s in translation.statuses if s.kind == "HTTPRoute" and s.name == name})
+            where = f" (it is in namespace {', '.join(elsewhere)})" if elsewhere else ""
+            raise CheckFailed(f"no HTTPRoute named {name!r} in namespace shop{where}: name it {name} (metadata.name) and put it in namespace shop")
         for status in found:
             for condition in status.conditions:
                 if condition.status != "True":

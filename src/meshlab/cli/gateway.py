@@ -36,13 +36,16 @@ def _load(path: Path):
 def _listener_port(resources, asked: int | None) -> int:
     """The Gateway listener port requests arrive on: ``--port``, or the only one the file has."""
     ports = sorted({listener.port for gateway in resources.gateways for listener in gateway.spec.listeners})
-    if asked is not None:
-        if asked not in ports:
-            raise UsageError(f"no Gateway listener on port {asked}; the file's listeners use {', '.join(map(str, ports)) or 'no port'}")
-        return asked
-    if len(ports) != 1:
+    if asked is not None and asked not in ports:
+        raise UsageError(f"no Gateway listener on port {asked}; the file's listeners use {', '.join(map(str, ports)) or 'no port'}")
+    if asked is None and len(ports) != 1:
         raise UsageError(f"the file's Gateways listen on ports {', '.join(map(str, ports)) or '(none)'}; choose one with --port")
-    return ports[0]
+    port = ports[0] if asked is None else asked
+    gateways = sorted(str(g) for g in resources.gateways if any(listener.port == port for listener in g.spec.listeners))
+    if len(gateways) > 1:
+        raise UsageError(f"several Gateways listen on port {port} ({', '.join(gateways)}); meshlab gateway takes one Gateway per port: "
+                         f"put each in its own file")
+    return port
 
 
 def _matcher_text(name: str, matcher: dict) -> str:

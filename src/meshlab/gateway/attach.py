@@ -112,7 +112,7 @@ def _check(state: ListenerState, resources: Resources) -> None:
         state.spec_valid = False
     if listener.protocol not in ROUTE_KINDS:
         state.set(status.ACCEPTED, "False", status.UNSUPPORTED_PROTOCOL,
-                  f"Protocol {listener.protocol} is unsupported, must be HTTP, HTTPS, TCP or UDP.")
+                  f"Protocol {listener.protocol} is unsupported, must be {', '.join(ROUTE_KINDS)}.")
         state.spec_valid = False
         return
     possible = ROUTE_KINDS[listener.protocol]

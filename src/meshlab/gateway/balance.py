@@ -8,7 +8,7 @@ picks in two steps: a locality, by an earliest-deadline-first (EDF) schedule ove
 weight times the locality's availability, ``min(1, overprovisioning factor x healthy share)``
 (Envoy source/common/upstream/upstream_impl.cc, HostSetImpl::effectiveLocalityWeight; the factor is
 140%, ClusterLoadAssignment.Policy.overprovisioning_factor in envoy/config/endpoint/v3/endpoint.proto):
-so a locality keeps its whole weight until fewer than 1/1.4 = 72% of its hosts are healthy, and a
+so a locality keeps its whole weight until fewer than 1/1.4 (71.4%) of its hosts are healthy, and a
 locality with no healthy host gets no traffic at all. When fewer than the healthy panic threshold
 (50%, Cluster.CommonLbConfig.healthy_panic_threshold in cluster.proto) of the cluster's hosts are
 healthy, Envoy gives up on health and balances over all hosts, localities aside ("panic mode":

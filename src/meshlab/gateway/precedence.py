@@ -8,8 +8,10 @@ a method; the most header matches; the most query parameter matches; then the ol
 rule, then the first match. RegularExpression paths are left to the implementation: as Envoy
 Gateway v1.9.0 does, they come after Exact and before PathPrefix, longer patterns first. GRPCRoute
 matches (grpcroute_types.go, GRPCRouteRule.Matches) are ordered by the characters of the service,
-then of the method, then the number of header matches, then the same route order; a GRPCRoute and
-an HTTPRoute must not share a hostname, so meshlab tries HTTPRoute matches before GRPCRoute ones.
+then of the method, then the number of header matches, then the same route order. When an HTTPRoute
+and a GRPCRoute on one listener share a hostname the spec accepts only one of them, the older
+(grpcroute_types.go, v1.6.1); neither meshlab nor Envoy Gateway v1.9.0 implements that rule: both are
+accepted and meshlab tries HTTPRoute matches before GRPCRoute ones.
 
 Envoy Gateway v1.9.0 itself (internal/gatewayapi/sort.go, XdsIRRoutes) differs in three places,
 which ``ENVOY_GATEWAY`` reproduces so the two can be shown side by side: a method match counts as

@@ -207,6 +207,8 @@ class Upstreams:
         try:
             status, _, _ = await connection.exchange(check.method, check.path, [("host", check.host or cluster.name), ("user-agent", "Envoy/HC")], b"")
             return status
+        except h11.ProtocolError as error:  # closed before answering, or not HTTP: a network failure to the checker
+            raise ConnectionResetError(f"health check of {host}: {error}") from None
         finally:
             connection.close()
 
@@ -389,7 +391,6 @@ class GatewayProxy:
     def __init__(self, translation: Translation, endpoints: Mapping[str, Sequence[str]], port: int, *, log: Log = _print_record,
                  health_check: HealthCheck | None = None, outlier_detection: OutlierDetection | None = None, seed: int = 0) -> None:
         self.port, self.log, self.seed = port, log, seed
-        self.health_check, self.outlier_detection = health_check, outlier_detection
         self.translation = translation
         self.upstreams = Upstreams(translation, endpoints, self._log, health_check, outlier_detection, seed)
         self._server: asyncio.AbstractServer | None = None
@@ -402,7 +403,11 @@ class GatewayProxy:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Check the hosts once, then listen; returns the port listened on."""
         await self.upstreams.start()
-        self._server = await asyncio.start_server(self._serve, host, port, reuse_address=True, backlog=1024)
+        try:
+            self._server = await asyncio.start_server(self._serve, host, port, reuse_address=True, backlog=1024)
+        except BaseException:
+            await self.upstreams.stop()  # a port that cannot be bound leaves no health checker running
+            raise
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -418,7 +423,6 @@ class GatewayProxy:
         """New routes, endpoints and health settings (what an xDS push does); hosts start afresh."""
         upstreams = Upstreams(translation, endpoints, self._log, health_check, outlier_detection, self.seed)
         await upstreams.start()
-        self.health_check, self.outlier_detection = health_check, outlier_detection
         old, self.upstreams, self.translation = self.upstreams, upstreams, translation
         await old.stop()
 
@@ -619,10 +623,15 @@ class GatewayConfig:
 def load_config(text: str, where: str = "gateway configuration") -> GatewayConfig:
     """``{"routes": YAML, "port": N, "listen": "HOST:PORT", "endpoints": {...}, "healthCheck": {...}, "outlierDetection": {...}}``."""
     config = json.loads(text)
+    fields = "routes (Gateway API YAML), port (the Gateway listener's), listen (HOST:PORT), endpoints, healthCheck, outlierDetection"
     unknown = sorted(set(config) - {"routes", "port", "listen", "endpoints", "healthCheck", "outlierDetection"})
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    host, _, port = config["listen"].rpartition(":")
+    missing = [key for key in ("routes", "port", "listen", "endpoints") if key not in config]
+    if unknown or missing:
+        problem = f"unknown field(s) {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"
+        raise ValueError(f"{where}: {problem}; fields are {fields}")
+    host, _, port = str(config["listen"]).rpartition(":")
+    if not host or not port.isdigit() or not str(config["port"]).isdigit():
+        raise ValueError(f"{where}: listen must be HOST:PORT and port a number, got listen {config['listen']!r}, port {config['port']!r}")
     return GatewayConfig(config["routes"], int(config["port"]), (host, int(port)), config["endpoints"],
                          HealthCheck.from_envoy(config["healthCheck"]) if config.get("healthCheck") else None,
                          OutlierDetection.from_envoy(config["outlierDetection"]) if config.get("outlierDetection") else None)
@@ -647,7 +656,13 @@ def run(path: Path, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.
             _print_record({"time": _now(), "event": "config", "error": str(error)})
             return
         task = loop.create_task(proxy.reconfigure(translation, again.endpoints, again.health_check, again.outlier_detection))
-        task.add_done_callback(lambda _: _print_record({"time": _now(), "event": "config", "reloaded": str(path)}))
+
+        def reloaded(done: asyncio.Task) -> None:
+            failure = None if done.cancelled() else done.exception()
+            outcome = {"error": str(failure)} if failure else {"reloaded": str(path)}
+            _print_record({"time": _now(), "event": "config", **outcome})
+
+        task.add_done_callback(reloaded)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGTERM, loop.stop)

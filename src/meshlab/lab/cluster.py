@@ -29,7 +29,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -283,16 +282,11 @@ class Lab:
         """A proxy's hop records (one per finished connection), oldest first: a pod's sidecar, or a node's proxy."""
         return hops.parse(self.logs(proxy, self._proxy_role(proxy)))
 
-    def wait_for_hop(self, proxy: str, timeout: float = 5.0, **fields) -> dict:
-        """The hop of ``proxy`` whose fields equal ``fields``, waited for: a hop is logged only when its
-        connection closes, possibly after the client already has its reply. Matching by content, not by
-        position, keeps an earlier connection that closes late from being taken for this one."""
-        deadline = time.monotonic() + timeout
-        while not (found := hops.matching(self.hops(proxy), **fields)):
-            if time.monotonic() > deadline:
-                raise LabError(f"{proxy} logged no hop with {fields} within {timeout:.0f} s; see its log in {self.state_dir}")
-            time.sleep(0.02)
-        return found[-1]
+    def wait_for_hop(self, proxy: str, timeout: float = 5.0, since: float | None = None, **fields) -> dict:
+        """The hop of ``proxy`` whose fields equal ``fields`` (opened at or after ``since``, if given),
+        waited for (``meshlab.lab.hops.wait_for``). Matching by content, not by position, keeps an earlier
+        connection that closes late from being taken for this one."""
+        return hops.wait_for(lambda: self.hops(proxy), f"{proxy} (its log is in {self.state_dir})", timeout, since, **fields)
 
     def sidecar_hops(self, reply: Reply, client: str, server: str) -> tuple[dict, dict]:
         """The (outbound, inbound) hops one request made through the client's and the server's sidecars.

@@ -372,29 +372,24 @@ class LazyLab:
         if service not in self.services or service == GLOBAL_POD or service == pod:
             raise LabUsageError(f"no service {service!r} to call from {pod}; services are {', '.join(s for s in self.services if s not in (GLOBAL_POD, pod))}")
         target = self.services[service]
+        since = time.time()  # this call's hops opened after this; an earlier call's may share its ports
         reply: Reply = self._in_pod(pod, get_once, target.cluster_ip, target.port)
         if reply.status != 200 or reply.body.get("pod") != service:
             raise LabError(f"{pod} -> {service}: answered {reply.status} by {reply.body.get('pod')!r}, not by {service}")
-        inbound = self._hop(service, direction="inbound", upstream_source=reply.body["peer"])
+        inbound = self._hop(service, since, direction="inbound", upstream_source=reply.body["peer"])
         caller = inbound["downstream"]
         hops_taken = [inbound]
         if caller.rpartition(":")[0] == self.pods[GLOBAL_POD].ip:
-            forwarded = self._hop(GLOBAL_POD, upstream_source=caller)
+            forwarded = self._hop(GLOBAL_POD, since, upstream_source=caller)
             hops_taken.insert(0, forwarded)
             caller = forwarded["downstream"]
-        outbound = self._hop(pod, direction="outbound", upstream_source=caller)
+        outbound = self._hop(pod, since, direction="outbound", upstream_source=caller)
         hops_taken.insert(0, outbound)
         return Call(service, VIA_FALLBACK if len(hops_taken) == 3 else DIRECT, reply.latency_us, pod, tuple(hops_taken))
 
-    def _hop(self, pod: str, timeout: float = HOP_TIMEOUT_S, **fields) -> dict:
-        """The hop of ``pod``'s sidecar whose fields equal ``fields``, waited for: a hop is logged when its
-        connection closes, possibly after the client already has its reply."""
-        deadline = time.monotonic() + timeout
-        while not (found := hops.matching(self.hops(pod), **fields)):
-            if time.monotonic() > deadline:
-                raise LabError(f"{pod}'s sidecar logged no hop with {fields} within {timeout:.0f} s; see {self._log(pod, 'sidecar')}")
-            time.sleep(0.01)
-        return found[-1]
+    def _hop(self, pod: str, since: float, **fields) -> dict:
+        """The hop of ``pod``'s sidecar with ``fields`` that opened at or after ``since``, waited for."""
+        return hops.wait_for(lambda: self.hops(pod), f"{pod}'s sidecar (see {self._log(pod, 'sidecar')})", HOP_TIMEOUT_S, since, **fields)
 
     def measure(self, services: tuple[str, ...] = ("details", "reviews", "ratings"), repeats: int = 20) -> Measurement:
         """For each service in turn: ``repeats`` calls before the controller runs (the first is the very

@@ -1,8 +1,8 @@
 """The lab sidecar's xDS client: what Envoy's ADS subscription does, for a layer-4 proxy.
 
 In xDS mode a sidecar holds no services file: it opens one ADS stream to the control plane, names
-itself (node id ``namespace/name``, its pod's labels as node metadata ``LABELS``, as pilot-agent puts
-them in Envoy's bootstrap), subscribes to every listener and cluster (the wildcard ``*``) and then to
+itself (node id ``namespace/name``, meshlab's convention where Istio's is ``sidecar~IP~pod.namespace~
+domain``; its pod's labels as node metadata ``LABELS``, as pilot-agent puts them in Envoy's bootstrap), subscribes to every listener and cluster (the wildcard ``*``) and then to
 the endpoints of each EDS cluster it was sent, and ACKs each response (or NACKs one it cannot read,
 keeping what it had). From the listeners it keeps what a layer-4 proxy needs: each ``<ClusterIP>_<port>``
 listener's address and its tcp_proxy cluster, and ``virtualOutbound``'s default cluster (where a

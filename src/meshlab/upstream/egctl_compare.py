@@ -149,7 +149,7 @@ def compare(egctl: str, text: str, probes: list[Probe]) -> Comparison:
     """Translate ``text`` with egctl (only the Services it declares exist, as in a cluster) and with
     meshlab, and answer every probe from both."""
     output = egctl_translate(egctl, text, add_missing_resources=False)
-    translation = translate(load(text), precedence=ENVOY_GATEWAY)
+    translation = translate(load(text), precedence=ENVOY_GATEWAY, add_missing_resources=False)
     documents = [d for d in yaml.safe_load_all(text) if d]
     found = Comparison()
     for probe in probes:

@@ -35,7 +35,7 @@ from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import any_pb2, wrappers_pb2
 
-from meshlab.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, _any, cluster, load_assignment
+from meshlab.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, cluster, load_assignment, packed
 
 VIRTUAL_OUTBOUND = "virtualOutbound"
 PASSTHROUGH_CLUSTER = "PassthroughCluster"
@@ -76,7 +76,7 @@ def cluster_name(port: int, hostname: str) -> str:
 
 def _tcp_proxy_chain(cluster: str) -> listener_components_pb2.FilterChain:
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=cluster, cluster=cluster)
-    return listener_components_pb2.FilterChain(filters=[listener_components_pb2.Filter(name=TCP_PROXY, typed_config=_any(proxy))])
+    return listener_components_pb2.FilterChain(filters=[listener_components_pb2.Filter(name=TCP_PROXY, typed_config=packed(proxy))])
 
 
 def _address(ip: str, port: int) -> address_pb2.Address:
@@ -104,11 +104,11 @@ def build(type_url: str, service: ClusterIPService) -> dict[str, any_pb2.Any]:
     """``service``'s resources of ``type_url`` by name (none for RDS: TCP services have no routes)."""
     name = cluster_name(service.port, service.hostname)
     if type_url == LISTENER:
-        return {service.listener_name: _any(listener(service))}
+        return {service.listener_name: packed(listener(service))}
     if type_url == CLUSTER:
-        return {name: _any(cluster(name))}
+        return {name: packed(cluster(name))}
     if type_url == ENDPOINT:
-        return {name: _any(load_assignment(name, list(service.endpoints)))}
+        return {name: packed(load_assignment(name, list(service.endpoints)))}
     if type_url == ROUTE:
         return {}
     raise ValueError(f"unknown type URL {type_url!r}")
@@ -117,7 +117,7 @@ def build(type_url: str, service: ClusterIPService) -> dict[str, any_pb2.Any]:
 def build_own(type_url: str, default_cluster: str = PASSTHROUGH_CLUSTER) -> dict[str, any_pb2.Any]:
     """What every sidecar gets whatever its scope: virtualOutbound (LDS) and PassthroughCluster (CDS)."""
     if type_url == LISTENER:
-        return {VIRTUAL_OUTBOUND: _any(virtual_outbound(default_cluster))}
+        return {VIRTUAL_OUTBOUND: packed(virtual_outbound(default_cluster))}
     if type_url == CLUSTER:
-        return {PASSTHROUGH_CLUSTER: _any(passthrough_cluster())}
+        return {PASSTHROUGH_CLUSTER: packed(passthrough_cluster())}
     return {}

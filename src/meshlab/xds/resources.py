@@ -10,6 +10,7 @@ endpoints from ADS), then each ClusterLoadAssignment (endpoints in a locality wi
     MeshConfig      the services the control plane serves, with a version
     TYPE_URLS       LDS, RDS, CDS, EDS type URLs
     build           the resources of one type for a mesh config (name -> Any)
+    packed          a message packed into an Any
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ class MeshConfig:
         return {name: service.cluster_type for service in self.services.values() for name in service.clusters}
 
 
-def _any(message) -> any_pb2.Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
+def packed(message) -> any_pb2.Any:
+    """``message`` packed into an Any, as xDS carries every resource and typed config."""
+    wrapped = any_pb2.Any()
+    wrapped.Pack(message)
+    return wrapped
 
 
 def _ads() -> config_source_pb2.ConfigSource:
@@ -68,9 +70,9 @@ def _ads() -> config_source_pb2.ConfigSource:
 def listener(service: Service) -> listener_pb2.Listener:
     manager = hcm_pb2.HttpConnectionManager(
         rds=hcm_pb2.Rds(config_source=_ads(), route_config_name=service.name),
-        http_filters=[hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=_any(router_pb2.Router()))],
+        http_filters=[hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=packed(router_pb2.Router()))],
     )
-    return listener_pb2.Listener(name=service.name, api_listener=api_listener_pb2.ApiListener(api_listener=_any(manager)))
+    return listener_pb2.Listener(name=service.name, api_listener=api_listener_pb2.ApiListener(api_listener=packed(manager)))
 
 
 def route(service: Service) -> route_pb2.RouteConfiguration:
@@ -103,11 +105,11 @@ def load_assignment(name: str, endpoints: list[str]) -> endpoint_pb2.ClusterLoad
 def build(type_url: str, config: MeshConfig) -> dict[str, any_pb2.Any]:
     """Every resource of ``type_url`` that ``config`` defines, by name."""
     if type_url == LISTENER:
-        return {name: _any(listener(service)) for name, service in config.services.items()}
+        return {name: packed(listener(service)) for name, service in config.services.items()}
     if type_url == ROUTE:
-        return {name: _any(route(service)) for name, service in config.services.items()}
+        return {name: packed(route(service)) for name, service in config.services.items()}
     if type_url == CLUSTER:
-        return {name: _any(cluster(name, kind)) for name, kind in config.cluster_types().items()}
+        return {name: packed(cluster(name, kind)) for name, kind in config.cluster_types().items()}
     if type_url == ENDPOINT:
-        return {name: _any(load_assignment(name, endpoints)) for name, endpoints in config.clusters().items()}
+        return {name: packed(load_assignment(name, endpoints)) for name, endpoints in config.clusters().items()}
     raise ValueError(f"unknown type URL {type_url!r}")

@@ -139,6 +139,7 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self._nonces = itertools.count(1)
         self._built: dict = {}
         self.server = None
+        self._senders: list[asyncio.Task] = []
         self.port = 0
         self.on_exchange = None  # called with each exchange record (e.g. to print them live)
 
@@ -158,7 +159,8 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     async def stop(self) -> None:
         for task in self._senders:
             task.cancel()
-        await self.server.stop(grace=0.5)
+        if self.server is not None:
+            await self.server.stop(grace=0.5)
 
     # -- configuration changes -------------------------------------------------------------
     def set_service(self, service: Service) -> None:
@@ -284,6 +286,8 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
             else:
                 record["kind"] = "ACK"
             self._record(record)
+            if not names and connection.watched.get(type_url) == {WILDCARD}:
+                names = {WILDCARD}  # Envoy's ACKs of a wildcard subscription name nothing, as its first request did
             if names == connection.watched.get(type_url):
                 return
             record["kind"] += " + subscription change"
@@ -365,9 +369,13 @@ class ControlPlaneThread:
         """Start the loop and listen; ``enter``, when given, runs first on the loop's thread (e.g.
         NetNS.enter, so that the control plane listens inside a network namespace)."""
         self.runner.start()
-        if enter is not None:
-            self.call(enter)
-        return self.call(self.plane.start(port, host))
+        try:
+            if enter is not None:
+                self.call(enter)
+            return self.call(self.plane.start(port, host))
+        except BaseException:
+            self.stop()  # a start that fails (a port that cannot be bound) leaves no loop thread behind
+            raise
 
     def stop(self) -> None:
         self.call(self.plane.stop())
