@@ -335,6 +335,14 @@ def test_the_gateway_runs_from_a_configuration_file_and_reloads_on_sighup(backen
         os.kill(process.pid, signal.SIGHUP)
         _wait_for(lambda: '"reloaded"' in (tmp_path / "gateway.log").read_text())
         assert httpx.get(url + "/", headers={"host": "shop.example.com"}).json()["backend"] == "api"
+        # a configuration refused while it is being put in force says so, and the last good one keeps serving
+        config.write_text(json.dumps({"routes": routes(SHOP), "port": 80, "listen": f"127.0.0.1:{listen_port}",
+                                      "endpoints": {**endpoints(started), "web": ["not-an-address"]}}))
+        os.kill(process.pid, signal.SIGHUP)
+        _wait_for(lambda: "not-an-address" in (tmp_path / "gateway.log").read_text())
+        refused = [json.loads(line) for line in (tmp_path / "gateway.log").read_text().splitlines() if '"event": "config"' in line][-1]
+        assert "error" in refused and "reloaded" not in refused
+        assert httpx.get(url + "/", headers={"host": "shop.example.com"}).json()["backend"] == "api"
     finally:
         process.terminate()
         process.wait(timeout=10)

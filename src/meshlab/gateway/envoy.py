@@ -44,6 +44,9 @@ from urllib.parse import unquote
 #: Envoy Gateway's metadata namespace, under which a locality names the Service of its backendRef
 #: (Envoy Gateway v1.9.0 internal/xds/translator/metadata.go, envoyGatewayXdsMetadataNamespace).
 ENVOY_GATEWAY_METADATA = "envoy-gateway"
+#: RedirectAction.RedirectResponseCode (route_components.proto): its names and their statuses;
+#: MOVED_PERMANENTLY (301) when unset.
+REDIRECT_RESPONSE_CODES = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303, "TEMPORARY_REDIRECT": 307, "PERMANENT_REDIRECT": 308}
 
 #: RouteMatch fields evaluated here (envoy/config/route/v3/route_components.proto, RouteMatch).
 PATH_SPECIFIERS = ("prefix", "path", "safeRegex", "pathSeparatedPrefix")

@@ -24,8 +24,6 @@ from meshlab.gateway import envoy
 from meshlab.gateway.envoy import Backend, Request
 from meshlab.gateway.translate import Translation
 
-#: RedirectAction.RedirectResponseCode (route_components.proto); MOVED_PERMANENTLY (301) when unset.
-REDIRECT_STATUS = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303, "TEMPORARY_REDIRECT": 307, "PERMANENT_REDIRECT": 308}
 #: The route fields and route-action fields that change a request on its way (returned in Decision.filters).
 ROUTE_FILTER_FIELDS = ("requestHeadersToAdd", "requestHeadersToRemove", "responseHeadersToAdd", "responseHeadersToRemove")
 ACTION_FILTER_FIELDS = ("prefixRewrite", "regexRewrite", "hostRewriteLiteral", "appendXForwardedHost", "requestMirrorPolicies")
@@ -152,4 +150,4 @@ def redirect_location(route: dict, request: Request, scheme: str) -> dict:
         path = f"{path}?{query}"
     return {"scheme": scheme, "hostname": action.get("hostRedirect", _hostname(request.host)),
             "port": int(action.get("portRedirect", {"http": 80, "https": 443}[scheme])), "path": path,
-            "statusCode": REDIRECT_STATUS[action.get("responseCode", "MOVED_PERMANENTLY")]}
+            "statusCode": envoy.REDIRECT_RESPONSE_CODES[action.get("responseCode", "MOVED_PERMANENTLY")]}

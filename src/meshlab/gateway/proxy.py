@@ -422,7 +422,11 @@ class GatewayProxy:
                           health_check: HealthCheck | None = None, outlier_detection: OutlierDetection | None = None) -> None:
         """New routes, endpoints and health settings (what an xDS push does); hosts start afresh."""
         upstreams = Upstreams(translation, endpoints, self._log, health_check, outlier_detection, self.seed)
-        await upstreams.start()
+        try:
+            await upstreams.start()
+        except BaseException:  # refused, or cancelled by a newer reload: the old configuration stays in force
+            await upstreams.stop()
+            raise
         old, self.upstreams, self.translation = self.upstreams, upstreams, translation
         await old.stop()
 
@@ -647,6 +651,7 @@ def run(path: Path, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.
     proxy = GatewayProxy(translate(load(config.routes)), config.endpoints, config.port,
                          health_check=config.health_check, outlier_detection=config.outlier_detection)
     bound = loop.run_until_complete(proxy.start(*config.listen))
+    pending: list[asyncio.Task] = []  # the reload under way: a newer SIGHUP cancels it, so the newest file wins
 
     def reload() -> None:
         try:
@@ -655,10 +660,14 @@ def run(path: Path, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.
         except (OSError, ValueError) as error:
             _print_record({"time": _now(), "event": "config", "error": str(error)})
             return
-        task = loop.create_task(proxy.reconfigure(translation, again.endpoints, again.health_check, again.outlier_detection))
+        for older in pending:
+            older.cancel()
+        pending[:] = [task := loop.create_task(proxy.reconfigure(translation, again.endpoints, again.health_check, again.outlier_detection))]
 
         def reloaded(done: asyncio.Task) -> None:
-            failure = None if done.cancelled() else done.exception()
+            if done.cancelled():
+                return  # a newer configuration replaced this one before it was in force
+            failure = done.exception()
             outcome = {"error": str(failure)} if failure else {"reloaded": str(path)}
             _print_record({"time": _now(), "event": "config", **outcome})
 

@@ -27,16 +27,15 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from meshlab.gateway.envoy import ENVOY_GATEWAY_METADATA, REDIRECT_RESPONSE_CODES
 from meshlab.gateway.resources import HTTPHeaderFilter, HTTPRequestRedirectFilter, HTTPURLRewriteFilter
 
-#: Envoy Gateway's metadata namespace (internal/xds/translator/metadata.go).
-METADATA = "envoy-gateway"
-#: RedirectAction.RedirectResponseCode names (route_components.proto); 301 is the default, left unset.
-REDIRECT_CODES = {302: "FOUND", 303: "SEE_OTHER", 307: "TEMPORARY_REDIRECT", 308: "PERMANENT_REDIRECT"}
+#: A redirect status -> Envoy's RedirectResponseCode name; 301 is Envoy's default, left unset as Envoy Gateway does.
+REDIRECT_CODES = {code: name for name, code in REDIRECT_RESPONSE_CODES.items() if code != 301}
 
 
 def metadata(*resources: dict[str, str]) -> dict:
-    return {"filterMetadata": {METADATA: {"resources": list(resources)}}}
+    return {"filterMetadata": {ENVOY_GATEWAY_METADATA: {"resources": list(resources)}}}
 
 
 def string_match(kind: str, value: str) -> dict:

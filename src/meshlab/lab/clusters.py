@@ -411,10 +411,10 @@ class Clusters:
         return f"{cluster}-gateway"
 
     def set_weights(self, weights: Mapping[str, int], timeout: float = 10.0) -> None:
-        """New weights for the tier-1 gateway: its configuration rewritten, then SIGHUP; returns once reloaded."""
-        self.weights = self._checked_weights(weights)
+        """New weights for the tier-1 gateway: its configuration rewritten, then SIGHUP; returns once reloaded.
+        Recorded in the lab's state only then; a configuration the gateway refuses is put back."""
+        previous, self.weights = self.weights, self._checked_weights(weights)
         self._write_configs()
-        self._save()
         before = sum(record.get("event") == "config" for record in self.logs("tier1"))
         for owner, process in self.processes:
             if owner == "tier1" and process.alive():
@@ -424,8 +424,12 @@ class Clusters:
             if time.monotonic() > deadline:
                 raise LabError(f"the tier-1 gateway did not reload within {timeout:.0f} s; see {self._log('tier1', 'gateway')}")
             time.sleep(0.02)
-        if errors := [record["error"] for record in self.logs("tier1") if record.get("event") == "config" and "error" in record][-1:]:
-            raise LabError(f"the tier-1 gateway refused its new configuration: {errors[0]}")
+        latest = [record for record in self.logs("tier1") if record.get("event") == "config"][-1]
+        if "error" in latest:
+            self.weights = previous
+            self._write_configs()
+            raise LabError(f"the tier-1 gateway refused its new configuration: {latest['error']}")
+        self._save()
 
     def failover(self, kill: str = "cluster1", before_s: float = 1.0, down_s: float = 3.0, after_s: float = 3.0, pace_ms: float = 2.0) -> Failover:
         """Send requests every ``pace_ms`` while ``kill``'s tier-2 gateway is killed (after ``before_s``),
