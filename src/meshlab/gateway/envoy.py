@@ -182,7 +182,7 @@ def _virtual_host(route_config: dict, host: str) -> dict | None:
         return default  # Envoy's fast path: only '*' (or nothing) to choose from
     host = host.lower()
     if route_config.get("ignorePortInHostMatching"):
-        host = _strip_port(host)
+        host = strip_port(host)
     if host in exact:
         return exact[host]
     for table, fits in ((suffixes, host.endswith), (prefixes, host.startswith)):
@@ -192,7 +192,7 @@ def _virtual_host(route_config: dict, host: str) -> dict | None:
     return default
 
 
-def _strip_port(host: str) -> str:
+def strip_port(host: str) -> str:
     """The host without its port, as Envoy's HeaderUtility::getPortStart finds it: the last ':' unless
     it is inside an IPv6 literal's brackets."""
     colon = host.rfind(":")

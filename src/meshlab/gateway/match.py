@@ -46,6 +46,17 @@ class Decision:
     filters: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     unavailable: tuple[int, Fraction] | None = None
+    #: the path prefix the request matched (a PathPrefix rule's), which a URLRewrite's ReplacePrefixMatch replaces
+    matched_prefix: str | None = None
+
+    @property
+    def location(self) -> str | None:
+        """The Location header of a redirect: the scheme's well-known port is left out."""
+        if self.redirect is None:
+            return None
+        r = self.redirect
+        port = "" if r["port"] == {"http": 80, "https": 443}.get(r["scheme"]) else f":{r['port']}"
+        return f"{r['scheme']}://{r['hostname']}{port}{r['path']}"
 
     @property
     def answer(self) -> str:
@@ -54,10 +65,7 @@ class Decision:
         if self.route is None:
             return f"404, {self.reason}"
         if self.redirect is not None:
-            r = self.redirect
-            default_port = {"http": 80, "https": 443}.get(r["scheme"])
-            port = "" if r["port"] == default_port else f":{r['port']}"
-            return f"{self.route}: redirect {r['statusCode']} to {r['scheme']}://{r['hostname']}{port}{r['path']}"
+            return f"{self.route}: redirect {self.redirect['statusCode']} to {self.location}"
         if self.direct_response is not None:
             return f"{self.route}: direct response {self.direct_response}"
         total = sum(b.weight for b in self.backends)
@@ -100,12 +108,13 @@ def match(translation: Translation, request: Request, port: int, gateway: str | 
     code, share = envoy.cluster_not_found(route, translation.endpoints)
     if share == 1:
         return Decision(request, route=rule, direct_response=code, filters=filters, reason=selected.reason)
+    prefix = route["match"].get("pathSeparatedPrefix", route["match"].get("prefix"))
     return Decision(request, backends=envoy.backends_of(route, translation.endpoints), route=rule, filters=filters,
-                    reason=selected.reason, unavailable=(code, share) if share else None)
+                    reason=selected.reason, unavailable=(code, share) if share else None, matched_prefix=prefix)
 
 
 def _hostname(host: str) -> str:
-    return re.sub(r":\d+$", "", host).lower()
+    return envoy.strip_port(host).lower()
 
 
 def _filter_chain(listener: dict, server_name: str) -> dict | None:

@@ -24,8 +24,6 @@ the gateway is told (``endpoints``: ``"namespace/name"`` -> ``["ip:port", ...]``
     Upstreams       the clusters of a translation, their hosts, health checkers and outlier detectors
     Forward         a request as it will leave the gateway
     mutate          a route's request mutations (headers, path and host rewrites), in Envoy's field names
-    location        the Location of a redirect
-    matched_prefix  the prefix a request matched, for a prefix rewrite
     GatewayProxy    start(host, port) / stop(); reconfigure(translation, endpoints, ...)
     counters        requests per backend and status, ejections, health transitions, from log records
     GatewayConfig   what a gateway process serves; load_config reads it from JSON
@@ -50,9 +48,9 @@ from pathlib import Path
 
 import h11
 
-from meshlab.gateway import Decision, Translation, load, match, translate
+from meshlab.gateway import Translation, load, match, translate
 from meshlab.gateway.balance import LB_POLICIES, Cluster, Host
-from meshlab.gateway.envoy import Backend, Request, backends_of, select
+from meshlab.gateway.envoy import Backend, Request, backends_of
 from meshlab.gateway.health import HealthCheck, HealthChecker, OutlierDetection, OutlierDetector, seconds
 
 #: RouteAction.timeout's default (route_components.proto): from the end of the request to the end of the answer.
@@ -352,25 +350,6 @@ def mutate(forward: Forward, actions: Mapping[str, object], matched_prefix: str 
         forward.authority = str(actions["hostRewriteLiteral"])
 
 
-def location(redirect: Mapping[str, object]) -> str:
-    """The Location header of a Decision's redirect (scheme, hostname, port, path): the scheme's
-    well-known port is left out."""
-    default = {"http": 80, "https": 443}.get(str(redirect["scheme"]))
-    port = "" if redirect["port"] == default else f":{redirect['port']}"
-    return f"{redirect['scheme']}://{redirect['hostname']}{port}{redirect['path']}"
-
-
-def matched_prefix(translation: Translation, decision: Decision) -> str | None:
-    """The path prefix the request matched, which ``prefixRewrite`` replaces. A Decision names the
-    rule, not its Envoy route, so the rule's routes are asked again with Envoy's evaluator: the
-    first that holds is the one Envoy took."""
-    routes = [route for config in translation.route_configs for host in config.get("virtualHosts", []) for route in host.get("routes", [])
-              if route.get("name", "").split("/match/")[0].partition("/")[2] == decision.route]
-    selected = select({"name": "rule", "virtualHosts": [{"name": "rule", "domains": ["*"], "routes": routes}]}, decision.request).route
-    found = selected["match"] if selected else {}
-    return found.get("pathSeparatedPrefix", found.get("prefix"))
-
-
 # --- the gateway ----------------------------------------------------------------------------------
 
 
@@ -476,7 +455,7 @@ class GatewayProxy:
         decision = match(self.translation, request, port=self.port)
         route = {"route": decision.route}
         if decision.redirect is not None:
-            return _Answer(int(decision.redirect["statusCode"]), [("location", location(decision.redirect))], b""), route
+            return _Answer(int(decision.redirect["statusCode"]), [("location", decision.location)], b""), route
         if decision.direct_response is not None:
             return _Answer(int(decision.direct_response), [], b""), route
         if not decision.backends:
@@ -486,7 +465,7 @@ class GatewayProxy:
         forward = Forward(request.method, authority, request.path, [(n, v) for n, v in headers if n not in HOP_BY_HOP and n != "host"], body)
         forward.headers += [("x-forwarded-for", _forwarded_for(first, peer)), ("x-forwarded-proto", "http")]
         actions = decision.filters
-        mutate(forward, actions, matched_prefix(self.translation, decision) if "prefixRewrite" in actions else None)
+        mutate(forward, actions, decision.matched_prefix)
         for mirror in actions.get("requestMirrorPolicies", ()):
             self._mirror(mirror, forward)
         return await self._forward(self.upstreams.for_route(decision.route, decision.backends), forward), route

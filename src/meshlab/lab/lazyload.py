@@ -16,9 +16,9 @@ xDS port, pilot-discovery ``--grpcAddr``), and is sent only what its Sidecar imp
    carries the caller and the original destination; the global sidecar (unscoped: no Sidecar selects
    it) forwards it there by its own full configuration and logs it. The call succeeds, one hop longer;
 3. ``refresh`` (Slime's producer, every 10 s there; here when called, or every ``refresh_s``) reads
-   the global sidecar's new log records as Slime's access-log entries, learns source -> destination
-   (``DependencyLearner``), updates the source's ServiceFence and gives its new Sidecar to the control
-   plane (``FenceController``), which pushes it to that workload's proxy only;
+   the global sidecar's new log records as Slime's access-log entries and runs one round of the same
+   ``LazyloadController`` the model runs (learner, ServiceFence, Sidecar); each new Sidecar goes to the
+   control plane, which pushes it to that workload's proxy only;
 4. the next calls go direct.
 
 An L4 adaptation, said once: Slime's global sidecar routes HTTP by the Host header; meshlab's proxy is
@@ -58,7 +58,7 @@ from meshlab.lab.spec import (APP_PORT, DEFAULT_CAPTURE, DEFAULT_PREFIX, FIRST_P
                               check_prefix)
 from meshlab.lab.state import LabState, state_dir
 from meshlab.lab.teardown import cleanup
-from meshlab.scoping.lazyload import GLOBAL_SIDECAR, SERVICE_LABEL, SLIME_NAMESPACE, AccessLogEntry, DependencyLearner, FenceController, ServiceFence
+from meshlab.scoping.lazyload import GLOBAL_SIDECAR, SERVICE_LABEL, SLIME_NAMESPACE, AccessLogEntry, LazyloadController, ServiceFence
 from meshlab.scoping.scope import Service, ServicePort
 from meshlab.scoping.sidecar import Sidecar
 from meshlab.xds import DebounceOptions
@@ -130,10 +130,7 @@ class LazyLab:
         self.processes: list[tuple[str, ProcessRecord]] = []
         self.services: dict[str, ClusterIPService] = {}  # service name -> its ClusterIP service
         self.control_plane: ControlPlaneThread | None = None
-        self.fences: dict[str, ServiceFence] = {}
-        self.learner: DependencyLearner | None = None
-        self.controller: FenceController | None = None
-        self.sidecars: dict[str, Sidecar] = {}  # fence key -> the Sidecar last given to the control plane
+        self.lazyload: LazyloadController | None = None  # Slime's controller, once lazy loading is on
         self.unscoped: dict[str, int] = {}  # what the workload's proxy was sent before any Sidecar
         self._read = 0  # global sidecar log lines already learned from
         self._started = time.monotonic()
@@ -235,19 +232,16 @@ class LazyLab:
         the Istio and Slime namespaces; what it does not know goes to the global sidecar."""
         registry = [Service(s.hostname, s.namespace, (ServicePort(s.port, "TCP", "tcp"),), len(s.endpoints)) for s in self.services.values()]
         labels = {f"{pod.k8s_namespace}/{pod.name}": pod.labels for pod in self.pods.values()}
-        self.controller = FenceController(registry, labels)
         workloads = [pod for pod in self.pods.values() if pod.name != GLOBAL_POD]
-        self.learner = DependencyLearner({pod.ip: [f"{pod.k8s_namespace}/{pod.name}"] for pod in workloads})
+        self.lazyload = LazyloadController(registry, {pod.ip: [f"{pod.k8s_namespace}/{pod.name}"] for pod in workloads}, labels)
         self.control_plane.set_fallback(cluster_name(GLOBAL_PORT, GLOBAL_SIDECAR))
         for pod in workloads:
-            fence = self.fences[f"{NAMESPACE}/{pod.name}"] = ServiceFence(NAMESPACE, pod.name)
-            self.controller.update_domains(fence, 0.0)
-            self._write(fence, self.controller.sidecar(fence, self._now()))
+            self._write(self.lazyload.fence(ServiceFence(NAMESPACE, pod.name), self._now()))
         self.control_plane.wait_settled()
 
-    def _write(self, fence: ServiceFence, sidecar: Sidecar) -> None:
-        self.sidecars[fence.key] = sidecar
-        self.control_plane.set_sidecar(sidecar)
+    def _write(self, sidecar: Sidecar | None) -> None:
+        if sidecar is not None:
+            self.control_plane.set_sidecar(sidecar)
 
     def down(self) -> None:
         """Stop the controller, the control plane, every process; delete every namespace (idempotent)."""
@@ -289,20 +283,14 @@ class LazyLab:
         """One round of Slime's controller: learn from the global sidecar's new log records, refresh the
         fences whose metric changed, give their Sidecars to the control plane and wait for the push to
         be answered. Returns the Sidecars written."""
-        if self.learner is None:
+        if self.lazyload is None:
             raise LabUsageError("lazy loading is off in this lab; start it with up(lazy_loading=True)")
         with self._lock:
             entries = self.access_log()
-            self.learner.read(entries[self._read:])
+            written = self.lazyload.round(entries[self._read:], self._now())
             self._read = len(entries)
-            written = []
-            now = self._now()
-            for source, metric in self.learner.metric(now).items():
-                fence = self.fences.get(source)
-                sidecar = self.controller.refresh(fence, metric, now) if fence is not None else None
-                if sidecar is not None:
-                    self._write(fence, sidecar)
-                    written.append(sidecar)
+            for sidecar in written:
+                self._write(sidecar)
             if written:
                 self.control_plane.wait_settled()
             return written
@@ -313,7 +301,7 @@ class LazyLab:
 
     def sidecar_of(self, pod: str = WORKLOAD) -> Sidecar | None:
         """The Sidecar the controller last wrote for ``pod``'s service (None before lazy loading)."""
-        return self.sidecars.get(f"{NAMESPACE}/{self.pod(pod).name}")
+        return self.control_plane.call(lambda: self.control_plane.plane.sidecars.get(f"Sidecar/{NAMESPACE}/{self.pod(pod).name}"))
 
     # -- looking ---------------------------------------------------------------------------
     def pod(self, name: str) -> Pod:
@@ -395,7 +383,7 @@ class LazyLab:
         """For each service in turn: ``repeats`` calls before the controller runs (the first is the very
         first call: all go through the global sidecar), one ``refresh``, ``repeats`` calls after (direct).
         Needs a fresh workload and the controller driven from here (``up(refresh_s=None)``)."""
-        if self._loop is not None or self.learner is None:
+        if self._loop is not None or self.lazyload is None:
             raise LabUsageError("measure() needs lazy loading with the controller driven from here: up(lazy_loading=True, refresh_s=None)")
         if repeats < 1:
             raise LabUsageError(f"repeats is a whole number >= 1, got {repeats}")

@@ -33,6 +33,7 @@ learner reads them.
     Destinations        a domain's hosts and status (ACTIVE, EXPIREWAIT, EXPIRE)
     ServiceFence        a service's fence: static hosts and label selectors, learned metrics, domains
     FenceController     fence -> domains -> the Sidecar Slime writes
+    LazyloadController  learner, fence controller and fences: fence a service, run one refresh round
     Call                one call's route: direct or through the global sidecar
     LazyLoading         a mesh under lazy loading on a simulated clock: call, advance, sidecars
 """
@@ -259,6 +260,37 @@ class FenceController:
         return Sidecar(fence.name, fence.namespace, selector, (EgressListener(tuple(sorted(set(hosts)))),), creation_timestamp=created)
 
 
+class LazyloadController:
+    """Slime's lazyload controller, once for the model (``LazyLoading``, on a simulated clock) and the
+    live lab (``meshlab.lab.lazyload``, on the wall clock): the learner, the fence controller and a
+    ServiceFence per fenced service. ``fence`` starts a service fenced; ``round`` is one refresh of
+    producer.go's ticker: read the global sidecar's new log entries, rewrite the Sidecars whose
+    learned dependencies changed."""
+
+    def __init__(self, services: Iterable[Service], addresses: Mapping[str, Iterable[str]],
+                 labels: Mapping[str, Mapping[str, str]] | None = None, ttl_s: float | None = None) -> None:
+        self.learner = DependencyLearner(addresses, ttl_s)
+        self.controller = FenceController(services, labels)
+        self.fences: dict[str, ServiceFence] = {}
+
+    def fence(self, fence: ServiceFence, now_s: float) -> Sidecar | None:
+        """Fence a service: its domains from its static hosts and selectors, and the Sidecar it starts with."""
+        self.fences[fence.key] = fence
+        self.controller.update_domains(fence, now_s)
+        return self.controller.sidecar(fence, now_s)
+
+    def round(self, entries: Iterable[AccessLogEntry], now_s: float) -> list[Sidecar]:
+        """One refresh: the Sidecars rewritten, in the learner's order of sources."""
+        self.learner.read(entries)
+        written = []
+        for source, metric in self.learner.metric(now_s).items():
+            fence = self.fences.get(source)
+            sidecar = self.controller.refresh(fence, metric, now_s) if fence is not None else None
+            if sidecar is not None:
+                written.append(sidecar)
+        return written
+
+
 @dataclass(frozen=True)
 class Call:
     time_s: float
@@ -283,13 +315,12 @@ class LazyLoading:
         self.workloads = dict(workloads)
         self.refresh_s, self.push_delay_s = refresh_s, push_delay_s
         backs = {address: [f"{w.namespace}/{h.split('.')[0]}" for h in w.services] for address, w in self.workloads.items()}
-        self.learner = DependencyLearner(backs, ttl_s)
-        self.controller = FenceController(self.services, labels)
-        self.fences = {fence.key: fence for fence in fences}
+        self.lazyload = LazyloadController(self.services, backs, labels, ttl_s)
+        starting = {fence.key: fence for fence in fences}
         for workload in self.workloads.values():
             for hostname in workload.services:
                 name = hostname.split(".")[0]
-                self.fences.setdefault(f"{workload.namespace}/{name}", ServiceFence(workload.namespace, name))
+                starting.setdefault(f"{workload.namespace}/{name}", ServiceFence(workload.namespace, name))
         self._address_of = {f"{w.namespace}/{w.name}": address for address, w in self.workloads.items()}
         self.written: list[tuple[float, Sidecar]] = []  # every Sidecar write, in order
         self._pending: list[tuple[float, Sidecar]] = []  # written, not yet pushed
@@ -298,13 +329,11 @@ class LazyLoading:
         self.calls: list[Call] = []
         self.now_s = 0.0
         self.push_context = PushContext(self.services)
-        for fence in self.fences.values():  # the mesh starts fenced: these are in force from the start
-            self.controller.update_domains(fence, 0.0)
-            self._write(fence, 0.0)
+        for fence in starting.values():  # the mesh starts fenced: these are in force from the start
+            self._write(0.0, self.lazyload.fence(fence, 0.0))
         self._apply(float("inf"))
 
-    def _write(self, fence: ServiceFence, now_s: float, sidecar: Sidecar | None = None) -> None:
-        sidecar = sidecar or self.controller.sidecar(fence, now_s)
+    def _write(self, now_s: float, sidecar: Sidecar | None) -> None:
         if sidecar is not None:
             self.written.append((now_s, sidecar))
             self._pending.append((now_s + self.push_delay_s, sidecar))
@@ -327,14 +356,10 @@ class LazyLoading:
         tick = (int(self.now_s / self.refresh_s) + 1) * self.refresh_s
         while tick <= until_s:
             self._apply(tick)
-            self.learner.read(e for e in self._log if e.time_s <= tick)
+            entries = [e for e in self._log if e.time_s <= tick]
             self._log = [e for e in self._log if e.time_s > tick]
-            for source, metric in self.learner.metric(tick).items():
-                fence = self.fences.get(source)
-                if fence is not None:
-                    sidecar = self.controller.refresh(fence, metric, tick)
-                    if sidecar is not None:
-                        self._write(fence, tick, sidecar)
+            for sidecar in self.lazyload.round(entries, tick):
+                self._write(tick, sidecar)
             tick += self.refresh_s
         self._apply(until_s)
         self.now_s = until_s

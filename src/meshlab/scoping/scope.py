@@ -36,6 +36,7 @@ configuration, Istio's own clusters (BlackHoleCluster, PassthroughCluster).
     Workload       a proxy's workload: namespace, name, labels, the services it backs
     SidecarScope   what a proxy is sent: services, clusters, routes, listeners, endpoints; depends_on
     PushContext    the services and Sidecars at one version: sidecar_for, sidecar_scope (cached)
+    needs_push     whether a change concerns a proxy: istiod's ProxyNeedsPush, for the simulator and the live server
     RegistryError  a services file that cannot be read; names the field and what is accepted
     load_registry  ``{"services": [...], "workloads": [...]}`` -> Services and Workloads
 """
@@ -311,6 +312,19 @@ class PushContext:
                     seen.registry != KUBERNETES and service.registry == KUBERNETES and (service.namespace == namespace or seen.namespace != namespace)):
                 best[service.hostname] = service
         return [s for s in services if best[s.hostname] is s]
+
+
+def needs_push(scope: SidecarScope, keys: Iterable[str] | None, workload: Workload | None = None,
+               previous: SidecarScope | None = None) -> bool:
+    """Whether a change of ``keys`` ("Kind/namespace/name") is pushed to a proxy with ``scope``: a change
+    naming no key concerns every proxy; otherwise one its scope depends on, or the scope it had before
+    this push (a Sidecar that just dropped a service still needs to hear of it), or one of the workload's
+    own services (Istio 1.30.3 pilot/pkg/xds/proxy_dependencies.go ConfigAffectsProxy, checkProxyDependencies;
+    pilot/pkg/xds/ads.go pushConnection passes the previous SidecarScope)."""
+    if not keys:
+        return True
+    own = {f"ServiceEntry/{workload.namespace}/{host}" for host in workload.services} if workload is not None else set()
+    return any(key in own or scope.depends_on(key) or (previous is not None and previous.depends_on(key)) for key in keys)
 
 
 class RegistryError(ValueError):

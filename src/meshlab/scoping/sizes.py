@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 from meshlab.microservices.callgraph import grow_call_graph
 from meshlab.scoping.lazyload import GLOBAL_SIDECAR, PUSH_DELAY_S, REFRESH_S, SLIME_NAMESPACE, LazyLoading
-from meshlab.scoping.scope import ROOT_NAMESPACE, PushContext, Service, SidecarScope, Workload
+from meshlab.scoping.scope import ROOT_NAMESPACE, PushContext, Service, SidecarScope, Workload, needs_push
 from meshlab.scoping.sidecar import EgressListener, Sidecar
 from meshlab.xds.memory import ENVOY_ISTIO_1_24, HUABING_UNSCOPED
 from meshlab.xds.pushrequest import PushRequest
@@ -126,8 +126,7 @@ class ProxyScopes:
 
     def needs_push(self, proxy: int, request: PushRequest) -> bool:
         workload, scope = self.proxies[proxy]
-        own = {f"ServiceEntry/{workload.namespace}/{host}" for host in workload.services}
-        return not request.configs or any(scope.depends_on(key) or key in own for key in request.configs)
+        return needs_push(scope, request.configs, workload)
 
     def push_bytes(self, service: Service) -> float:
         """Bytes a full push of a change to ``service`` sends, over every proxy it concerns."""

@@ -47,7 +47,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import json_format
 
 from meshlab.loopthread import LoopThread
-from meshlab.scoping.scope import PushContext, ServicePort, SidecarScope, Workload
+from meshlab.scoping.scope import PushContext, ServicePort, SidecarScope, Workload, needs_push
 from meshlab.scoping.scope import Service as RegistryService
 from meshlab.scoping.sidecar import Sidecar
 from meshlab.xds import outbound
@@ -213,7 +213,7 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
             previous = connection.scope
             if connection.workload is not None:
                 connection.scope = self.push_context.sidecar_scope(connection.workload)
-            if self._needs_push(request, connection.scope, previous):
+            if self._needs_push(request, connection, previous):
                 self.queue.enqueue(connection, replace(request))
                 pushed += 1
         self.pushes.append({"t_ms": self.clock.now_ms(), "version": self.version, "full": request.full, "configs": sorted(request.configs or ()),
@@ -233,12 +233,13 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
             name = next((s.name for s in self.snapshot.services.values() if name in s.clusters), name)
         return f"ServiceEntry/{DEFAULT_NAMESPACE}/{name}" if kind in ("Service", "Endpoints") else config
 
-    def _needs_push(self, request: PushRequest, scope: SidecarScope | None, previous: SidecarScope | None) -> bool:
-        """ProxyNeedsPush for a sidecar: a change with no keys, or one the new or the previous scope depends on."""
-        if request.configs is None or scope is None:
+    def _needs_push(self, request: PushRequest, connection: Connection, previous: SidecarScope | None) -> bool:
+        """ProxyNeedsPush (``meshlab.scoping.scope.needs_push``) on the change's keys as istiod names them;
+        a proxyless client, with no workload, hears of everything."""
+        if connection.scope is None:
             return True
-        keys = [self._istio_key(config) for config in request.configs]
-        return any(scope.depends_on(key) or (previous is not None and previous.depends_on(key)) for key in keys)
+        keys = None if request.configs is None else [self._istio_key(config) for config in request.configs]
+        return needs_push(connection.scope, keys, connection.workload, previous)
 
     async def _sender(self) -> None:
         while True:
