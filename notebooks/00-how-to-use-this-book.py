@@ -59,6 +59,7 @@ widgets.interact(show_path, path=widgets.Dropdown(options=list(READING_PATHS), d
 # | 06 | §6 on a real cluster | needs Docker and kind |
 # | 08 | §2 Istio's Gateway and VirtualService; §5 the same YAML through Envoy Gateway | history; needs the upstream stage (Go) |
 # | 11 | §2 frames, byte by byte | for those who will write a codec |
+# | 12 | §4 a management plane over many meshes; §6 several trust domains | for platform teams; federation |
 # | 13 | §8 the real SPIRE beside meshlab's agent | needs the upstream stage (Go) |
 #
 # Sections marked **upstream** run the projects' own programs, built from their Go modules; sections

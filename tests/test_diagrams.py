@@ -34,6 +34,8 @@ EXTREMES = {
     **{f"{d} across nodes lit": (lambda d=d: socket_paths(False).lit(*segment_path(d, False))) for d in DATAPATHS},
     **{f"tiers, {c} lit": (lambda c=c: architectures.tiered_gateways().lit(*architectures.tier_path(c))) for c in architectures.TIER_CLUSTERS},
     **{f"lazy loading, {'first' if f else 'later'} call lit": (lambda f=f: architectures.lazy_loading().lit(*architectures.lazy_path(f))) for f in (True, False)},
+    **{f"multi-network, {name} lit": (lambda c=c, s=s: architectures.multi_network_mesh().lit(*architectures.cross_network_path(c, s)))
+       for name, (c, s) in {"home": (False, "echo"), "hello across": (True, "hello"), "echo failover": (True, "echo")}.items()},
 }
 
 

@@ -2,6 +2,8 @@
 
     up       create pods (network namespaces) with Istio's rules and sidecars; or, with --clusters N,
              several clusters with tier-2 gateways behind a tier-1 gateway (meshlab.lab.clusters)
+    multicluster  one mesh over several clusters and networks (meshlab.lab.multicluster), run in the
+             foreground (its control planes live in this process): a call across networks, a failover
     status   the lab's pods (and clusters and gateways)
     exec     a command in a pod's network namespace
     logs     a pod's sidecar or app log, a node proxy's, or a gateway's
@@ -52,6 +54,36 @@ def _up_clusters(args: argparse.Namespace) -> int:
     return 0
 
 
+def _multicluster(args: argparse.Namespace) -> int:
+    """Up, one call per service from cluster1 with the path it took, a failover if asked, then down
+    (or, with --serve, serve until interrupted)."""
+    import signal
+    import threading
+
+    from meshlab.lab.multicluster import MultiClusterMesh
+
+    with MultiClusterMesh(args.prefix).up(args.clusters, pods=args.pods) as mesh:
+        print(f"mesh {args.prefix!r} is up: {args.clusters} clusters, each its own network, control plane and east-west gateway")
+        for service in ("hello", "echo"):
+            call = mesh.call(service, "cluster1")
+            print(f"cluster1-sleep -> {service}: answered by {call.answered_by}" + (" across networks" if call.crossed else " at home"))
+            for hop in call.hops:
+                print(f"  {hop['pod']:<18} {hop['direction']:<8} {hop['downstream']:>19} -> {hop['upstream']:<19} sni={hop.get('sni') or '-'}"
+                      f" peer={hop.get('peer_identity') or '-'}")
+        if args.failover:
+            print(mesh.failover("echo", "cluster1"))
+        if args.serve:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            print(f"serving; `meshlab lab status --prefix {args.prefix}` from another shell; Ctrl-C stops it")
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                pass
+    print(f"mesh {args.prefix!r} is down")
+    return 0
+
+
 def _print_clusters(status: dict) -> None:
     tier1 = status["tier1"]
     print(f"lab {status['prefix']}: tier-1 gateway {tier1['ip']}:{tier1['port']} ({'running' if tier1['running'] else 'NOT running'}) "
@@ -69,6 +101,19 @@ def _status(args: argparse.Namespace) -> int:
     from meshlab.lab.state import read_state, state_dir
 
     state = read_state(state_dir(args.prefix))
+    if state is not None and state.clusters and "mesh" in state.clusters:
+        from meshlab.lab.multicluster import MultiClusterMesh
+
+        status = MultiClusterMesh.attach(args.prefix).status()
+        if args.json:
+            print(json.dumps(status, indent=2))
+            return 0
+        print(f"mesh {status['prefix']}: {status['model']}")
+        for cluster in status["clusters"]:
+            running = sum(pod["running"] for pod in cluster["pods"])
+            print(f"  {cluster['name']}: {cluster['network']}, {cluster['locality']}, east-west gateway {cluster['eastwest_gateway']}, "
+                  f"{running}/{len(cluster['pods'])} pods running")
+        return 0
     if state is not None and state.clusters:
         from meshlab.lab.clusters import Clusters
 
@@ -157,6 +202,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--datapath", choices=DATAPATHS, default="iptables",
                     help="outbound capture by Istio's iptables rules (default) or by eBPF (connect4 + sockops + sk_msg)")
     up.set_defaults(run=_lab_errors(_up))
+
+    mesh = lab_commands.add_parser("multicluster", parents=[prefix], help="one mesh over several clusters and networks, in the foreground")
+    mesh.add_argument("--clusters", type=int, choices=range(2, 5), default=2, metavar="N", help="clusters (2-4, default 2), each its own network")
+    mesh.add_argument("--pods", type=int, choices=range(1, 9), default=2, metavar="N", help="echo pods per cluster (1-8, default 2)")
+    mesh.add_argument("--failover", action="store_true", help="kill cluster1's echo pods and measure the failover to another cluster")
+    mesh.add_argument("--serve", action="store_true", help="keep the mesh up until interrupted (else it goes down at the end)")
+    mesh.set_defaults(run=_lab_errors(_multicluster))
 
     ebpf = lab_commands.add_parser("ebpf", help="the eBPF datapath of a lab started with --datapath ebpf")
     ebpf_commands = ebpf.add_subparsers(dest="ebpf_command", metavar="COMMAND", required=True)

@@ -10,12 +10,16 @@
     cluster    Lab: nodes, pods, services; up/down/status/exec/logs/hops/requests
     clusters   several clusters, each behind its tier-2 gateway, and a tier-1 gateway splitting between them
     lazyload   lazy loading live: a fenced workload, the global sidecar, the controller, meshlab's xDS control plane
+    multicluster  one mesh over clusters on several networks: control planes, east-west gateways, mutual TLS, a VM
+    dapr       Dapr's daprd beside lab pods (and their sidecars), driven by Dapr's Python SDK
     teardown   cleanup: remove what a prefix owns (down, and after a crash)
     identity   the identity live lab: SPIRE-style agent attesting the lab's pods, mTLS between them
     spire      the same pods given identities by a real SPIRE (the upstream stage)
     kubelet    starts pods' processes (apps, sidecars, gateways) by forking one pre-imported Python
     sidecar    the transparent proxy (15001 outbound, 15006 inbound) running as uid 1337
     xdsclient  the sidecar's ADS client: its outbound table from the control plane's listeners, clusters, endpoints
+    balancer   how the sidecar picks an endpoint: Envoy's priority levels, weights, outlier detection
+    tlsinspector  Envoy's tls_inspector: a connection's first bytes peeked (TLS or not, the SNI)
     apps       the demo HTTP echo app
     client     an HTTP client that times every request
 

@@ -10,6 +10,14 @@ the part of a per-node proxy, with the same code):
   app's original port from 127.0.0.6, the source ISTIO_OUTPUT returns early for, which is why
   the app sees 127.0.0.6 as its peer.
 
+With certificates (``tls``: the pod's SVID, key and trust bundle, issued by the lab's authority) the
+proxy speaks Istio's mutual TLS: outbound, to an endpoint whose tlsMode is istio, it originates TLS
+with the cluster's SNI (``outbound_.<port>_._.<hostname>``) and ALPN ``istio``; inbound, it peeks at
+each connection (``meshlab.lab.tlsinspector``, Envoy's tls_inspector) and terminates TLS when the
+connection starts with a ClientHello, verifying the peer's SVID against the bundle, or passes
+plaintext on (PERMISSIVE). Run as an **east-west gateway** (``eastwest_port``, 15443) it routes
+connections by their SNI to a pod of its own network without terminating them (AUTO_PASSTHROUGH).
+
 Every connection is logged, when it ends, as one JSON record (a "hop"), which notebooks read.
 The process is started as root inside the pod, binds its listeners, then drops to the proxy's
 uid and gid, importing nothing afterwards (so it works even where uid 1337 cannot read files).
@@ -24,7 +32,8 @@ and the original destination, and is forwarded there by the global sidecar's own
     original_destination   SO_ORIGINAL_DST of an accepted socket
     proxy_protocol_line    the PROXY protocol v1 header a fallback connection starts with (HAProxy's spec)
     read_proxy_protocol    such a header -> (source, destination); a ValueError saying what is accepted
-    Upstream               where one connection goes: address, service, Envoy's cluster, PROXY line or not
+    Upstream               where one connection goes: address, service, Envoy's cluster, PROXY line, SNI
+    MutualTls              the client and server TLS contexts of one pod's SVID
     ServiceTable           service VIP:port -> endpoints, reloaded when its file changes
     Hop                    one proxied connection, as logged
     Sidecar                the listeners (outbound, inbound, the global sidecar's) and the splicing protocols
@@ -39,12 +48,18 @@ import json
 import os
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from meshlab.identity.mtls import context as tls_context
+from meshlab.lab.tlsinspector import looks_like_tls, peek, server_name
+from meshlab.xds.outbound import ALPN_IN_MESH
 
 SO_ORIGINAL_DST = 80
 INBOUND_PASSTHROUGH_SOURCE = "127.0.0.6"
@@ -75,13 +90,32 @@ def original_destination(sock: socket.socket) -> tuple[str, int]:
 @dataclass(frozen=True)
 class Upstream:
     """``service`` the VIP:port resolved (None when none was); ``cluster`` Envoy's %UPSTREAM_CLUSTER%
-    (xDS mode); ``proxy_protocol``: the connection starts with a PROXY line (the global sidecar's)."""
+    (xDS mode); ``proxy_protocol``: the connection starts with a PROXY line (the global sidecar's);
+    ``sni``: originate mutual TLS with this SNI; ``report`` is told how connecting went (None: it
+    worked, else the failure), for the cluster's outlier detection."""
 
     host: str
     port: int
     service: str | None = None
     cluster: str | None = None
     proxy_protocol: bool = False
+    sni: str | None = None
+    report: Callable[[str | None], None] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class MutualTls:
+    """A pod's SVID as TLS contexts: ``client`` to originate (ALPN istio), ``server`` to terminate."""
+
+    client: ssl.SSLContext
+    server: ssl.SSLContext
+
+    @classmethod
+    def load(cls, chain: Path, key: Path, bundle: Path) -> MutualTls:
+        chain_pem, key_pem, bundle_pem = chain.read_bytes(), key.read_bytes(), bundle.read_bytes()
+        client = tls_context(chain_pem, key_pem, bundle_pem, server_side=False)
+        client.set_alpn_protocols(list(ALPN_IN_MESH))
+        return cls(client, tls_context(chain_pem, key_pem, bundle_pem, server_side=True))
 
 
 class ServiceTable:
@@ -133,6 +167,8 @@ class Hop:
     error: str | None = None
     upstream_cluster: str | None = None  # xDS mode: Envoy's %UPSTREAM_CLUSTER%
     source: str | None = None  # the global sidecar: the caller, as its PROXY line named it
+    sni: str | None = None  # the SNI sent (outbound), or received (east-west gateway)
+    peer_identity: str | None = None  # the SPIFFE ID the other side's certificate proved (mutual TLS)
 
 
 def _address(pair) -> str:
@@ -153,7 +189,7 @@ class _Half(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.splice.half_close(self.upstream)
-        return True
+        return self.transport.get_extra_info("sslcontext") is None  # keep a plain side open to write; TLS closes
 
     def connection_lost(self, exc) -> None:
         self.splice.lost(self.upstream)
@@ -205,6 +241,11 @@ class _Splice:
                 half.transport.close()
         elif not target.is_closing() and target.can_write_eof():
             target.write_eof()
+        elif not target.is_closing():
+            # A TLS side: asyncio's TLS transports cannot half-close, so the EOF closes it (close_notify
+            # after what was written). Envoy would half-close instead; a client that half-closes before
+            # reading its answer would lose it here over mutual TLS.
+            target.close()
 
     def connected(self) -> None:
         """The upstream connection exists: send what arrived early, then let the client's bytes flow."""
@@ -233,19 +274,27 @@ class _Splice:
 
 
 class _Downstream(_Half):
-    """The accepted side: reads the original destination, then has the sidecar open the upstream side."""
+    """The accepted side: reads the original destination, then has the sidecar open the upstream side.
+    A connection accepted after a peek comes with its ``destination`` (and, at an east-west gateway,
+    its ``sni``) already read off the raw socket."""
 
-    def __init__(self, sidecar: Sidecar, direction: str) -> None:
+    def __init__(self, sidecar: Sidecar, direction: str, destination: tuple[str, int] | None = None, sni: str | None = None) -> None:
         super().__init__(None, upstream=False)
-        self.sidecar, self.direction = sidecar, direction
+        self.sidecar, self.direction, self.destination, self.sni = sidecar, direction, destination, sni
 
     def connection_made(self, transport) -> None:
         transport.pause_reading()  # nothing is read until the upstream connection exists
         self.transport = transport
-        destination = original_destination(transport.get_extra_info("socket"))
-        hop = Hop(self.sidecar.pod, self.direction, _address(transport.get_extra_info("peername")), _address(destination))
+        destination = self.destination or original_destination(transport.get_extra_info("socket"))
+        hop = Hop(self.sidecar.pod, self.direction, _address(transport.get_extra_info("peername")), _address(destination), sni=self.sni,
+                  peer_identity=_spiffe_id(transport.get_extra_info("peercert")))
         self.splice = _Splice(self.sidecar, hop, self)
         asyncio.get_running_loop().create_task(self.sidecar.connect_upstream(self.splice, destination))
+
+
+def _spiffe_id(certificate: dict | None) -> str | None:
+    uris = [value for kind, value in (certificate or {}).get("subjectAltName", ()) if kind == "URI"]
+    return uris[0] if len(uris) == 1 else None
 
 
 class _ProxyProtocolDownstream(_Downstream):
@@ -287,24 +336,73 @@ class Sidecar:
     has ``global_port``. ``services`` is a ServiceTable, or anything with its ``upstream`` (in xDS
     mode an object whose ``table`` attribute is the latest OutboundTable: ``meshlab.lab.xdsclient``)."""
 
-    def __init__(self, pod: str, services, log=None, inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None) -> None:
-        self.pod, self.services, self.inbound_source, self.mark = pod, services, inbound_source, mark
+    def __init__(self, pod: str, services, log=None, inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None,
+                 tls: MutualTls | None = None) -> None:
+        self.pod, self.services, self.inbound_source, self.mark, self.tls = pod, services, inbound_source, mark, tls
         self.stream = log or sys.stdout
         self.lock = threading.Lock()  # the xDS client logs from its own thread
+        self.listeners: list[socket.socket] = []  # those served by peeking accept loops
 
     def log(self, record: dict) -> None:
         with self.lock:
             self.stream.write(json.dumps(record) + "\n")
             self.stream.flush()
 
-    async def listen(self, outbound_port: int, inbound_port: int, global_port: int | None = None) -> list[asyncio.base_events.Server]:
+    async def listen(self, outbound_port: int, inbound_port: int, global_port: int | None = None, eastwest_port: int | None = None) -> None:
+        """Bind the listeners: outbound; inbound (peeking for TLS when the proxy has certificates); the
+        global sidecar's; the east-west gateway's (peeking for the SNI)."""
         loop = asyncio.get_running_loop()
-        servers = []
-        for direction, port in (("outbound", outbound_port), ("inbound", inbound_port)):
-            servers.append(await loop.create_server(lambda d=direction: _Downstream(self, d), "0.0.0.0", port, reuse_address=True, backlog=1024))
+        await loop.create_server(lambda: _Downstream(self, "outbound"), "0.0.0.0", outbound_port, reuse_address=True, backlog=1024)
+        if self.tls is None:
+            await loop.create_server(lambda: _Downstream(self, "inbound"), "0.0.0.0", inbound_port, reuse_address=True, backlog=1024)
+        else:
+            self._peeking(inbound_port, self._accept_inbound)
         if global_port is not None:
-            servers.append(await loop.create_server(lambda: _ProxyProtocolDownstream(self, "inbound"), "0.0.0.0", global_port, reuse_address=True, backlog=1024))
-        return servers
+            await loop.create_server(lambda: _ProxyProtocolDownstream(self, "inbound"), "0.0.0.0", global_port, reuse_address=True, backlog=1024)
+        if eastwest_port is not None:
+            self._peeking(eastwest_port, self._accept_eastwest)
+
+    def _peeking(self, port: int, accept) -> None:
+        """A listener whose connections are each peeked at before a protocol is chosen for them."""
+        listener = socket.create_server(("0.0.0.0", port), backlog=1024, reuse_port=False)
+        listener.setblocking(False)
+        self.listeners.append(listener)
+        asyncio.get_running_loop().create_task(self._accepting(listener, accept))
+
+    async def _accepting(self, listener: socket.socket, accept) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            connection, peer = await loop.sock_accept(listener)
+            loop.create_task(accept(connection, peer))
+
+    async def _accept_inbound(self, connection: socket.socket, peer: tuple[str, int]) -> None:
+        """Istio's inbound listener in PERMISSIVE mode: mutual TLS when a ClientHello comes, plaintext otherwise."""
+        destination = ("", 0)
+        try:
+            destination = original_destination(connection)
+            tls = self.tls.server if looks_like_tls(await peek(connection)) else None
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: _Downstream(self, "inbound", destination), connection, ssl=tls)
+        except (OSError, TimeoutError) as error:
+            self._refused(connection, Hop(self.pod, "inbound", _address(peer), _address(destination)),
+                          f"TLS handshake failed: {_reason(error)}" if isinstance(error, ssl.SSLError) else str(error))
+
+    async def _accept_eastwest(self, connection: socket.socket, peer: tuple[str, int]) -> None:
+        """AUTO_PASSTHROUGH: the ClientHello's SNI names the service; the TLS goes on untouched."""
+        here = connection.getsockname()
+        try:
+            head = await peek(connection)
+            sni = server_name(head) if looks_like_tls(head) else None
+            if sni is None:
+                raise ValueError("no SNI: an east-west gateway passes on only TLS connections that name a service (outbound_.<port>_._.<host>)")
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: _Downstream(self, "eastwest", here, sni), connection)
+        except (OSError, TimeoutError, ValueError) as error:
+            self._refused(connection, Hop(self.pod, "eastwest", _address(peer), _address(here)), str(error))
+
+    def _refused(self, connection: socket.socket, hop: Hop, why: str) -> None:
+        """A connection refused before it was spliced, logged as a hop with the reason."""
+        connection.close()
+        hop.error = why
+        self.log({"event": "hop", **asdict(hop)})
 
     def table(self):
         """The table in force now (in xDS mode the client's latest)."""
@@ -316,17 +414,22 @@ class Sidecar:
         loop = asyncio.get_running_loop()
         hop = splice.hop
         preamble = b""
-        local = None
+        local = report = None
         if hop.direction == "inbound" and not forward:
             host, port = destination
             local = (self.inbound_source, 0) if self.inbound_source else None
         else:
             try:
-                chosen = self.table().upstream(*destination, fallback=not forward)
+                table = self.table()
+                chosen = table.by_sni(hop.sni) if hop.direction == "eastwest" else table.upstream(*destination, fallback=not forward)
+                if chosen.sni and self.tls is None:
+                    raise LookupError(f"cluster {chosen.cluster} wants mutual TLS with {chosen.host}:{chosen.port}, and this proxy has no certificate")
             except LookupError as error:
                 splice.down.transport.close()
                 return splice.finish(str(error))
-            host, port, hop.service, hop.upstream_cluster = chosen.host, chosen.port, chosen.service, chosen.cluster
+            host, port, hop.service, hop.upstream_cluster, report = chosen.host, chosen.port, chosen.service, chosen.cluster, chosen.report
+            if chosen.sni:
+                hop.sni = chosen.sni
             if chosen.proxy_protocol:
                 preamble = proxy_protocol_line(splice.down.transport.get_extra_info("peername"), destination)
         hop.upstream = f"{host}:{port}"
@@ -338,19 +441,33 @@ class Sidecar:
             if local:
                 upstream.bind(local)
             await loop.sock_connect(upstream, (host, port))
-            transport, _ = await loop.create_connection(lambda: splice.up, sock=upstream)
+            tls = {"ssl": self.tls.client, "server_hostname": hop.sni} if hop.direction == "outbound" and hop.sni else {}
+            transport, _ = await loop.create_connection(lambda: splice.up, sock=upstream, **tls)
         except OSError as error:
             upstream.close()
             splice.down.transport.close()
-            splice.finish(f"connect to {host}:{port} failed: {error.strerror or error}")
+            if report is not None:
+                report("connect_failed")
+            splice.finish(f"connect to {host}:{port} failed: {_reason(error)}")
             return
+        if report is not None:
+            report(None)
         hop.upstream_source = _address(transport.get_extra_info("sockname"))
+        if hop.direction == "outbound" and hop.sni:
+            hop.peer_identity = _spiffe_id(transport.get_extra_info("peercert"))
         if splice.down.transport.is_closing():  # the client gave up while we connected
             transport.close()
         else:
             if preamble:
                 transport.write(preamble)
             splice.connected()
+
+
+def _reason(error: OSError) -> str:
+    """An error as OpenSSL or the kernel put it (a refused certificate: the verification message)."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"{error.reason}: {error.verify_message}"
+    return str(getattr(error, "reason", None) or error.strerror or error)
 
 
 def _drop_privileges(uid: int, gid: int) -> None:
@@ -374,21 +491,25 @@ def run(pod: str, services_file: Path | None, uid: int | None, gid: int | None, 
     network namespace; a per-node proxy connects to pods from its own address (``inbound_source`` None).
     ``uid`` None keeps the caller's uid (a lab without root, where 1337 is not mapped); ``mark``
     then sets SO_MARK on every upstream socket, which the pod's rules match instead of the uid.
-    ``xds`` (``{"server": "ip:port", "node": "namespace/name", "labels": {...}, "global_port": int | None}``)
-    takes the configuration from the control plane instead of ``services_file``; with ``global_port``
-    the proxy is the global sidecar (``meshlab.lab.xdsclient`` must be imported before: it is not
-    read once the proxy runs as uid 1337)."""
+    ``xds`` (``{"server": "ip:port", "node": "namespace/name", "labels": {...}, "global_port": int | None,
+    "eastwest_port": int | None, "tls": {"chain": path, "key": path, "bundle": path} | None}``) takes the
+    configuration from the control plane instead of ``services_file``; with ``global_port`` the proxy
+    is the global sidecar, with ``eastwest_port`` an east-west gateway, with ``tls`` it speaks mutual
+    TLS (its files are read now, as root). ``meshlab.lab.xdsclient`` must be imported before: it is
+    not read once the proxy runs as uid 1337."""
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    sidecar = Sidecar(pod, ServiceTable(services_file), inbound_source=inbound_source, mark=mark)
-    if xds is not None:
+    xds = xds or {}
+    tls = MutualTls.load(*(Path(xds["tls"][part]) for part in ("chain", "key", "bundle"))) if xds.get("tls") else None
+    sidecar = Sidecar(pod, ServiceTable(services_file), inbound_source=inbound_source, mark=mark, tls=tls)
+    if xds:
         from meshlab.lab.xdsclient import AdsClient
 
         sidecar.services = AdsClient(xds["server"], xds["node"], xds.get("labels", {}), sidecar.log)
-    loop.run_until_complete(sidecar.listen(outbound_port, inbound_port, xds.get("global_port") if xds else None))
+    loop.run_until_complete(sidecar.listen(outbound_port, inbound_port, xds.get("global_port"), xds.get("eastwest_port")))
     if uid is not None:
         _drop_privileges(uid, gid)
-    if xds is not None:
+    if xds:
         sidecar.services.start()
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.set_exception_handler(lambda _, context: sidecar.log({"event": "error", "message": context.get("message"), "exception": repr(context.get("exception"))}))

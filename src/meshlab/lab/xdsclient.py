@@ -11,11 +11,13 @@ of its own (gRPC's synchronous client); each update replaces the proxy's table i
 the proxy's event loop reads it without locks.
 
 Where a destination goes (``OutboundTable.upstream``): a listener's cluster, to one of its endpoints
-(round robin); else virtualOutbound's default cluster: PassthroughCluster, to the original destination;
+(by priority, weight and outlier detection: ``meshlab.lab.balancer``), with mutual TLS and the
+cluster's SNI when the endpoint's tlsMode is istio; else virtualOutbound's default cluster: PassthroughCluster, to the original destination;
 any other cluster (the global sidecar's, under lazy loading) to one of its endpoints, prefixed by a PROXY
 protocol line that carries the original destination (``meshlab.lab.sidecar.proxy_protocol_line``),
 what Envoy's upstream_proxy_protocol transport socket sends. The global sidecar reads that line and
 forwards by the destination it names (``upstream(..., fallback=False)``: its own unknowns pass through).
+An east-west gateway is sent one listener whose filter chains match SNIs: ``by_sni`` names the cluster.
 
     OutboundTable         listeners, default cluster, endpoints: where one destination goes
     AdsClient             the ADS stream on its own thread: subscribe, update the table, ACK/NACK
@@ -23,11 +25,12 @@ forwards by the destination it names (``upstream(..., fallback=False)``: its own
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 import grpc
 import grpc._channel  # noqa: F401  imported now: the proxy reads no file once it runs as uid 1337
@@ -36,12 +39,15 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 from google.rpc import status_pb2
 
+from meshlab.gateway.health import OutlierDetection
+from meshlab.lab.balancer import ClusterBalancer
 from meshlab.lab.sidecar import Upstream
-from meshlab.xds.outbound import PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND
+from meshlab.xds.outbound import ISTIO_MUTUAL, PASSTHROUGH_CLUSTER, TLS_DISABLED, TRANSPORT_SOCKET_MATCH, VIRTUAL_OUTBOUND, EdsEndpoint
 from meshlab.xds.resources import CLUSTER, ENDPOINT, LISTENER, SHORT
 
 WILDCARD = "*"
@@ -49,54 +55,118 @@ WILDCARD = "*"
 
 @dataclass(frozen=True)
 class OutboundTable:
-    """What the proxy was last sent, reduced to where connections go. Frozen: an update is a new table."""
+    """What the proxy was last sent, reduced to where connections go. Frozen: an update is a new table
+    (its balancers carry their hosts' health over, ``meshlab.lab.balancer``)."""
 
     listeners: dict[tuple[str, int], str] = field(default_factory=dict)  # (ClusterIP, port) -> cluster
     default_cluster: str = PASSTHROUGH_CLUSTER
-    clusters: frozenset[str] = frozenset()
-    endpoints: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
-    cursors: dict[str, itertools.cycle] = field(default_factory=dict, compare=False)
+    clusters: dict[str, cluster_pb2.Cluster] = field(default_factory=dict)
+    endpoints: dict[str, tuple[EdsEndpoint, ...]] = field(default_factory=dict)
+    sni_routes: dict[str, str] = field(default_factory=dict)  # an AUTO_PASSTHROUGH listener's: SNI -> cluster
+    balancers: dict[str, ClusterBalancer] = field(default_factory=dict, compare=False)
+    log: Callable[[dict], None] = field(default=lambda record: None, compare=False)
 
     def upstream(self, address: str, port: int, fallback: bool = True) -> Upstream:
         """Where a connection to ``address:port`` goes; ``fallback`` False ignores virtualOutbound's
         default cluster (the global sidecar's own unknowns pass through)."""
         cluster = self.listeners.get((address, port))
         if cluster is None and fallback and self.default_cluster != PASSTHROUGH_CLUSTER:
-            host, target = self._endpoint(self.default_cluster)
-            return Upstream(host, target, None, self.default_cluster, proxy_protocol=True)
+            return replace(self.to_cluster(self.default_cluster), proxy_protocol=True)
         if cluster is None:
             return Upstream(address, port, None, PASSTHROUGH_CLUSTER)
-        host, target = self._endpoint(cluster)
-        return Upstream(host, target, f"{address}:{port}", cluster)
+        return replace(self.to_cluster(cluster), service=f"{address}:{port}")
 
-    def _endpoint(self, cluster: str) -> tuple[str, int]:
-        cursor = self.cursors.get(cluster)
-        if cursor is None:
-            raise LookupError(f"no healthy upstream: cluster {cluster} has no endpoints")
-        return next(cursor)
+    def by_sni(self, server_name: str) -> Upstream:
+        """An east-west gateway's AUTO_PASSTHROUGH: the cluster named by the connection's SNI."""
+        cluster = self.sni_routes.get(server_name)
+        if cluster is None:
+            raise LookupError(f"no filter chain matches SNI {server_name!r} (no such service on this network)")
+        return self.to_cluster(cluster, originate_tls=False)
+
+    def to_cluster(self, cluster: str, originate_tls: bool = True) -> Upstream:
+        """One host of ``cluster``, with mutual TLS and the cluster's SNI if the host's tlsMode is istio."""
+        balancer = self.balancers.get(cluster)
+        chosen = balancer.choose() if balancer is not None else None
+        if chosen is None:
+            raise LookupError(f"no healthy upstream: cluster {cluster} has no endpoints" if balancer is None or not balancer.hosts
+                              else f"no healthy upstream: every host of cluster {cluster} is ejected")
+        host, endpoint = chosen
+        sni = _istio_mutual_sni(self.clusters.get(cluster)) if originate_tls and endpoint.tls_mode == ISTIO_MUTUAL else None
+        return Upstream(endpoint.address, endpoint.port, None, cluster, sni=sni, report=partial(_report, balancer, host))
 
     def with_listeners(self, listeners: list[listener_pb2.Listener]) -> OutboundTable:
-        routes, default = {}, PASSTHROUGH_CLUSTER
+        routes, default, sni_routes = {}, PASSTHROUGH_CLUSTER, {}
         for listener in listeners:
             if listener.name == VIRTUAL_OUTBOUND:
                 default = _tcp_cluster(listener.default_filter_chain) or PASSTHROUGH_CLUSTER
+            elif any(chain.filter_chain_match.server_names for chain in listener.filter_chains):
+                sni_routes.update((name, _tcp_cluster(chain)) for chain in listener.filter_chains for name in chain.filter_chain_match.server_names)
             elif listener.HasField("address") and listener.filter_chains:
                 address = listener.address.socket_address
                 cluster = _tcp_cluster(listener.filter_chains[0])
                 if cluster:
                     routes[(address.address, address.port_value)] = cluster
-        return OutboundTable(routes, default, self.clusters, self.endpoints, self.cursors)
+        return replace(self, listeners=routes, default_cluster=default, sni_routes=sni_routes)
 
     def with_clusters(self, clusters: list[cluster_pb2.Cluster]) -> OutboundTable:
-        names = frozenset(c.name for c in clusters)
-        endpoints = {name: value for name, value in self.endpoints.items() if name in names}
-        return OutboundTable(self.listeners, self.default_cluster, names, endpoints, {name: self.cursors[name] for name in endpoints if name in self.cursors})
+        named = {c.name: c for c in clusters}
+        kept = {name: value for name, value in self.endpoints.items() if name in named}
+        return replace(self, clusters=named, endpoints=kept, balancers=self._balancers(named, kept))
 
     def with_endpoints(self, assignments: list[endpoint_pb2.ClusterLoadAssignment]) -> OutboundTable:
-        endpoints = {a.cluster_name: tuple((e.endpoint.address.socket_address.address, e.endpoint.address.socket_address.port_value)
-                                           for locality in a.endpoints for e in locality.lb_endpoints) for a in assignments}
-        cursors = {name: itertools.cycle(value) for name, value in endpoints.items() if value}
-        return OutboundTable(self.listeners, self.default_cluster, self.clusters, endpoints, cursors)
+        endpoints = {a.cluster_name: _endpoints(a) for a in assignments}
+        return replace(self, endpoints=endpoints, balancers=self._balancers(self.clusters, endpoints))
+
+    def _balancers(self, clusters: dict[str, cluster_pb2.Cluster], endpoints: dict[str, tuple[EdsEndpoint, ...]]) -> dict[str, ClusterBalancer]:
+        """A balancer per cluster with endpoints; one whose endpoints and settings did not change is kept as it is."""
+        balancers = {}
+        for name, members in endpoints.items():
+            detection = _outlier_detection(clusters.get(name))
+            old = self.balancers.get(name)
+            if old is not None and old.endpoints == members and old.detection == detection:
+                balancers[name] = old
+            elif old is not None:
+                balancers[name] = old.updated(members, detection, self.log)
+            else:
+                balancers[name] = ClusterBalancer(name, members, detection, self.log, time.monotonic)
+        return balancers
+
+
+def _report(balancer: ClusterBalancer, host, failure: str | None) -> None:
+    if failure is None:
+        balancer.connected(host)
+    else:
+        balancer.failed(host)
+
+
+def _endpoints(assignment: endpoint_pb2.ClusterLoadAssignment) -> tuple[EdsEndpoint, ...]:
+    """EDS's endpoints with what the proxy uses: priority, weight, locality, tlsMode, network."""
+    found = []
+    for group in assignment.endpoints:
+        locality = "/".join(part for part in (group.locality.region, group.locality.zone, group.locality.sub_zone) if part)
+        for lb in group.lb_endpoints:
+            address = lb.endpoint.address.socket_address
+            match = json_format.MessageToDict(lb.metadata.filter_metadata[TRANSPORT_SOCKET_MATCH]) if TRANSPORT_SOCKET_MATCH in lb.metadata.filter_metadata else {}
+            istio = json_format.MessageToDict(lb.metadata.filter_metadata["istio"]) if "istio" in lb.metadata.filter_metadata else {}
+            found.append(EdsEndpoint(address.address, address.port_value, lb.load_balancing_weight.value or 1, locality, group.priority,
+                                     istio.get("network", ""), match.get("tlsMode", TLS_DISABLED)))
+    return tuple(found)
+
+
+def _outlier_detection(cluster: cluster_pb2.Cluster | None) -> OutlierDetection | None:
+    if cluster is None or not cluster.HasField("outlier_detection"):
+        return None
+    return OutlierDetection.from_envoy(json_format.MessageToDict(cluster.outlier_detection), f"cluster {cluster.name} outlierDetection")
+
+
+def _istio_mutual_sni(cluster: cluster_pb2.Cluster | None) -> str | None:
+    """The SNI of the cluster's ``tlsMode-istio`` transport socket (None: the cluster has none)."""
+    for match in cluster.transport_socket_matches if cluster is not None else ():
+        if match.name == f"tlsMode-{ISTIO_MUTUAL}":
+            context = tls_pb2.UpstreamTlsContext()
+            if match.transport_socket.typed_config.Unpack(context):
+                return context.sni
+    return None
 
 
 def _tcp_cluster(chain) -> str | None:
@@ -119,7 +189,7 @@ class AdsClient:
         metadata = struct_pb2.Struct()
         metadata.update({"LABELS": dict(labels)})
         self.node = base_pb2.Node(id=node_id, cluster="meshlab", metadata=metadata)
-        self.table = OutboundTable()
+        self.table = OutboundTable(log=log)
         self._requests: queue.Queue = queue.Queue()
         self._eds_names: list[str] = []
         self._acked: dict[str, tuple[str, str]] = {}  # type -> (version, nonce) of the last response

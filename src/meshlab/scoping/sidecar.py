@@ -35,6 +35,8 @@ from datetime import datetime, timezone
 
 import yaml
 
+from meshlab import yamlfields
+
 API_VERSIONS = ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3")
 MODES = ("ALLOW_ANY", "REGISTRY_ONLY")
 CAPTURE_MODES = ("DEFAULT", "IPTABLES", "NONE")
@@ -215,27 +217,18 @@ def parse_resources(text: str) -> tuple[list[Sidecar], list[Pod]]:
 
 
 def _mapping(value, where: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise SidecarError(f"{where}: expected a mapping, got {value!r}")
-    return value
+    return yamlfields.mapping(value, where, SidecarError)
 
 
 def _labels(value, where: str) -> dict[str, str]:
-    labels = _mapping(value, where)
-    for key, item in labels.items():
-        if not isinstance(key, str) or not isinstance(item, str):
-            raise SidecarError(f"{where}: labels are strings, got {key!r}: {item!r}")
-    return dict(labels)
+    return yamlfields.string_map(value, where, SidecarError)
 
 
 def _known(values: dict, accepted: tuple[str, ...], where: str, section: str) -> None:
     for key in values:
         if key in UNMODELLED.get(section, ()):
             raise SidecarError(f"{where}: {key} is an Istio field meshlab does not model; accepted: {', '.join(accepted)}")
-        if key not in accepted:
-            raise SidecarError(f"{where}: unknown field {key!r}; accepted: {', '.join(accepted)}")
+    yamlfields.known(values, accepted, where, SidecarError)
 
 
 def _string(values: dict, key: str, where: str) -> str:

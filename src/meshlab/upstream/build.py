@@ -4,17 +4,21 @@ PATH (e.g. from Istio's release tarball), which is then used as it is.
 
 A program is built from a wrapper module in the cache (``src/<module>-<version>/``): its go.mod
 requires the pinned module and replaces the dependencies the module proxy refuses
-(``versions.Module.replacements``); its tools.go names the programs, so one go.sum serves them all.
-Nothing of the upstream source is written into the repository.
+(``versions.Module.replacements``) and, for a module whose own go.mod has replace lines
+(``Module.own_replaces``), repeats those, read from that go.mod in Go's module cache; its tools.go
+names the programs, so one go.sum serves them all. Nothing of the upstream source is written into
+the repository.
 
     Installed      a program found: name, version, path, and whether it was built here or found on PATH
     cache_root     MESHLAB_UPSTREAM_CACHE, else $XDG_CACHE_HOME/meshlab/upstream, else ~/.cache/meshlab/upstream
     find           the program if it is built or on PATH at the pinned release, else None
+    replace_lines  the wrapper's replace lines for a module: (old, new, why), the pinned ones and its go.mod's
     install        find it, or build it (progress reported line by line); UpstreamError says the step
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from meshlab.upstream.source import GO_FIX, UpstreamError, go_command
+from meshlab.upstream.source import GO_FIX, UpstreamError, go_command, source
 from meshlab.upstream.versions import PROGRAMS, Module, Program
 
 
@@ -69,11 +73,29 @@ def find(program: Program) -> Installed | None:
     return None
 
 
+def replace_lines(module: Module) -> list[tuple[str, str, str]]:
+    """(old, new, why) for each replace line the wrapper needs: the module's own go.mod's first (read
+    with ``go mod edit -json``), then the pinned ``replacements``, which win for the same module."""
+    lines = {path: (path, f"{path} {version}", why) for path, (version, why) in module.replacements.items()}
+    if module.own_replaces:
+        go_mod = source(module) / "go.mod"
+        done = subprocess.run([go_command(), "mod", "edit", "-json", str(go_mod)], capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise UpstreamError(f"cannot read the replace lines of {go_mod}: {done.stderr.strip()}")
+        for line in json.loads(done.stdout).get("Replace") or []:
+            old, new = line["Old"], line["New"]
+            if not new.get("Version"):
+                raise UpstreamError(f"{module.spec}'s go.mod replaces {old['Path']} with the folder {new['Path']}, which a wrapper module cannot have")
+            target = " ".join(filter(None, (old["Path"], old.get("Version"))))
+            lines.setdefault(target, (target, f"{new['Path']} {new['Version']}", f"as {module.spec}'s go.mod"))
+    return sorted(lines.values())
+
+
 def wrapper_module(module: Module) -> Path:
     """The cache folder whose go.mod builds ``module``'s programs (written if missing or changed)."""
     folder = cache_root() / "src" / f"{module.path.replace('/', '_')}-{module.version}"
     folder.mkdir(parents=True, exist_ok=True)
-    replaces = "".join(f"\t{path} => {path} {version} // {why}\n" for path, (version, why) in sorted(module.replacements.items()))
+    replaces = "".join(f"\t{old} => {new} // {why}\n" for old, new, why in replace_lines(module))
     go_mod = (f"// Written by meshlab.upstream.build: builds {module.spec} ({module.release}).\n"
               f"module meshlab.local/upstream\n\ngo 1.25\n\nrequire {module.path} {module.version}\n"
               + (f"\nreplace (\n{replaces})\n" if replaces else ""))
@@ -98,7 +120,8 @@ def install(program: Program, progress: Callable[[str], None] = lambda line: Non
     target = binary_path(program)
     partial = target.with_name(target.name + ".partial")
     ldflags = " ".join(f"-X {name}={value}" for name, value in program.stamp.items())
-    argv = [go, "build", "-v", "-mod=mod", "-trimpath", "-ldflags", ldflags, "-o", str(partial), program.package]
+    tags = ["-tags", ",".join(program.tags)] if program.tags else []
+    argv = [go, "build", "-v", "-mod=mod", "-trimpath", *tags, "-ldflags", ldflags, "-o", str(partial), program.package]
     progress(f"building {program.name} {program.version} ({program.module.spec}): go build {program.package}")
     started, tail = time.monotonic(), deque(maxlen=15)
     environment = {**os.environ, "CGO_ENABLED": "1" if program.cgo else "0", "GOFLAGS": "-buildvcs=false"}

@@ -18,7 +18,8 @@ the release they stand for, so ``pilot-agent version -s`` says ``1.30.3+9739e10e
     SPIRE                github.com/spiffe/spire v1.13.3
     ENVOY_GATEWAY        github.com/envoyproxy/gateway v1.9.0
     GATEWAY_API          sigs.k8s.io/gateway-api v1.6.1, the Gateway API Envoy Gateway v1.9.0 pins
-    PROGRAMS             pilot-agent, istioctl, spire-server, spire-agent, egctl, by name
+    DAPR                 github.com/dapr/dapr v1.14.0, whose go.mod's own replace lines the wrapper repeats
+    PROGRAMS             pilot-agent, istioctl, spire-server, spire-agent, egctl, daprd, by name
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class Module:
     note: str
     #: ``replace`` lines for dependencies the module proxy refuses: module -> (version, why)
     replacements: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: the module's own go.mod has ``replace`` lines its build needs (``go install pkg@version`` refuses
+    #: such a module): the wrapper repeats them, read from that go.mod in Go's module cache at build time
+    own_replaces: bool = False
 
     @property
     def spec(self) -> str:
@@ -63,13 +67,16 @@ SPIRE = Module("github.com/spiffe/spire", "v1.13.3", "1.13.3",
                "SPIRE's release tag; built from a wrapper module because the proxy refuses the module's version list, "
                "which `go install pkg@version` needs for its deprecation check")
 ENVOY_GATEWAY = Module("github.com/envoyproxy/gateway", "v1.9.0", "v1.9.0", "Envoy Gateway's release tag (its go.mod needs Go >= 1.26.6)")
+DAPR = Module("github.com/dapr/dapr", "v1.14.0", "1.14.0",
+              "Dapr's release tag, the only version of the module the proxy lists (go list -m -versions, 2026-11-30); "
+              "its go.mod replaces 8 dependencies (forks, relicensed commits, a retracted version)", own_replaces=True)
 GATEWAY_API = Module("sigs.k8s.io/gateway-api", "v1.6.1", "v1.6.1",
                      "the Gateway API's release tag, the version Envoy Gateway v1.9.0's go.mod requires: "
                      "its CRDs (config/crd) and examples are read from the module at test time")
 #: The oldest Go that builds every pinned program (Envoy Gateway's go.mod sets the bar).
 GO_MIN = "1.26.6"
 
-MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY, GATEWAY_API)}
+MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY, GATEWAY_API, DAPR)}
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,8 @@ class Program:
     stamp: dict[str, str] = field(default_factory=dict)
     #: built with cgo (SPIRE's SQLite datastore is go-sqlite3, which needs a C compiler)
     cgo: bool = False
+    #: ``go build -tags``: which parts the program is built with (daprd's set of components)
+    tags: tuple[str, ...] = ()
 
     @property
     def version(self) -> str:
@@ -104,4 +113,12 @@ PROGRAMS = {program.name: program for program in (
             {"github.com/spiffe/spire/pkg/common/version.gittag": SPIRE.release}, cgo=True),
     Program("egctl", ENVOY_GATEWAY, "github.com/envoyproxy/gateway/cmd/egctl", ("version", "--remote=false"),
             {"github.com/envoyproxy/gateway/internal/cmd/version.envoyGatewayVersion": ENVOY_GATEWAY.release}),
+    # Dapr's Makefile (v1.14.0) stamps pkg/buildinfo.version (what `daprd --version` prints) and the logger's
+    # DaprVersion (a field of every log line), builds with CGO_ENABLED=0 and a tag choosing the components:
+    # allcomponents by default, stablecomponents for the stable ones only (cmd/daprd/components/*.go; built
+    # with neither, daprd panics at start asking for one). stablecomponents has state.in-memory,
+    # pubsub.in-memory and nameresolution.mdns and .kubernetes; .sqlite and .consul are allcomponents only.
+    Program("daprd", DAPR, "github.com/dapr/dapr/cmd/daprd", ("--version",),
+            {"github.com/dapr/dapr/pkg/buildinfo.version": DAPR.release, "github.com/dapr/kit/logger.DaprVersion": DAPR.release},
+            tags=("stablecomponents",)),
 )}

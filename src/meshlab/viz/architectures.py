@@ -22,6 +22,8 @@ chains and components; SPIRE 1.13 for its parts; Aeraki for the MetaProtocol con
     lazy_loading           09: Slime's lazy loading: global sidecar, access log, ServiceFence, Sidecar, istiod
     lazy_path              09: the arrows of a first call (through the global sidecar) or a later one (direct)
     aeraki_metaprotocol    11: Aeraki, istiod and the MetaProtocol proxy
+    multi_network_mesh     12: two clusters on two networks, an istiod and an east-west gateway each
+    cross_network_path     12: the arrows of a call answered at home or across the networks
     spire_and_sds          13: SPIRE server, agent, workload attestation and Envoy's SDS
     policy_enforcement     14: where a request is authorized: the sidecar and an external PDP
 """
@@ -41,7 +43,7 @@ CHAPTERS = (
     ("04", "where the proxy lives", True), ("05", "proxyless xDS", True),
     ("06", "the control plane under load", True), ("07", "the data plane: Envoy, pilot-agent", False),
     ("08", "gateways", True), ("09", "configuration at scale", True), ("10", "extending the proxy: Wasm", False),
-    ("11", "beyond HTTP: MetaProtocol", True), ("12", "many clusters", False), ("13", "zero-trust identity", True),
+    ("11", "beyond HTTP: MetaProtocol", True), ("12", "many clusters", True), ("13", "zero-trust identity", True),
     ("14", "NGAC vs RBAC", True),
 )
 
@@ -448,6 +450,47 @@ def lazy_loading() -> Diagram:
     return Diagram("Lazy loading: the first call teaches the proxy what it needs", boxes, arrows, groups, "TB")
 
 
+def multi_network_mesh() -> Diagram:
+    """Istio's multi-primary, multi-network model (istio.io "Install Multi-Primary on different networks"):
+    each cluster's istiod reads both API servers and sends its proxies split-horizon EDS, in which the
+    other network's pods are its east-west gateway; that gateway routes mutual TLS by SNI without
+    terminating it (AUTO_PASSTHROUGH on 15443)."""
+    boxes, groups, arrows = [], [], []
+    for k in (1, 2):
+        boxes += [Box(f"istiod{k}", f"istiod {k}\nreads both API servers", "control-plane"),
+                  Box(f"api{k}", f"API server {k}", "control-plane"),
+                  Box(f"eastwest{k}", "east-west gateway\n:15443 AUTO_PASSTHROUGH", "proxy")]
+        members = [f"istiod{k}", f"api{k}", f"eastwest{k}"]
+        if k == 1:
+            boxes += [Box("sleep", "sleep + sidecar", "proxy"), Box("echo1", "echo pods", "app")]
+            members += ["sleep", "echo1"]
+        else:
+            boxes += [Box("hello", "hello pods", "app"), Box("echo2", "echo pods", "app")]
+            members += ["hello", "echo2"]
+        groups.append(Group(f"cluster{k}", f"cluster{k} · network{k} · region{k}", tuple(members)))
+    arrows += [
+        Arrow("api1", "istiod1", "watch", "config"), Arrow("api2", "istiod1", "remote secret", "config", id="remote1"),
+        Arrow("api2", "istiod2", "watch", "config"), Arrow("api1", "istiod2", "remote secret", "config", id="remote2"),
+        Arrow("istiod1", "sleep", "split-horizon EDS", "control", id="eds"),
+        Arrow("sleep", "echo1", "echo: priority 0", id="home"),
+        Arrow("sleep", "eastwest2", "mTLS, SNI outbound_.9080_._.hello", id="cross"),
+        Arrow("eastwest2", "hello", "by SNI, still encrypted", id="passthrough"),
+        Arrow("eastwest2", "echo2", "echo: priority 1 (failover)", id="failover"),
+    ]
+    return Diagram("Two clusters, two networks, one mesh: what crosses goes through the east-west gateway",
+                   tuple(boxes), tuple(arrows), tuple(groups), "TB")
+
+
+def cross_network_path(crossed: bool, service: str = "hello") -> list[str]:
+    """The arrows a call lights in ``multi_network_mesh()``: answered at home, or across the networks
+    (``service`` hello: its own pods; echo: the failover to the other cluster's)."""
+    if not crossed:
+        return ["eds", "home"]
+    if service not in ("hello", "echo"):
+        raise ValueError(f"no service {service!r} in the diagram; services: hello, echo")
+    return ["eds", "cross", "passthrough" if service == "hello" else "failover"]
+
+
 def lazy_path(first: bool) -> list[str]:
     """What a call lights in ``lazy_loading()``: the first to a service (the detour and the learning
     it starts), or a later one (direct)."""
@@ -460,5 +503,6 @@ def lazy_path(first: bool) -> list[str]:
 CHAPTER_DIAGRAMS = {
     "00": book_map, "01": istio_architecture, "02": sidecar_pod, "03": partial(socket_paths, same_node=False),
     "04": deployment_models, "05": proxyless_vs_sidecar, "06": push_pipeline, "08": gateway_api_roles, "09": lazy_loading, "11": aeraki_metaprotocol,
+    "12": multi_network_mesh,
     "13": spire_and_sds, "14": policy_enforcement,
 }

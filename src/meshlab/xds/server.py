@@ -312,8 +312,13 @@ class ControlPlane(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         return self._built[type_url]
 
     def sent_to(self, connection: Connection, type_url: str) -> dict:
-        """The resources of ``type_url`` ``connection``'s scope lets it see, by name."""
+        """The resources of ``type_url`` ``connection``'s scope lets it see, by name; an east-west
+        gateway (labelled ``istio: eastwestgateway``) gets its AUTO_PASSTHROUGH listener and SNI clusters."""
         visible = connection.scope.hostnames if connection.scope is not None else None
+        label, value = outbound.EASTWEST_LABEL
+        if connection.workload is not None and connection.workload.labels.get(label) == value:
+            services = [s for s in self._pushed[0].values() if visible is None or s.hostname in visible]
+            return outbound.build_eastwest(type_url, services)
         return {name: resource for hostname, resources in self._resources(type_url).items()
                 if hostname is None or visible is None or hostname in visible for name, resource in resources.items()}
 
