@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -136,9 +137,19 @@ def test_a_peer_without_the_meshs_trust_is_refused_at_the_sidecar(mesh):
     with ThreadPoolExecutor(1, initializer=NetNS(mesh.pod("cluster2-eastwest").netns, mesh.host).enter) as pool:
         outcome = pool.submit(attempt).result(timeout=30)
     assert outcome.startswith("refused"), outcome
-    refusals = [hop for hop in mesh.hops("cluster2-hello0") if hop["direction"] == "inbound" and (hop.get("error") or "").startswith("TLS handshake failed")]
+    deadline = time.monotonic() + 5  # the sidecar logs the refusal as it closes, maybe after the client gave up
+    while not (refusals := [hop for hop in mesh.hops("cluster2-hello0")
+                            if hop["direction"] == "inbound" and (hop.get("error") or "").startswith("TLS handshake failed")]) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert refusals and "CERTIFICATE_VERIFY_FAILED" in refusals[-1]["error"], refusals
     assert refusals[-1]["downstream"].startswith(f"{mesh.pod('cluster2-eastwest').ip}:") and refusals[-1]["original_dst"] == f"{target}:8080"
+
+
+def test_lab_status_reads_the_running_mesh_from_its_state_file(mesh):
+    shown = subprocess.run([sys.executable, "-m", "meshlab.cli", "lab", "status", "--prefix", "mlmc"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[:2] == ["mesh mlmc: multi-primary, multi-network",
+                                             f"  cluster1: network1, region1/zone1, east-west gateway {mesh.edge_ip('cluster1')}:15443, 4/4 pods running"]
 
 
 def test_bad_input_is_refused_with_what_is_accepted(mesh):

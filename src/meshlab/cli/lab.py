@@ -97,6 +97,7 @@ def _print_clusters(status: dict) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    """What runs under the prefix, whichever composition made it (its state file says)."""
     from meshlab.lab import Lab
     from meshlab.lab.state import read_state, state_dir
 
@@ -104,33 +105,32 @@ def _status(args: argparse.Namespace) -> int:
     if state is not None and state.clusters and "mesh" in state.clusters:
         from meshlab.lab.multicluster import MultiClusterMesh
 
-        status = MultiClusterMesh.attach(args.prefix).status()
-        if args.json:
-            print(json.dumps(status, indent=2))
-            return 0
-        print(f"mesh {status['prefix']}: {status['model']}")
-        for cluster in status["clusters"]:
-            running = sum(pod["running"] for pod in cluster["pods"])
-            print(f"  {cluster['name']}: {cluster['network']}, {cluster['locality']}, east-west gateway {cluster['eastwest_gateway']}, "
-                  f"{running}/{len(cluster['pods'])} pods running")
-        return 0
-    if state is not None and state.clusters:
+        status, show = MultiClusterMesh.attach(args.prefix).status(), _print_mesh
+    elif state is not None and state.clusters:
         from meshlab.lab.clusters import Clusters
 
-        status = Clusters.attach(args.prefix).status()
-        if args.json:
-            print(json.dumps(status, indent=2))
-        else:
-            _print_clusters(status)
-        return 0
-    status = Lab.attach(args.prefix).status()
+        status, show = Clusters.attach(args.prefix).status(), _print_clusters
+    else:
+        status, show = Lab.attach(args.prefix).status(), _print_lab
     if args.json:
         print(json.dumps(status, indent=2))
-        return 0
+    else:
+        show(status)
+    return 0
+
+
+def _print_lab(status: dict) -> None:
     print(f"lab {status['prefix']} (datapath {status['datapath']}, proxies: {status['proxy_mode']})")
     for pod in status["pods"]:
         print(f"  {pod['name']:<8} {pod['node']:<6} {pod['ip']:<15} app :{pod['app_port']}  sidecar: {'yes' if pod['sidecar'] else 'no'}")
-    return 0
+
+
+def _print_mesh(status: dict) -> None:
+    print(f"mesh {status['prefix']}: {status['model']}")
+    for cluster in status["clusters"]:
+        running = sum(pod["running"] for pod in cluster["pods"])
+        print(f"  {cluster['name']}: {cluster['network']}, {cluster['locality']}, east-west gateway {cluster['eastwest_gateway']}, "
+              f"{running}/{len(cluster['pods'])} pods running")
 
 
 def _exec(args: argparse.Namespace) -> int:

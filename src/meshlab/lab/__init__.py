@@ -7,6 +7,7 @@
     spec       PodSpec, Pod, the prefix rule and the lab's numbers
     state      the state file attach and cleanup read
     hops       the proxies' logs read without a lab (ready, hops, counters)
+    composition  what every live composition shares: prefix, all-or-nothing up, down, a context manager
     cluster    Lab: nodes, pods, services; up/down/status/exec/logs/hops/requests
     clusters   several clusters, each behind its tier-2 gateway, and a tier-1 gateway splitting between them
     lazyload   lazy loading live: a fenced workload, the global sidecar, the controller, meshlab's xDS control plane

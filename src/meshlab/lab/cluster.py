@@ -21,7 +21,6 @@ Without root the same lab runs inside a user namespace that one holder process k
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import queue
@@ -36,23 +35,22 @@ from pathlib import Path
 from meshlab.ebpf.datapath import EbpfDatapath, EbpfError
 from meshlab.intercept import build_rules
 from meshlab.lab import hops, kubelet, network, rootless
-from meshlab.lab.teardown import cleanup
 from meshlab.lab.client import Reply, send
-from meshlab.lab.netns import MACHINE, Host, LabError, LabUsageError, NetNS
+from meshlab.lab.composition import Composition
+from meshlab.lab.netns import Host, LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord, stop
 from meshlab.lab.spec import (APP_PORT, DATAPATHS, DEFAULT_PREFIX, FIRST_POD_HOST, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES,
-                              SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod, PodSpec, capture_for, check_prefix)
-from meshlab.lab.state import LabState, read_state, state_dir
+                              SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod, PodSpec, capture_for)
+from meshlab.lab.state import LabState, read_state
+from meshlab.lab.teardown import cleanup
 
 
-class Lab:
+class Lab(Composition):
     """One live lab, identified by its prefix. ``Lab(prefix).up(...)`` creates it; ``Lab.attach(prefix)``
     opens one that is already running (from another process, e.g. the CLI)."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
-        self.prefix = check_prefix(prefix)
-        self.state_dir = state_dir(self.prefix)
-        self.host = MACHINE
+        super().__init__(prefix)
         self.proxy_mode, self.node_count, self.datapath = "sidecar", 1, "iptables"
         self.ebpf = EbpfDatapath(self.state_dir, prefix)
         self.pods: dict[str, Pod] = {}
@@ -93,10 +91,10 @@ class Lab:
                 raise LabUsageError("the eBPF datapath needs root (it loads BPF programs and makes a cgroup); without root use --datapath iptables")
             if reason := rootless.unavailable():
                 raise LabError(f"the live lab needs root, or user namespaces to run without it: {reason}; fix: {rootless.FIX}")
-        if (self.state_dir / "state.json").exists() or MACHINE.with_prefix(self.prefix) or rootless.holder_of(self.state_dir):
-            raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}` (or `meshlab lab cleanup --prefix {self.prefix}` after a crash)")
+        self.refuse_existing(in_use=rootless.holder_of(self.state_dir) is not None)
         self.proxy_mode, self.node_count, self.datapath = proxy_mode, nodes, datapath
-        try:
+
+        def build() -> None:
             self.state_dir.mkdir(exist_ok=True)
             self.state_dir.chmod(0o755)  # the sidecars, as uid 1337, read services.json
             if self.rootless:
@@ -120,12 +118,7 @@ class Lab:
                     raise LabError(f"the eBPF datapath could not start: {error}") from None
             self._start_processes(specs)
             self._save()
-        except BaseException:
-            self.down()
-            raise
-        if down_at_exit:
-            atexit.register(self.down)
-        return self
+        return self.bring_up(build, down_at_exit)
 
     def down(self) -> None:
         """Stop every process the lab started and delete every namespace it created (idempotent)."""
@@ -140,12 +133,6 @@ class Lab:
     def rootless(self) -> bool:
         """True when this process is not root: the lab then lives in a user namespace."""
         return os.geteuid() != 0
-
-    def __enter__(self) -> Lab:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.down()
 
     @classmethod
     def attach(cls, prefix: str = DEFAULT_PREFIX) -> Lab:
@@ -207,9 +194,6 @@ class Lab:
         finally:
             self._save()  # what started is recorded before anything else can fail
         kubelet.wait_ready(processes, self.state_dir)
-
-    def _log(self, pod: str, role: str) -> Path:
-        return self.state_dir / f"{pod}-{role}.log"
 
     def _save(self) -> None:
         LabState(self.prefix, self.datapath, self.proxy_mode, self.node_count, [pod.saved() for pod in self.pods.values()],

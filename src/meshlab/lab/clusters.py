@@ -37,7 +37,6 @@ never let a two-host cluster eject one host (``meshlab.gateway.health``), so the
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import signal
@@ -54,10 +53,11 @@ import yaml
 from meshlab.gateway.proxy import counters, load_config
 from meshlab.lab import kubelet, network
 from meshlab.lab.client import HttpClient, Reply
-from meshlab.lab.netns import MACHINE, LabError, LabUsageError, NetNS
+from meshlab.lab.composition import Composition
+from meshlab.lab.netns import LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord
-from meshlab.lab.spec import APP_PORT, DEFAULT_PREFIX, FIRST_POD_HOST, Pod, check_prefix
-from meshlab.lab.state import LabState, read_state, state_dir
+from meshlab.lab.spec import APP_PORT, DEFAULT_PREFIX, FIRST_POD_HOST, Pod
+from meshlab.lab.state import LabState, read_state
 from meshlab.lab.teardown import cleanup
 
 MAX_CLUSTERS = 8
@@ -158,13 +158,11 @@ class Failover:
                 f"answering again after {recovery}")
 
 
-class Clusters:
+class Clusters(Composition):
     """A live lab of several clusters with tier-1 and tier-2 gateways, identified by its prefix."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
-        self.prefix = check_prefix(prefix)
-        self.state_dir = state_dir(self.prefix)
-        self.host = MACHINE
+        super().__init__(prefix)
         self.names: list[str] = []
         self.weights: dict[str, int] = {}
         self.hostname = HOSTNAME
@@ -193,9 +191,9 @@ class Clusters:
         self.weights = self._checked_weights(weights if weights is not None else default)
         self.hostname, self.outlier_detection = hostname, outlier_detection
         self.health_check = None if health_check is None else {**health_check, "httpHealthCheck": {"host": hostname, **health_check.get("httpHealthCheck", {})}}
-        if (self.state_dir / "state.json").exists() or self.host.with_prefix(self.prefix):
-            raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}`")
-        try:
+        self.refuse_existing()
+
+        def build() -> None:
             self.state_dir.mkdir(exist_ok=True)
             self._wire(pods)
             self._write_configs()
@@ -203,12 +201,7 @@ class Clusters:
             tier2 += [self._gateway(f"{name}-gateway") for name in self.names]
             self._start(tier2)
             self._start([self._gateway("tier1")])  # after the tier-2s, so its first checks find them
-        except BaseException:
-            self.down()
-            raise
-        if down_at_exit:
-            atexit.register(self.down)
-        return self
+        return self.bring_up(build, down_at_exit)
 
     def _checked_weights(self, weights: Mapping[str, int]) -> dict[str, int]:
         if set(weights) != set(self.names) or any(isinstance(w, bool) or not isinstance(w, int) or w < 0 for w in weights.values()) or not any(weights.values()):
@@ -256,9 +249,6 @@ class Clusters:
     def _config(self, gateway: str) -> Path:
         return self.state_dir / f"{gateway}.json"
 
-    def _log(self, pod: str, role: str) -> Path:
-        return self.state_dir / f"{pod}-{role}.log"
-
     def _app(self, pod: Pod) -> dict:
         return {"role": "app", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "app")), "ports": list(pod.ports), "cgroup": None}
 
@@ -285,12 +275,6 @@ class Clusters:
         cleanup(self.prefix, [process for _, process in self.processes])
         self.pods.clear()
         self.processes.clear()
-
-    def __enter__(self) -> Clusters:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.down()
 
     @classmethod
     def attach(cls, prefix: str = DEFAULT_PREFIX) -> Clusters:

@@ -35,7 +35,6 @@ started it.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import re
@@ -53,6 +52,7 @@ from meshlab.dapr import (CALLER_ID_HEADER, DAPR_GRPC_PORT, DAPR_HTTP_PORT, DAPR
 from meshlab.lab import kubelet
 from meshlab.lab.client import HttpClient, Reply
 from meshlab.lab.cluster import Lab
+from meshlab.lab.composition import Composition
 from meshlab.lab.netns import LabError, LabUsageError
 from meshlab.lab.processes import record
 from meshlab.lab.spec import APP_PORT, DEFAULT_CAPTURE, DEFAULT_PREFIX, PodSpec
@@ -201,10 +201,11 @@ class Measurement:
         return "\n".join(lines + [f"  via Dapr / app to app: {self.ratio:.1f}x"])
 
 
-class DaprLab:
+class DaprLab(Composition):
     """The Dapr lab on a live lab of its own (prefix ``prefix``); ``daprd`` is the upstream stage's binary."""
 
     def __init__(self, daprd: str, prefix: str = DEFAULT_PREFIX) -> None:
+        super().__init__(prefix)
         self.daprd = daprd
         self.lab = Lab(prefix)
         self.meshed = False
@@ -226,20 +227,10 @@ class DaprLab:
         self.meshed, self.dapr_port_excluded = meshed, dapr_port_excluded
         # The lab's echo app listens on no port: each pod's app is this module's, started below.
         self.lab.up([PodSpec(name, sidecar=meshed, capture=capture, ports=()) for name in (CHECKOUT, ORDERS)])
-        try:
-            self._start()
-        except BaseException:
-            self.down()
-            raise
-        if down_at_exit:
-            atexit.register(self.down)
-        return self
+        return self.bring_up(self._start, down_at_exit)
 
     def _folder(self, pod: str) -> Path:
         return self.lab.state_dir / "dapr" / pod
-
-    def _log(self, pod: str, role: str) -> Path:
-        return self.lab.state_dir / f"{pod}-{role}.log"
 
     def _spawn(self, pod: str, role: str, argv: list[str], environment: dict[str, str] | None = None) -> subprocess.Popen:
         """Start ``argv`` in the pod (``ip netns exec`` execs it: the PID is the program's), working in the
@@ -283,12 +274,6 @@ class DaprLab:
     def down(self) -> None:
         """Stop every process of the lab (daprds and apps included) and delete its namespaces (idempotent)."""
         self.lab.down()
-
-    def __enter__(self) -> DaprLab:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.down()
 
     # -- Dapr's SDK, from the checkout pod --------------------------------------------------
     def sdk(self, calls: list[dict], pod: str = CHECKOUT) -> list[dict]:

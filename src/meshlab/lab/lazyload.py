@@ -40,23 +40,21 @@ Layout for prefix ``ml`` (everything carries it; the state file records every pr
 
 from __future__ import annotations
 
-import atexit
 import os
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from meshlab.intercept import build_rules
 from meshlab.lab import hops, kubelet, network
 from meshlab.lab.client import Reply, get_once
-from meshlab.lab.netns import MACHINE, LabError, LabUsageError, NetNS
+from meshlab.lab.composition import Composition
+from meshlab.lab.netns import LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord
-from meshlab.lab.spec import (APP_PORT, DEFAULT_CAPTURE, DEFAULT_PREFIX, FIRST_POD_HOST, SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod,
-                              check_prefix)
-from meshlab.lab.state import LabState, state_dir
+from meshlab.lab.spec import APP_PORT, DEFAULT_CAPTURE, DEFAULT_PREFIX, FIRST_POD_HOST, SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod
+from meshlab.lab.state import LabState
 from meshlab.lab.teardown import cleanup
 from meshlab.scoping.lazyload import GLOBAL_SIDECAR, SERVICE_LABEL, SLIME_NAMESPACE, AccessLogEntry, LazyloadController, ServiceFence
 from meshlab.scoping.scope import Service, ServicePort
@@ -119,13 +117,11 @@ class Measurement:
         return "\n".join(lines)
 
 
-class LazyLab:
+class LazyLab(Composition):
     """The live lazy-loading lab, identified by its prefix; the control plane runs in this process."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
-        self.prefix = check_prefix(prefix)
-        self.state_dir = state_dir(self.prefix)
-        self.host = MACHINE
+        super().__init__(prefix)
         self.pods: dict[str, Pod] = {}
         self.processes: list[tuple[str, ProcessRecord]] = []
         self.services: dict[str, ClusterIPService] = {}  # service name -> its ClusterIP service
@@ -153,9 +149,9 @@ class LazyLab:
             raise LabUsageError(f"services are 1 to {MAX_SERVICES} distinct pod names other than {WORKLOAD!r} and {GLOBAL_POD!r}, got {names}")
         if refresh_s is not None and refresh_s <= 0:
             raise LabUsageError(f"refresh_s is a period in seconds > 0 (or None: call refresh() yourself), got {refresh_s!r}")
-        if (self.state_dir / "state.json").exists() or self.host.with_prefix(self.prefix):
-            raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}`")
-        try:
+        self.refuse_existing()
+
+        def build() -> None:
             self.state_dir.mkdir(exist_ok=True)
             self._wire(names)
             self.control_plane = ControlPlaneThread(DebounceOptions())
@@ -170,12 +166,7 @@ class LazyLab:
             if refresh_s is not None:
                 self._loop = threading.Thread(target=self._refresh_every, args=(refresh_s,), name=f"{self.prefix}-lazyload", daemon=True)
                 self._loop.start()
-        except BaseException:
-            self.down()
-            raise
-        if down_at_exit:
-            atexit.register(self.down)
-        return self
+        return self.bring_up(build, down_at_exit)
 
     def _wire(self, names: list[str]) -> None:
         network.create_node(self.host, self.prefix, 0)
@@ -191,9 +182,6 @@ class LazyLab:
             hostname = GLOBAL_SIDECAR if name == GLOBAL_POD else fqdn(name)
             port, target = (GLOBAL_PORT, GLOBAL_PORT) if name == GLOBAL_POD else (SERVICE_PORT, APP_PORT)
             self.services[name] = ClusterIPService(hostname, k8s_namespace, f"{SERVICE_NETWORK}.{10 + index}", port, (f"{ip}:{target}",))
-
-    def _log(self, pod: str, role: str) -> Path:
-        return self.state_dir / f"{pod}-{role}.log"
 
     def node_id(self, pod: str) -> str:
         """The xDS node id of a pod's sidecar: ``namespace/name``."""
@@ -258,12 +246,6 @@ class LazyLab:
             self.control_plane = None
         self.pods.clear()
         self.processes.clear()
-
-    def __enter__(self) -> LazyLab:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.down()
 
     # -- the controller --------------------------------------------------------------------
     def _now(self) -> float:

@@ -59,7 +59,6 @@ The layout for prefix ``ml`` and two clusters (everything carries the prefix and
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
 import itertools
 import json
@@ -76,10 +75,11 @@ from meshlab.identity.spiffeid import SpiffeId, TrustDomain
 from meshlab.intercept import build_rules
 from meshlab.lab import hops, kubelet, network
 from meshlab.lab.client import get_once
-from meshlab.lab.netns import MACHINE, LabError, LabUsageError, NetNS
+from meshlab.lab.composition import Composition
+from meshlab.lab.netns import LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord
-from meshlab.lab.spec import APP_PORT, DEFAULT_CAPTURE, DEFAULT_PREFIX, FIRST_POD_HOST, SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod, check_prefix
-from meshlab.lab.state import LabState, read_state, state_dir
+from meshlab.lab.spec import APP_PORT, DEFAULT_CAPTURE, DEFAULT_PREFIX, FIRST_POD_HOST, SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod
+from meshlab.lab.state import LabState, read_state
 from meshlab.lab.teardown import cleanup
 from meshlab.multicluster.endpoints import EastWestGateway, Endpoint, split_horizon
 from meshlab.multicluster.locality import Locality, failover_priorities
@@ -172,13 +172,11 @@ class Failover:
                 f"home again after {seconds(self.back_s)}")
 
 
-class MultiClusterMesh:
+class MultiClusterMesh(Composition):
     """The live multi-primary, multi-network mesh, identified by its prefix; its control planes run in this process."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
-        self.prefix = check_prefix(prefix)
-        self.state_dir = state_dir(self.prefix)
-        self.host = MACHINE
+        super().__init__(prefix)
         self.names: list[str] = []
         self.pods: dict[str, Pod] = {}
         self.processes: list[tuple[str, ProcessRecord]] = []
@@ -228,11 +226,11 @@ class MultiClusterMesh:
             raise LabUsageError(f"a multi-cluster mesh has 2 to {MAX_CLUSTERS} clusters, not {clusters}")
         if not 1 <= pods <= MAX_PODS:
             raise LabUsageError(f"a cluster runs 1 to {MAX_PODS} echo pods, not {pods}")
-        if (self.state_dir / "state.json").exists() or self.host.with_prefix(self.prefix):
-            raise LabUsageError(f"a lab with prefix {self.prefix!r} already exists; stop it with `meshlab lab down --prefix {self.prefix}`")
+        self.refuse_existing()
         self.names = [f"cluster{k}" for k in range(1, clusters + 1)]
         self.outlier_detection = outlier_detection
-        try:
+
+        def build() -> None:
             self.state_dir.mkdir(exist_ok=True)
             self._wire(pods, vm)
             self._issue_svids()
@@ -246,12 +244,7 @@ class MultiClusterMesh:
             self._wait_connected()
             if vm:
                 self._register_vm()
-        except BaseException:
-            self.down()
-            raise
-        if down_at_exit:
-            atexit.register(self.down)
-        return self
+        return self.bring_up(build, down_at_exit)
 
     def _node(self, cluster: str) -> str:
         return network.node_name(f"{self.prefix}-{cluster}", 0)
@@ -405,20 +398,11 @@ class MultiClusterMesh:
         self.pods.clear()
         self.processes.clear()
 
-    def __enter__(self) -> MultiClusterMesh:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.down()
-
     # -- looking ---------------------------------------------------------------------------
     def _alive(self, pod: str) -> bool:
         """A pod is in the registry until it is killed (its processes not started yet count as alive)."""
         owned = [process for owner, process in self.processes if owner == pod]
         return not owned or any(process.alive() for process in owned)
-
-    def _log(self, pod: str, role: str) -> Path:
-        return self.state_dir / f"{pod}-{role}.log"
 
     def pod(self, name: str) -> Pod:
         if name not in self.pods:

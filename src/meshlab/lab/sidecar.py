@@ -57,9 +57,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from meshlab.identity.mtls import context as tls_context
 from meshlab.lab.tlsinspector import looks_like_tls, peek, server_name
-from meshlab.xds.outbound import ALPN_IN_MESH
 
 SO_ORIGINAL_DST = 80
 INBOUND_PASSTHROUGH_SOURCE = "127.0.0.6"
@@ -112,6 +110,11 @@ class MutualTls:
 
     @classmethod
     def load(cls, chain: Path, key: Path, bundle: Path) -> MutualTls:
+        """Imported here, as root before the proxy drops privileges: a proxy without certificates (a lab
+        without root runs its sidecars from a copy of meshlab's code and the standard library) needs neither."""
+        from meshlab.identity.mtls import context as tls_context
+        from meshlab.xds.outbound import ALPN_IN_MESH
+
         chain_pem, key_pem, bundle_pem = chain.read_bytes(), key.read_bytes(), bundle.read_bytes()
         client = tls_context(chain_pem, key_pem, bundle_pem, server_side=False)
         client.set_alpn_protocols(list(ALPN_IN_MESH))
