@@ -65,9 +65,7 @@ spec:
   hostnames: [shop.example.com]
   rules:
   - matches: [{path: {type: PathPrefix, value: /checkout}}]
-    backendRefs:
-    - {name: checkout, port: 8080, weight: 90}
-    - {name: checkout-v2, port: 8080, weight: 10}
+    backendRefs: [{name: checkout, port: 8080, weight: 90}, {name: checkout-v2, port: 8080, weight: 10}]
 """
     ### END SOLUTION
 
@@ -94,9 +92,7 @@ spec:
   - matches: [{path: {type: PathPrefix, value: /basket}}]
     filters:
     - type: RequestRedirect
-      requestRedirect:
-        path: {type: ReplacePrefixMatch, replacePrefixMatch: /cart}
-        statusCode: 301
+      requestRedirect: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /cart}, statusCode: 301}
 """
     ### END SOLUTION
 

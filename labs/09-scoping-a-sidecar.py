@@ -43,13 +43,10 @@ def checkout_sidecar():
     return """
 apiVersion: networking.istio.io/v1
 kind: Sidecar
-metadata:
-  name: checkout
-  namespace: shop
+metadata: {name: checkout, namespace: shop}
 spec:
   workloadSelector:
-    labels:
-      app: checkout
+    labels: {app: checkout}
   egress:
   - hosts:
     - ./cart.shop.svc.cluster.local
@@ -57,8 +54,7 @@ spec:
     - payments/payments.payments.svc.cluster.local
     - shared/*
     - istio-system/*
-  outboundTrafficPolicy:
-    mode: REGISTRY_ONLY
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
 """
     ### END SOLUTION
 

@@ -430,7 +430,7 @@ if MESH:
     fig, ax = plt.subplots(figsize=(7.5, 2.6))
     new_axes("Who answered each request", "seconds", "", ax)
     lanes = {"cluster1": 2, "cluster2": 1, None: 0}
-    ax.scatter([t for t, _ in FAILOVER.samples], [lanes[c] for _, c in FAILOVER.samples], s=4, color="#3b6ea5")
+    ax.scatter([x.t for x in FAILOVER.samples], [lanes[x.cluster] for x in FAILOVER.samples], s=4, color="#3b6ea5")
     ax.set_yticks([0, 1, 2], ["failed", "cluster2", "cluster1"])
     for x, label in ((FAILOVER.kill_at, "killed"), (FAILOVER.restart_at, "restarted")):
         ax.axvline(x, color="#b03a2e", linestyle=":")

@@ -7,45 +7,11 @@ import re
 
 import pytest
 
+from lab_solutions import solution
+
 from meshlab.check import CheckFailed, lab08
 
-CANARY = """
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: catalog, namespace: shop}
-spec:
-  parentRefs: [{name: shop, namespace: infra}]
-  hostnames: [shop.example.com]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /catalog}}]
-    backendRefs: [{name: catalog, port: 8080}]
-  - matches: [{path: {type: PathPrefix, value: /catalog}, headers: [{name: x-canary, value: always}]}]
-    backendRefs: [{name: catalog-canary, port: 8080}]
-"""
-SPLIT = """
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: checkout, namespace: shop}
-spec:
-  parentRefs: [{name: shop, namespace: infra}]
-  hostnames: [shop.example.com]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /checkout}}]
-    backendRefs: [{name: checkout, port: 8080, weight: 90}, {name: checkout-v2, port: 8080, weight: 10}]
-"""
-REDIRECT = """
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: basket, namespace: shop}
-spec:
-  parentRefs: [{name: shop, namespace: infra}]
-  hostnames: [shop.example.com]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /basket}}]
-    filters:
-    - type: RequestRedirect
-      requestRedirect: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /cart}, statusCode: 301}
-"""
+CANARY, SPLIT, REDIRECT = (solution("08-writing-routes", f) for f in ("canary_route", "split_route", "redirect_route"))
 
 
 def answer(text):

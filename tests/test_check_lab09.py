@@ -8,29 +8,15 @@ import re
 
 import pytest
 import yaml
+from lab_solutions import solution
 from upstream_programs import program_path
 
 from meshlab.check import CheckFailed, lab09
 from meshlab.upstream.analyze import analyze
 
-SIDECAR = """
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: checkout, namespace: shop}
-spec:
-  workloadSelector:
-    labels: {app: checkout}
-  egress:
-  - hosts:
-    - ./cart.shop.svc.cluster.local
-    - ./catalog.shop.svc.cluster.local
-    - payments/payments.payments.svc.cluster.local
-    - shared/*
-    - istio-system/*
-  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
-"""
+SIDECAR = solution("09-scoping-a-sidecar", "checkout_sidecar")
 SHOP_HOSTS = "- ./cart.shop.svc.cluster.local\n    - ./catalog.shop.svc.cluster.local"
-LEARNED = {"tracker.analytics.svc.cluster.local", "catalog.shop.svc.cluster.local", "payments.payments.svc.cluster.local", "api.fx-rates.example"}
+LEARNED = solution("09-scoping-a-sidecar", "learned_dependencies")
 HOSTS = {f"*/{host}" for host in LEARNED} | {"istio-system/*", "mesh-operator/*"}
 
 

@@ -88,16 +88,16 @@ def test_each_control_plane_sends_split_horizon_eds_with_failover_priorities(mes
 def test_when_the_home_pods_die_traffic_fails_over_to_the_other_cluster_and_comes_back(mesh):
     result = mesh.failover("echo", "cluster1", before_s=1.0, down_s=2.0, after_s=7.0, pace_ms=20)
     print(f"\n{result}")
-    before = [answer for t, answer in result.samples if t < result.kill_at]
+    before = [x.cluster for x in result.samples if x.t < result.kill_at]
     assert len(before) > 10 and set(before[:-1]) == {"cluster1"}, "at home until the kill (the last may have been in flight)"
     assert result.failed_over_s is not None, "the other cluster answered after the kill"
     assert 1 <= result.requests_lost <= 3, "consecutive5xx 1: one failed connection per home pod (and one in flight) ejects them"
     ejections = [e for e in result.events if e.get("action") == "EJECT" and e.get("enforced")]
     assert {e["upstream_url"] for e in ejections} == {f"{mesh.pod(p).ip}:8080" for p in ("cluster1-echo0", "cluster1-echo1")}
-    down = [answer for t, answer in result.samples if result.kill_at + result.failed_over_s <= t < result.restart_at]
+    down = [x.cluster for x in result.samples if result.kill_at + result.failed_over_s <= x.t < result.restart_at]
     assert down and set(down) == {"cluster2"}, "while cluster1's pods are dead, every request is answered by cluster2"
     assert result.back_s is not None, "after the ejection time (5 s), traffic comes home"
-    assert result.samples[-1][1] == "cluster1"
+    assert result.samples[-1].cluster == "cluster1"
 
 
 def test_the_vm_is_registered_and_reached_from_both_clusters_and_reaches_them(mesh):

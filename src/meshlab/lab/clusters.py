@@ -30,7 +30,6 @@ never let a two-host cluster eject one host (``meshlab.gateway.health``), so the
 
     TIER1_HEALTH_CHECK, TIER1_OUTLIER_DETECTION   the tier-1 gateway's health settings (Envoy's protojson)
     tier1_routes, tier2_routes   the gateways' Gateway API YAML
-    Sample       one request of a measurement: when, status, which cluster answered
     Failover     what failover() measured: requests lost, time until none failed, recovery, the timeline
     Clusters     up/down/attach/status; request, split, failover; kill_gateway, start_gateway, set_weights, logs, counters
 """
@@ -50,6 +49,7 @@ from pathlib import Path
 
 import yaml
 
+from meshlab.gateway.ingress import ENVOY_GATEWAY_CONTROLLER
 from meshlab.gateway.proxy import counters, load_config
 from meshlab.lab import kubelet, network
 from meshlab.lab.client import HttpClient, Reply
@@ -59,6 +59,7 @@ from meshlab.lab.processes import ProcessRecord
 from meshlab.lab.spec import APP_PORT, DEFAULT_PREFIX, FIRST_POD_HOST, Pod
 from meshlab.lab.state import LabState, read_state
 from meshlab.lab.teardown import cleanup
+from meshlab.lab.traffic import Sample, paced
 
 MAX_CLUSTERS = 8
 MAX_PODS_PER_CLUSTER = 50
@@ -77,46 +78,33 @@ TIER1_HEALTH_CHECK = {"timeout": "0.5s", "interval": "1s", "unhealthyThreshold":
 TIER1_OUTLIER_DETECTION = {"consecutive5xx": 5, "interval": "1s", "baseEjectionTime": "30s", "maxEjectionPercent": 50}
 
 
+def _one_route(gateway: str, namespace: str, hostname: str, backend_refs: list[dict]) -> str:
+    """A GatewayClass (Envoy Gateway's controller), a Gateway with one HTTP listener, an HTTPRoute
+    for ``hostname`` to ``backend_refs``, and the Services they name: what each tier runs."""
+    group = "gateway.networking.k8s.io/v1"
+    documents = [
+        {"apiVersion": group, "kind": "GatewayClass", "metadata": {"name": "eg"}, "spec": {"controllerName": ENVOY_GATEWAY_CONTROLLER}},
+        {"apiVersion": group, "kind": "Gateway", "metadata": {"name": gateway, "namespace": namespace},
+         "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": GATEWAY_PORT}]}},
+        {"apiVersion": group, "kind": "HTTPRoute", "metadata": {"name": "shop", "namespace": namespace},
+         "spec": {"parentRefs": [{"name": gateway}], "hostnames": [hostname], "rules": [{"backendRefs": backend_refs}]}},
+        *({"apiVersion": "v1", "kind": "Service", "metadata": {"name": ref["name"], "namespace": namespace}, "spec": {"ports": [{"port": ref["port"]}]}}
+          for ref in backend_refs),
+    ]
+    return yaml.safe_dump_all(documents, sort_keys=False)
+
+
 def tier1_routes(weights: Mapping[str, int], hostname: str = HOSTNAME) -> str:
     """The tier-1 gateway's Gateway API resources: an HTTPRoute for ``hostname`` whose backendRefs are
     the clusters' tier-2 gateways (Services in namespace edge), weighted; for two clusters at 75/25 the
     same Gateway and HTTPRoute as the chapter's data/gateway/tier1.yaml."""
-    documents = [
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "eg"},
-         "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}},
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "tier1", "namespace": "edge"},
-         "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": GATEWAY_PORT}]}},
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "shop", "namespace": "edge"},
-         "spec": {"parentRefs": [{"name": "tier1"}], "hostnames": [hostname],
-                  "rules": [{"backendRefs": [{"name": f"{name}-gateway", "port": GATEWAY_PORT, "weight": weight} for name, weight in weights.items()]}]}},
-        *({"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"{name}-gateway", "namespace": "edge"},
-           "spec": {"ports": [{"port": GATEWAY_PORT}]}} for name in weights),
-    ]
-    return yaml.safe_dump_all(documents, sort_keys=False)
+    refs = [{"name": f"{name}-gateway", "port": GATEWAY_PORT, "weight": weight} for name, weight in weights.items()]
+    return _one_route("tier1", "edge", hostname, refs)
 
 
 def tier2_routes(hostname: str = HOSTNAME) -> str:
     """A tier-2 gateway's resources: ``hostname`` to the cluster's echo Service."""
-    documents = [
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "eg"},
-         "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}},
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "ingress", "namespace": "default"},
-         "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": GATEWAY_PORT}]}},
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "shop", "namespace": "default"},
-         "spec": {"parentRefs": [{"name": "ingress"}], "hostnames": [hostname], "rules": [{"backendRefs": [{"name": "echo", "port": APP_PORT}]}]}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo", "namespace": "default"}, "spec": {"ports": [{"port": APP_PORT}]}},
-    ]
-    return yaml.safe_dump_all(documents, sort_keys=False)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One request of a measurement: seconds since it began, the status, the cluster that answered
-    (None when the request failed)."""
-
-    t: float
-    status: int
-    cluster: str | None
+    return _one_route("ingress", "default", hostname, [{"name": "echo", "port": APP_PORT}])
 
 
 @dataclass(frozen=True)
@@ -349,27 +337,27 @@ class Clusters(Composition):
         return {**counts, "failed": failed} if failed else counts
 
     def _send(self, started: float, count: int | None, pace: float, stop: threading.Event | None) -> list[Sample]:
-        """Requests one after the other, ``pace`` seconds apart (0: at once), until ``count`` or ``stop``,
-        timed from ``started`` (time.monotonic()); a broken connection is a failed request and a new connection."""
-        samples: list[Sample] = []
+        """Paced requests (``meshlab.lab.traffic``) over one keep-alive connection; a broken connection is a
+        failed request, and the next request opens a new one."""
         client: HttpClient | None = None
-        due = started
-        while (count is None or len(samples) < count) and not (stop is not None and stop.is_set()):
-            time.sleep(max(0.0, due - time.monotonic()))
-            now = time.monotonic()
-            due = max(due + pace, now)
+
+        def send(n: int) -> tuple[int, str | None]:
+            nonlocal client
             try:
                 client = client or self._client()
-                reply = client.get(f"/{len(samples)}")
-                samples.append(Sample(now - started, reply.status, self.cluster_of(reply)))
+                reply = client.get(f"/{n}")
             except OSError:
-                samples.append(Sample(now - started, 0, None))
                 if client is not None:
                     client.close()
                 client = None
-        if client is not None:
-            client.close()
-        return samples
+                raise
+            return reply.status, self.cluster_of(reply)
+
+        try:
+            return paced(send, started, pace, count, stop)
+        finally:
+            if client is not None:
+                client.close()
 
     # -- failures ------------------------------------------------------------------------------
     def kill_gateway(self, cluster: str) -> None:

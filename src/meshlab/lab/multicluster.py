@@ -81,6 +81,7 @@ from meshlab.lab.processes import ProcessRecord
 from meshlab.lab.spec import APP_PORT, DEFAULT_CAPTURE, DEFAULT_PREFIX, FIRST_POD_HOST, SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod
 from meshlab.lab.state import LabState, read_state
 from meshlab.lab.teardown import cleanup
+from meshlab.lab.traffic import Sample, paced
 from meshlab.multicluster.endpoints import EastWestGateway, Endpoint, split_horizon
 from meshlab.multicluster.locality import Locality, failover_priorities
 from meshlab.multicluster.workloads import Controller, Service, ServicePort, WorkloadEntry, WorkloadGroup, endpoints_of
@@ -139,29 +140,29 @@ class Call:
 @dataclass(frozen=True)
 class Failover:
     """``service``'s pods in ``cluster`` were killed at ``kill_at`` and started again at ``restart_at``
-    (seconds since the first request); ``samples`` are (t, cluster that answered or None)."""
+    (seconds since the first request); ``samples`` are the requests (``meshlab.lab.traffic.Sample``)."""
 
     service: str
     cluster: str
     kill_at: float
     restart_at: float
-    samples: tuple[tuple[float, str | None], ...]
+    samples: tuple[Sample, ...]
     events: tuple[dict, ...]
 
     @property
     def requests_lost(self) -> int:
-        return sum(answer is None for _, answer in self.samples)
+        return sum(sample.cluster is None for sample in self.samples)
 
     @property
     def failed_over_s(self) -> float | None:
         """From the kill to the first request answered by another cluster."""
-        away = [t for t, answer in self.samples if t >= self.kill_at and answer not in (None, self.cluster)]
+        away = [s.t for s in self.samples if s.t >= self.kill_at and s.cluster not in (None, self.cluster)]
         return away[0] - self.kill_at if away else None
 
     @property
     def back_s(self) -> float | None:
         """From the restart to the first request answered at home again."""
-        home = [t for t, answer in self.samples if t >= self.restart_at and answer == self.cluster]
+        home = [s.t for s in self.samples if s.t >= self.restart_at and s.cluster == self.cluster]
         return home[0] - self.restart_at if home else None
 
     def __str__(self) -> str:
@@ -525,19 +526,13 @@ class MultiClusterMesh(Composition):
         events = [{**event, "t": round(event["time"] - wall, 3)} for event in self.outlier_events(client) if event.get("time", 0) >= wall]
         return Failover(service, cluster, kill_at, restart_at, tuple(samples), tuple(events))
 
-    def _send(self, cluster_ip: str, started: float, pace: float, stop: threading.Event) -> list[tuple[float, str | None]]:
-        samples = []
-        due = started
-        while not stop.is_set():
-            time.sleep(max(0.0, due - time.monotonic()))
-            now = time.monotonic()
-            due = max(due + pace, now)
-            try:
-                reply = get_once(cluster_ip, SERVICE_PORT, timeout=2.0)
-                samples.append((now - started, self.cluster_of(reply.body["pod"]) if reply.status == 200 else None))
-            except (OSError, ValueError, KeyError):
-                samples.append((now - started, None))
-        return samples
+    def _send(self, cluster_ip: str, started: float, pace: float, stop: threading.Event) -> list[Sample]:
+        """Paced requests (``meshlab.lab.traffic``), each on a new connection, as a client pod would."""
+        def send(_: int) -> tuple[int, str | None]:
+            reply = get_once(cluster_ip, SERVICE_PORT, timeout=2.0)
+            return reply.status, self.cluster_of(reply.body["pod"]) if reply.status == 200 else None
+
+        return paced(send, started, pace, stop=stop)
 
     @classmethod
     def attach(cls, prefix: str = DEFAULT_PREFIX) -> MultiClusterMesh:
