@@ -16,9 +16,10 @@ IP ?= 127.0.0.1
 
 # What the tests need from Debian: network namespaces and Istio's rules (iproute2,
 # iptables), the browser test (chromium), eBPF (clang, llvm, libbpf-dev, bpftool),
-# packet captures (tcpdump), Thrift IDL for the MetaProtocol interop tests (thrift-compiler), and the
-# chapters' architecture diagrams (graphviz).
-APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump thrift-compiler graphviz
+# packet captures (tcpdump), Thrift IDL for the MetaProtocol interop tests (thrift-compiler), the
+# chapters' architecture diagrams (graphviz), and Node.js with npm to compile chapter 10's proxy-wasm
+# filters from AssemblyScript (nodejs).
+APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump thrift-compiler graphviz nodejs
 
 .PHONY: lab test test-kind system-packages upstream upstream-for-tests notebooks
 
@@ -26,6 +27,9 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	@# xds-protos ships an old copy of OpenTelemetry's protos at opentelemetry-proto's paths; whichever pip
+	@# unpacked last wins. meshlab's tracing needs opentelemetry-proto's (its Span has flags): put it back.
+	$(PY) -m pip install --quiet --force-reinstall --no-deps "opentelemetry-proto==1.45.2"
 	@touch $(STAMP)
 
 lab: $(STAMP)
@@ -42,7 +46,7 @@ system-packages:
 
 # The upstream stage: Istio's and the Gateway API's module source (Istio's goldens, the Gateway API's CRDs
 # and examples, read at test time) and the upstream programs
-# (pilot-agent, istioctl, spire-server, spire-agent, egctl, daprd), built with go into ~/.cache/meshlab/upstream,
+# (pilot-agent, istioctl, spire-server, spire-agent, egctl, daprd, crane), built with go into ~/.cache/meshlab/upstream,
 # outside the checkout; minutes the first time, reused after. As root it first installs gcc (SPIRE's
 # SQLite needs cgo).
 upstream: $(STAMP)

@@ -25,12 +25,12 @@ from meshlab.viz.architectures import READING_PATHS, book_map, reading_path
 book_map()
 
 # %% [markdown]
-# **Reading paths.** You need not read in order. Each path below takes about seven hours: count about an hour
+# **Reading paths.** You need not read in order. Each path below takes seven to eight hours: count about an hour
 # per chapter (reading at a technical pace and running its cells) and forty minutes per lab.
 #
 # | path | chapters | for whom |
 # |---|---|---|
-# | data path | 01, 02, 03, 04 | how a request is caught and carried: iptables, eBPF, sidecar vs ambient |
+# | data path | 01, 02, 03, 04, 07 | how a request is caught and carried: iptables, eBPF, sidecar vs ambient, Envoy and its agent |
 # | control plane | 01, 05, 06, 11 | what istiod sends, when, and how it scales; protocols beyond HTTP |
 # | security | 01, 02, 13, 14 | who a workload is (SPIFFE, SPIRE) and what it may do (RBAC, NGAC) |
 #
@@ -57,7 +57,9 @@ widgets.interact(show_path, path=widgets.Dropdown(options=list(READING_PATHS), d
 # | 02 | §5 what the extra hops cost; §6 on a real cluster | measurement; needs Docker and kind |
 # | 04 | §5 on a real cluster | needs Docker and kind |
 # | 06 | §6 on a real cluster | needs Docker and kind |
+# | 07 | §3 could pilot-agent be merged into Envoy?; §5 what telemetry costs | design discussion; measurement |
 # | 08 | §2 Istio's Gateway and VirtualService; §5 the same YAML through Envoy Gateway | history; needs the upstream stage (Go) |
+# | 10 | §1 a module and its host (the ABI's exports and imports) | for those who will write a host |
 # | 11 | §2 frames, byte by byte | for those who will write a codec |
 # | 12 | §4 a management plane over many meshes; §6 several trust domains | for platform teams; federation |
 # | 13 | §8 the real SPIRE beside meshlab's agent | needs the upstream stage (Go) |

@@ -56,3 +56,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         variable = REQUIRING.get(required[0], "MESHLAB_REQUIRE_LIVE")
         report.outcome = "failed"
         report.longrepr = f"{variable}=1 forbids skipping a test marked {'/'.join(required)}; it would have skipped: {reason}"
+
+
+@pytest.fixture
+def collector():
+    """meshlab's telemetry collector (ALS and OTLP) on loopback; ``.address`` is where to send."""
+    from meshlab.telemetry.collector import TelemetryCollector
+
+    running = TelemetryCollector()
+    running.address = running.start()
+    yield running
+    running.stop()

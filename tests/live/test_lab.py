@@ -67,7 +67,7 @@ def test_a_service_vip_goes_to_its_endpoint(lab):
 
 
 def test_an_excluded_inbound_port_bypasses_the_sidecar(lab):
-    reply = lab.request("pod1", "10.244.0.10", 9090, "/metrics")
+    reply = lab.request("pod1", "10.244.0.10", 9090, "/excluded")
     assert reply.body["local"] == "10.244.0.10:9090"
     assert reply.body["peer"].startswith("10.244.0.11:"), "the app saw pod1's sidecar directly, not 127.0.0.6"
     outbound = lab.wait_for_hop("pod1", direction="outbound", original_dst="10.244.0.10:9090")

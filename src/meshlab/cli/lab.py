@@ -4,6 +4,7 @@
              several clusters with tier-2 gateways behind a tier-1 gateway (meshlab.lab.clusters)
     multicluster  one mesh over several clusters and networks (meshlab.lab.multicluster), run in the
              foreground (its control planes live in this process): a call across networks, a failover
+    wasm     apply, list and remove WasmPlugins on a lab started with --dataplane (meshlab.lab.proxyconfig)
     status   the lab's pods (and clusters and gateways)
     exec     a command in a pod's network namespace
     logs     a pod's sidecar or app log, a node proxy's, or a gateway's
@@ -18,7 +19,7 @@ import json
 import sys
 
 from meshlab.cli.common import UsageError
-from meshlab.lab.spec import DATAPATHS, DEFAULT_PREFIX, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES
+from meshlab.lab.spec import DATAPATHS, DEFAULT_PREFIX, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES, PodSpec
 
 #: What ``lab up`` does unless told otherwise; with --clusters, only --pods (per cluster) applies.
 UP_DEFAULTS = {"nodes": 1, "proxy_mode": "sidecar", "datapath": "iptables"}
@@ -35,10 +36,75 @@ def _up(args: argparse.Namespace) -> int:
 
     if args.clusters is not None:
         return _up_clusters(args)
-    lab = Lab(args.prefix).up(args.pods, nodes=args.nodes, proxy_mode=args.proxy_mode, datapath=args.datapath)
+    if args.dataplane and args.proxy_mode != "sidecar":
+        raise UsageError("--dataplane gives each pod's sidecar its HTTP side and an agent: it needs --proxy-mode sidecar")
+    pods = [PodSpec(f"pod{i}", node=i % args.nodes, dataplane=args.dataplane) for i in range(args.pods)]
+    Lab(args.prefix).up(pods, nodes=args.nodes, proxy_mode=args.proxy_mode, datapath=args.datapath, collector=args.collector)
     proxies = "a sidecar each" if args.proxy_mode == "sidecar" else "one proxy per node"
-    print(f"lab {args.prefix!r} is up: {len(lab.pods)} pods on {args.nodes} node(s), {proxies}, {args.datapath} datapath; "
+    extras = (", HTTP side and pilot-agent in every pod" if args.dataplane else "") + (", a telemetry collector" if args.collector else "")
+    print(f"lab {args.prefix!r} is up: {args.pods} pods on {args.nodes} node(s), {proxies}, {args.datapath} datapath{extras}; "
           f"`meshlab lab status --prefix {args.prefix}`")
+    return 0
+
+
+def _wasm_apply(args: argparse.Namespace) -> int:
+    """Apply WasmPlugins to a running lab's data-plane pods and say, per plugin, what each selected pod runs."""
+    from meshlab.lab import Lab
+    from meshlab.lab.proxyconfig import apply_plugins
+
+    text = sys.stdin.read() if args.file == "-" else _read(args.file)
+    for applied in apply_plugins(Lab.attach(args.prefix), text):
+        _print_applied(applied)
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+
+
+#: What a failStrategy does to requests when the module could not be had (pilot-agent's RBAC fallback).
+FALLBACK_EFFECT = {"allow": "requests pass as if the plugin were not there (FAIL_OPEN)",
+                   "deny": "requests to the selected pods are denied with 403 RBAC: access denied (fail closed)"}
+
+
+def _print_applied(applied) -> None:
+    pods = ", ".join(applied.pods) or "no pod (its selector or match selects none)"
+    print(f"{applied.namespace}/{applied.name}: phase {applied.phase}, priority {applied.priority}, {applied.fail_strategy}; pods: {pods}")
+    if applied.outcome == "local":
+        print(f"  module fetched and its sha256 checked: {applied.url}")
+    else:
+        print(f"  module refused: {applied.reason}")
+        print(f"  effect: {FALLBACK_EFFECT.get(applied.outcome, applied.outcome)}")
+
+
+def _wasm_list(args: argparse.Namespace) -> int:
+    from meshlab.lab import Lab
+    from meshlab.lab.proxyconfig import applied_plugins
+
+    applied = applied_plugins(Lab.attach(args.prefix))
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps([asdict(plugin) for plugin in applied], indent=1))
+        return 0
+    if not applied:
+        print("no WasmPlugin applied")
+    for plugin in applied:
+        _print_applied(plugin)
+    return 0
+
+
+def _wasm_remove(args: argparse.Namespace) -> int:
+    from meshlab.lab import Lab
+    from meshlab.lab.proxyconfig import remove_plugin
+
+    namespace, _, name = args.plugin.rpartition("/")
+    remove_plugin(Lab.attach(args.prefix), namespace or "default", name)
+    print(f"removed WasmPlugin {namespace or 'default'}/{name}")
     return 0
 
 
@@ -201,7 +267,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--proxy-mode", choices=PROXY_MODES, default="sidecar", help="a sidecar per pod, or one shared proxy per node")
     up.add_argument("--datapath", choices=DATAPATHS, default="iptables",
                     help="outbound capture by Istio's iptables rules (default) or by eBPF (connect4 + sockops + sk_msg)")
+    up.add_argument("--dataplane", action="store_true",
+                    help="each sidecar serves HTTP by Envoy's inbound listener (filters, Wasm, access logs), with a pilot-agent beside it")
+    up.add_argument("--collector", action="store_true", help="a collector pod for access logs (ALS) and spans (OTLP)")
     up.set_defaults(run=_lab_errors(_up))
+
+    wasm = lab_commands.add_parser("wasm", help="WasmPlugins on a lab started with --dataplane (chapter 10)")
+    wasm_commands = wasm.add_subparsers(dest="wasm_command", metavar="COMMAND", required=True)
+    apply = wasm_commands.add_parser("apply", parents=[prefix], help="apply WasmPlugins from a YAML file (- for standard input)")
+    apply.add_argument("file")
+    apply.set_defaults(run=_lab_errors(_wasm_apply))
+    listed = wasm_commands.add_parser("list", parents=[prefix], help="the applied WasmPlugins, their pods and modules")
+    listed.add_argument("--json", action="store_true")
+    listed.set_defaults(run=_lab_errors(_wasm_list))
+    remove = wasm_commands.add_parser("remove", parents=[prefix], help="remove a WasmPlugin: [NAMESPACE/]NAME")
+    remove.add_argument("plugin")
+    remove.set_defaults(run=_lab_errors(_wasm_remove))
 
     mesh = lab_commands.add_parser("multicluster", parents=[prefix], help="one mesh over several clusters and networks, in the foreground")
     mesh.add_argument("--clusters", type=int, choices=range(2, 5), default=2, metavar="N", help="clusters (2-4, default 2), each its own network")

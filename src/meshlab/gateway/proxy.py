@@ -48,6 +48,7 @@ from pathlib import Path
 
 import h11
 
+from meshlab.envoy.http1 import HOP_BY_HOP, LOCAL_REPLY, UpstreamConnection, read_request, write_response
 from meshlab.gateway import Translation, load, match, translate
 from meshlab.gateway.balance import LB_POLICIES, Cluster, Host
 from meshlab.gateway.envoy import Backend, Request, backends_of
@@ -57,13 +58,6 @@ from meshlab.gateway.health import HealthCheck, HealthChecker, OutlierDetection,
 ROUTE_TIMEOUT_S = 15.0
 #: Cluster.connect_timeout's default in Envoy is 5 s; Envoy Gateway v1.9.0 sets 10 s (internal/xds/translator/cluster.go).
 CONNECT_TIMEOUT_S = 10.0
-#: Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"})
-#: Envoy's local reply bodies for the failures the router answers itself.
-LOCAL_REPLY = {"UH": b"no healthy upstream", "UF": b"upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-               "UC": b"upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-               "UT": b"upstream request timeout"}
-
 Log = Callable[[dict], None]
 
 
@@ -73,43 +67,6 @@ def _print_record(record: dict) -> None:
 
 
 # --- the upstream side ----------------------------------------------------------------------------
-
-
-class _Connection:
-    """One keep-alive HTTP/1.1 connection to a host."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer, self.http = reader, writer, h11.Connection(h11.CLIENT)
-
-    @property
-    def usable(self) -> bool:
-        """Idle and still open: the host has not closed it (a dead host's FIN is seen here)."""
-        return self.http.our_state is h11.IDLE and not self.reader.at_eof() and not self.writer.is_closing()
-
-    async def exchange(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Send one request, read its whole answer; raises ConnectionError if the host goes away."""
-        frame = [("content-length", str(len(body)))] if body or method in ("POST", "PUT", "PATCH") else []
-        head = self.http.send(h11.Request(method=method, target=target, headers=headers + frame))
-        self.writer.write(head + (self.http.send(h11.Data(data=body)) if body else b"") + self.http.send(h11.EndOfMessage()))
-        response, chunks = None, []
-        while True:
-            event = self.http.next_event()
-            if event is h11.NEED_DATA:
-                self.http.receive_data(await self.reader.read(65536))
-            elif isinstance(event, h11.Response):
-                response = event
-            elif isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            elif isinstance(event, h11.ConnectionClosed):
-                raise ConnectionResetError("the host closed the connection before answering")
-        if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
-            self.http.start_next_cycle()
-        return response.status_code, list(response.headers), b"".join(chunks)
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 @dataclass
@@ -122,7 +79,7 @@ class _UpstreamCluster:
     checker: HealthChecker | None
     connect_timeout: float
     had_traffic: bool = False
-    pools: dict[int, list[_Connection]] = field(default_factory=dict)
+    pools: dict[int, list[UpstreamConnection]] = field(default_factory=dict)
 
 
 class Upstreams:
@@ -210,11 +167,11 @@ class Upstreams:
         finally:
             connection.close()
 
-    async def connect(self, cluster: _UpstreamCluster, host: Host) -> _Connection:
+    async def connect(self, cluster: _UpstreamCluster, host: Host) -> UpstreamConnection:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(*host.address), cluster.connect_timeout)
-        return _Connection(reader, writer)
+        return UpstreamConnection(reader, writer)
 
-    async def acquire(self, cluster: _UpstreamCluster, host: Host) -> _Connection:
+    async def acquire(self, cluster: _UpstreamCluster, host: Host) -> UpstreamConnection:
         """An idle pooled connection to ``host`` that is still open, or a new one."""
         pool = cluster.pools.setdefault(id(host), [])
         while pool:
@@ -224,7 +181,7 @@ class Upstreams:
             connection.close()
         return await self.connect(cluster, host)
 
-    def release(self, cluster: _UpstreamCluster, host: Host, connection: _Connection) -> None:
+    def release(self, cluster: _UpstreamCluster, host: Host, connection: UpstreamConnection) -> None:
         if connection.usable:
             cluster.pools.setdefault(id(host), []).append(connection)
         else:
@@ -416,7 +373,7 @@ class GatewayProxy:
         http = h11.Connection(h11.SERVER)
         peer = writer.get_extra_info("peername")
         try:
-            while (request := await _read_request(http, reader)) is not None:
+            while (request := await read_request(http, reader)) is not None:
                 head, body = request
                 started = time.perf_counter()
                 try:
@@ -428,13 +385,8 @@ class GatewayProxy:
                            "path": head.target.decode("latin-1"), **route, "cluster": answer.cluster, "backend": answer.backend,
                            "upstream": answer.upstream, "status": answer.status, "flags": answer.flags,
                            "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
-                headers = [(n, v) for n, v in answer.headers if n.lower() not in HOP_BY_HOP and n.lower() != "content-length"]
-                out = http.send(h11.Response(status_code=answer.status, headers=[*headers, ("content-length", str(len(answer.body)))]))
-                writer.write(out + (http.send(h11.Data(data=answer.body)) if answer.body else b"") + http.send(h11.EndOfMessage()))
-                await writer.drain()
-                if http.our_state is h11.MUST_CLOSE or http.their_state is h11.MUST_CLOSE:
+                if not await write_response(http, writer, answer.status, answer.headers, answer.body):
                     break
-                http.start_next_cycle()
         except (h11.ProtocolError, ConnectionError):
             pass  # a client that broke HTTP or went away: nothing to answer
         finally:
@@ -541,23 +493,6 @@ def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-async def _read_request(http: h11.Connection, reader: asyncio.StreamReader) -> tuple[h11.Request, bytes] | None:
-    """The next whole request on a downstream connection, or None when the client is done."""
-    head, chunks = None, []
-    while True:
-        event = http.next_event()
-        if event is h11.NEED_DATA:
-            http.receive_data(await reader.read(65536))
-        elif isinstance(event, h11.Request):
-            head = event
-        elif isinstance(event, h11.Data):
-            chunks.append(bytes(event.data))
-        elif isinstance(event, h11.EndOfMessage):
-            return head, b"".join(chunks)  # type: ignore[return-value]
-        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-            return None
 
 
 def _now() -> str:

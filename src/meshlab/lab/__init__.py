@@ -21,6 +21,11 @@
     xdsclient  the sidecar's ADS client: its outbound table from the control plane's listeners, clusters, endpoints
     balancer   how the sidecar picks an endpoint: Envoy's priority levels, weights, outlier detection
     tlsinspector  Envoy's tls_inspector: a connection's first bytes peeked (TLS or not, the SNI)
+    admin      the sidecar's Envoy admin paths (15000, and 15090's /stats/prometheus)
+    hcm        Envoy's HTTP connection manager in the sidecar: HTTP filters, router, access logs, tracing
+    dataplane  the sidecar's HTTP side configured by a pod's inbound listener and extension configs
+    proxyconfig  what istiod and pilot-agent do for the data-plane pods: WasmPlugins, telemetry, each pod's file
+    agent      pilot-agent beside a data-plane pod's sidecar: its files, certificates and process
     apps       the demo HTTP echo app
     client     an HTTP client that times every request
 

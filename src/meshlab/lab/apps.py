@@ -3,7 +3,8 @@
 Each reply is JSON: the pod's name, the peer address the server saw (so a reader can see
 127.0.0.6 behind a sidecar, or the client's pod IP without one), the local address and port
 that accepted the connection, and the request path. Keep-alive is supported, so latency can be
-measured per request over one connection as well as per new connection.
+measured per request over one connection as well as per new connection. ``GET /metrics`` answers
+the app's own Prometheus counter instead (what pilot-agent merges into the pod's metrics on 15020).
 
     EchoServer  the asyncio protocol
     run         listen on the given ports until SIGTERM
@@ -19,6 +20,8 @@ import sys
 
 
 class EchoServer(asyncio.Protocol):
+    requests = 0  # answered by every port of this app process: its /metrics counter
+
     def __init__(self, pod: str) -> None:
         self.pod, self.buffer, self.transport = pod, b"", None
 
@@ -41,8 +44,13 @@ class EchoServer(asyncio.Protocol):
     def _reply(self, method: str, path: str, close: bool) -> None:
         peer = self.transport.get_extra_info("peername")
         local = self.transport.get_extra_info("sockname")
-        body = json.dumps({"pod": self.pod, "peer": f"{peer[0]}:{peer[1]}", "local": f"{local[0]}:{local[1]}", "method": method, "path": path}).encode()
-        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        if path == "/metrics":
+            kind, body = "text/plain; version=0.0.4", f"# TYPE meshlab_app_requests_total counter\nmeshlab_app_requests_total {EchoServer.requests}\n".encode()
+        else:
+            EchoServer.requests += 1
+            kind = "application/json"
+            body = json.dumps({"pod": self.pod, "peer": f"{peer[0]}:{peer[1]}", "local": f"{local[0]}:{local[1]}", "method": method, "path": path}).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
         head += "Connection: close\r\n\r\n" if close else "\r\n"
         self.transport.write(head.encode() + body)
         if close:

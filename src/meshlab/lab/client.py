@@ -3,10 +3,11 @@
 It runs wherever its socket was created: the lab creates it in a thread that has entered a pod's
 network namespace, so requests leave from that pod and its rules apply to them.
 
-    Reply       the echo app's JSON reply (or a gateway's own answer), its status and the request's latency
+    Reply       the echo app's JSON reply (or a gateway's own answer), its status, headers and the request's latency
     HttpClient  one keep-alive connection; get() sends a request and waits for the reply
     get_once    a new connection for one request (what "new-connection latency" measures)
     send        ``count`` requests, keep-alive or not
+    local_http  one request to a port on this namespace's loopback (a proxy's admin), its status and text
     main        the same as a command (``python -m meshlab.lab.client``), printing JSON: for a
                 process that must itself be somewhere (e.g. in the lab's cgroup for eBPF)
 """
@@ -18,7 +19,7 @@ import json
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Reply:
     body: dict
     latency_us: float
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)  # the response's, names in lower case (the last of a repeated one)
 
 
 class HttpClient:
@@ -39,10 +41,11 @@ class HttpClient:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
 
-    def get(self, path: str = "/", close: bool = False) -> Reply:
+    def get(self, path: str = "/", close: bool = False, headers: dict[str, str] | None = None) -> Reply:
         start = time.perf_counter()
         connection = "close" if close else "keep-alive"
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.authority}\r\nConnection: {connection}\r\n\r\n".encode())
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.authority}\r\nConnection: {connection}\r\n{extra}\r\n".encode())
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self._read_chunk()
         head, _, rest = self.buffer.partition(b"\r\n\r\n")
@@ -55,7 +58,9 @@ class HttpClient:
             body = json.loads(rest[:length])
         except ValueError:
             body = {"text": rest[:length].decode("latin-1")}
-        return Reply(body if isinstance(body, dict) else {"json": body}, (time.perf_counter() - start) * 1e6, status)
+        fields = dict((name.strip().lower(), value.strip()) for name, _, value in
+                      (line.decode("latin-1").partition(":") for line in head.split(b"\r\n")[1:]))
+        return Reply(body if isinstance(body, dict) else {"json": body}, (time.perf_counter() - start) * 1e6, status, fields)
 
     def _read_chunk(self) -> bytes:
         chunk = self.sock.recv(65536)
@@ -67,27 +72,38 @@ class HttpClient:
         self.sock.close()
 
 
-def get_once(host: str, port: int, path: str = "/", timeout: float = 5.0) -> Reply:
+def get_once(host: str, port: int, path: str = "/", timeout: float = 5.0, headers: dict[str, str] | None = None) -> Reply:
     """Connect, send one request, read the reply, close; latency includes the handshake."""
     start = time.perf_counter()
     client = HttpClient(host, port, timeout)
     try:
-        reply = client.get(path, close=True)
+        reply = client.get(path, close=True, headers=headers)
     finally:
         client.close()
-    return Reply(reply.body, (time.perf_counter() - start) * 1e6)
+    return Reply(reply.body, (time.perf_counter() - start) * 1e6, reply.status, reply.headers)
 
 
-def send(host: str, port: int, count: int = 1, keepalive: bool = True, path: str | None = None) -> list[Reply]:
-    """``count`` requests to ``path`` (or to /0, /1, ...: each reply then says which it answers)."""
+def send(host: str, port: int, count: int = 1, keepalive: bool = True, path: str | None = None, headers: dict[str, str] | None = None) -> list[Reply]:
+    """``count`` requests to ``path`` (or to /0, /1, ...: each reply then says which it answers), with ``headers``."""
     paths = [path or f"/{i}" for i in range(count)]
     if not keepalive:
-        return [get_once(host, port, each) for each in paths]
+        return [get_once(host, port, each, headers=headers) for each in paths]
     client = HttpClient(host, port)
     try:
-        return [client.get(each) for each in paths]
+        return [client.get(each, headers=headers) for each in paths]
     finally:
         client.close()
+
+
+def local_http(port: int, path: str, method: str = "GET", timeout: float = 5.0) -> tuple[int, str]:
+    """One request to 127.0.0.1:``port`` on a new connection the server closes: (status, body as text)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body.decode("utf-8", "replace")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,12 +34,13 @@ from pathlib import Path
 
 from meshlab.ebpf.datapath import EbpfDatapath, EbpfError
 from meshlab.intercept import build_rules
-from meshlab.lab import hops, kubelet, network, rootless
-from meshlab.lab.client import Reply, send
+from meshlab.lab import agent, hops, kubelet, network, rootless
+from meshlab.lab.admin import ADMIN_PORT
+from meshlab.lab.client import Reply, local_http, send
 from meshlab.lab.composition import Composition
 from meshlab.lab.netns import Host, LabError, LabUsageError, NetNS
 from meshlab.lab.processes import ProcessRecord, stop
-from meshlab.lab.spec import (APP_PORT, DATAPATHS, DEFAULT_PREFIX, FIRST_POD_HOST, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES,
+from meshlab.lab.spec import (APP_PORT, COLLECTOR_POD, COLLECTOR_PORT, DATAPATHS, DEFAULT_PREFIX, FIRST_POD_HOST, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES,
                               SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod, PodSpec, capture_for)
 from meshlab.lab.state import LabState, read_state
 from meshlab.lab.teardown import cleanup
@@ -60,7 +61,8 @@ class Lab(Composition):
         self._lock = threading.Lock()
 
     # -- life cycle ------------------------------------------------------------------------
-    def up(self, pods: int | list[PodSpec] = 2, down_at_exit: bool = False, nodes: int = 1, proxy_mode: str = "sidecar", datapath: str = "iptables") -> Lab:
+    def up(self, pods: int | list[PodSpec] = 2, down_at_exit: bool = False, nodes: int = 1, proxy_mode: str = "sidecar", datapath: str = "iptables",
+           collector: bool = False) -> Lab:
         """Create the nodes and pods, apply the rules, start apps and proxies; undo everything on failure.
 
         ``pods`` is a count (spread over the nodes in turn) or PodSpecs. ``proxy_mode`` "sidecar"
@@ -69,8 +71,12 @@ class Lab(Composition):
         cgroup/connect4 instead of iptables, and short-circuits local socket pairs with sk_msg
         (inbound capture stays Istio's PREROUTING rules).
         ``down_at_exit`` stops the lab when this Python process exits (for notebooks, whose cells
-        cannot share a ``with`` block); the CLI leaves it off, since its lab outlives the command."""
+        cannot share a ``with`` block); the CLI leaves it off, since its lab outlives the command.
+        ``collector`` adds a pod ``collector`` running a telemetry collector (Envoy's ALS and OTLP on
+        4317), where the data-plane pods' access logs and spans can go (``meshlab.lab.proxyconfig``)."""
         specs = [PodSpec(f"pod{i}", node=i % nodes) for i in range(pods)] if isinstance(pods, int) else list(pods)
+        if collector:
+            specs.append(PodSpec(COLLECTOR_POD, sidecar=False, ports=()))
         if not 1 <= len(specs) <= MAX_PODS:
             raise LabUsageError(f"a lab has 1 to {MAX_PODS} pods, not {len(specs)}")
         if len({spec.name for spec in specs}) != len(specs):
@@ -86,6 +92,9 @@ class Lab(Composition):
         if proxy_mode == "per-node":
             specs = [replace(spec, sidecar=False) for spec in specs]
         specs = [replace(spec, capture=capture_for(datapath, spec.capture)) for spec in specs]
+        # a pod with an agent gets Istio's DNS capture too (ISTIO_META_DNS_CAPTURE): its DNS goes to the agent's 15053
+        specs = [replace(spec, capture=replace(spec.capture, redirect_dns=True, dns_servers_v4=(agent.CLUSTER_DNS,))) if spec.dataplane else spec
+                 for spec in specs]
         if self.rootless:
             if datapath == "ebpf":
                 raise LabUsageError("the eBPF datapath needs root (it loads BPF programs and makes a cgroup); without root use --datapath iptables")
@@ -116,6 +125,10 @@ class Lab(Composition):
                     self.ebpf.up()
                 except EbpfError as error:
                     raise LabError(f"the eBPF datapath could not start: {error}") from None
+            if any(spec.dataplane for spec in specs):
+                from meshlab.lab.proxyconfig import configure_pods  # the HTTP side's control plane: only for such labs
+
+                configure_pods(self)  # each data-plane sidecar finds its inbound listener when it starts
             self._start_processes(specs)
             self._save()
         return self.bring_up(build, down_at_exit)
@@ -170,7 +183,7 @@ class Lab(Composition):
                 rules = rootless.owner_as_mark(rules, spec.capture.proxy_uid.split(","), spec.capture.proxy_gid.split(","))
             pod.run(["iptables-restore", "--noflush"], stdin=rules)
         self.pods[spec.name] = Pod(spec.name, pod.name, ip, spec.ports, spec.sidecar, spec.capture.istio_fields() if spec.sidecar else {}, spec.node,
-                                   spec.k8s_namespace, spec.service_account, dict(spec.labels), self.host)
+                                   spec.k8s_namespace, spec.service_account, dict(spec.labels), spec.dataplane, self.host)
 
     def _start_processes(self, specs: list[PodSpec]) -> None:
         # Without root the proxy cannot become uid 1337 (unmapped); it marks its sockets instead.
@@ -181,8 +194,12 @@ class Lab(Composition):
             cgroup = str(self.ebpf.cgroup) if self.datapath == "ebpf" and spec.sidecar else None
             processes.append({"role": "app", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "app")), "ports": list(pod.ports), "cgroup": cgroup})
             if spec.sidecar:
+                dataplane = {"dataplane": str(self.dataplane_file(pod.name))} if spec.dataplane else {}
                 processes.append({"role": "sidecar", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "sidecar")),
-                                  **proxy, "services": str(self.state_dir / "services.json"), "cgroup": cgroup})
+                                  **proxy, "services": str(self.state_dir / "services.json"), "cgroup": cgroup, **dataplane})
+            if spec.name == COLLECTOR_POD and not spec.sidecar:
+                processes.append({"role": "collector", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "collector"))})
+        processes += agent.process_specs(self, [self.pods[spec.name] for spec in specs if spec.dataplane])
         if self.proxy_mode == "per-node":
             for node in range(self.node_count):
                 name = f"node{node}"
@@ -194,6 +211,28 @@ class Lab(Composition):
         finally:
             self._save()  # what started is recorded before anything else can fail
         kubelet.wait_ready(processes, self.state_dir)
+
+    def dataplane_file(self, pod: str) -> Path:
+        """The pod's data-plane file: its inbound listener and extension configs (``meshlab.lab.dataplane``)."""
+        return self.state_dir / f"{pod}-dataplane.json"
+
+    def collector_address(self) -> str | None:
+        """Where the collector pod listens (ALS and OTLP), None without one."""
+        pod = self.pods.get(COLLECTOR_POD)
+        return f"{pod.ip}:{COLLECTOR_PORT}" if pod is not None and not pod.sidecar else None
+
+    def collected(self) -> list[dict]:
+        """What the collector pod received (access log entries and spans), oldest first."""
+        if self.collector_address() is None:
+            raise LabUsageError(f"lab {self.prefix!r} has no collector pod; start it with collector=True")
+        text = self.logs(COLLECTOR_POD, "collector")
+        return [record for record in map(json.loads, text.splitlines()) if record.get("event") in ("access_log", "span")]
+
+    def admin(self, pod: str, path: str, method: str = "GET") -> tuple[int, str]:
+        """One call to the pod's proxy admin on 127.0.0.1:15000 (Envoy's admin API), from inside the pod."""
+        if not self.pod(pod).dataplane:
+            raise LabUsageError(f"pod {pod} has no admin port: it was not started with dataplane=True")
+        return self.in_pod(pod, local_http, ADMIN_PORT, path, method)
 
     def _save(self) -> None:
         LabState(self.prefix, self.datapath, self.proxy_mode, self.node_count, [pod.saved() for pod in self.pods.values()],
@@ -208,6 +247,8 @@ class Lab(Composition):
         vip = self.services.get(name, {}).get("vip") or f"{SERVICE_NETWORK}.{10 + len(self.services)}"
         self.services[name] = {"vip": vip, "port": port, "endpoints": [f"{self.pods[p].ip}:{target_port}" for p in pods]}
         self._write_services()
+        if any(pod.dataplane for pod in self.pods.values()):
+            agent.write_names(self)  # the agents' DNS proxies answer from it
         self._save()
         return vip
 
@@ -315,11 +356,12 @@ class Lab(Composition):
                 self._executors[name] = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=self.pod(pod).namespace.enter)
         return self._executors[name].submit(function, *args).result(timeout=120)
 
-    def request(self, pod: str, host: str, port: int = APP_PORT, path: str = "/") -> Reply:
+    def request(self, pod: str, host: str, port: int = APP_PORT, path: str = "/", headers: dict[str, str] | None = None) -> Reply:
         """One HTTP request from ``pod`` on a new connection."""
-        return self.requests(pod, host, port, 1, keepalive=False, path=path)[0]
+        return self.requests(pod, host, port, 1, keepalive=False, path=path, headers=headers)[0]
 
-    def requests(self, pod: str, host: str, port: int = APP_PORT, count: int = 100, keepalive: bool = True, path: str | None = None) -> list[Reply]:
+    def requests(self, pod: str, host: str, port: int = APP_PORT, count: int = 100, keepalive: bool = True, path: str | None = None,
+                 headers: dict[str, str] | None = None) -> list[Reply]:
         """``count`` requests from ``pod``, over one keep-alive connection or a new connection each,
         to ``path`` (or to /0, /1, ...).
 
@@ -328,7 +370,9 @@ class Lab(Composition):
         (the programs see only those sockets), and a rootless lab's namespaces can only be entered by
         processes started inside its user namespace. Then it runs as ``python -m meshlab.lab.client``."""
         if not (self.rootless or self._in_cgroup(pod)):
-            return self.in_pod(pod, send, host, port, count, keepalive, path)
+            return self.in_pod(pod, send, host, port, count, keepalive, path, headers)
+        if headers:
+            raise LabUsageError("request headers are sent from a client thread; this lab's client runs as a process (rootless or eBPF)")
         argv = [sys.executable, "-m", "meshlab.lab.client", host, str(port), "--count", str(count)]
         argv += ([] if keepalive else ["--new-connections"]) + ([] if path is None else ["--path", path])
         done = self.exec(pod, self.in_cgroup_argv(argv) if self._in_cgroup(pod) else argv)

@@ -7,9 +7,11 @@ a sidecar then drops to uid 1337 itself (or, in a lab without root, marks its so
 exits; the children live on until the lab stops them.
 
 Run as ``python -m meshlab.lab.kubelet`` with the spec on standard input:
-``{"processes": [{"role": "app"|"sidecar"|"node-proxy"|"gateway", "pod", "netns", "log", "ports", "uid", "gid", "mark", "services", "cgroup", "config", "xds"}]}``
+``{"processes": [{"role": "app"|"sidecar"|"node-proxy"|"gateway"|"agent"|"collector", "pod", "netns", "log", "ports", "uid", "gid", "mark",
+"services", "cgroup", "config", "xds", "dataplane"}]}``
 (a gateway, meshlab's gateway proxy, reads its ``config`` file: ``meshlab.gateway.proxy.run``; a
-sidecar with ``xds`` takes its configuration from a control plane: ``meshlab.lab.sidecar.run``).
+sidecar with ``xds`` takes its configuration from a control plane, one with ``dataplane`` serves HTTP
+by the listener in that file: ``meshlab.lab.sidecar.run``).
 
     launch       run the kubelet for some processes; the started ones, recorded by PID and start time
     wait_ready   until every process's log says it is ready (a traceback or the time limit: LabError)
@@ -75,6 +77,16 @@ def _child(spec: dict) -> None:
     NetNS(spec["netns"]).enter()
     if spec["role"] == "app":
         apps.run(spec["pod"], spec["ports"])
+    elif spec["role"] == "agent":  # pilot-agent runs as the proxy's uid, as in the istio-proxy container
+        if spec["uid"] is not None:
+            os.setgroups([])
+            os.setgid(spec["gid"])
+            os.setuid(spec["uid"])
+        os.execve(spec["argv"][0], spec["argv"], {**os.environ, **spec.get("env", {})})
+    elif spec["role"] == "collector":
+        from meshlab.telemetry.collector import serve  # imported by main() before the fork
+
+        serve()
     elif spec["role"] == "gateway":
         from meshlab.gateway import proxy  # imported by main() before the fork
 
@@ -82,7 +94,9 @@ def _child(spec: dict) -> None:
     else:
         source = None if spec["role"] == "node-proxy" else sidecar.INBOUND_PASSTHROUGH_SOURCE
         services = Path(spec["services"]) if spec.get("services") else None
-        sidecar.run(spec["pod"], services, spec["uid"], spec["gid"], inbound_source=source, mark=spec.get("mark"), xds=spec.get("xds"))
+        dataplane = Path(spec["dataplane"]) if spec.get("dataplane") else None
+        sidecar.run(spec["pod"], services, spec["uid"], spec["gid"], inbound_source=source, mark=spec.get("mark"), xds=spec.get("xds"),
+                    dataplane=dataplane)
 
 
 def main() -> int:
@@ -91,8 +105,15 @@ def main() -> int:
         importlib.import_module("meshlab.gateway.proxy")  # once, before forking: each gateway starts without importing
     if any(spec.get("xds") for spec in specs):
         importlib.import_module("meshlab.lab.xdsclient")  # gRPC too: imported, not started, before the fork
+    if any(spec.get("dataplane") for spec in specs):
+        importlib.import_module("meshlab.lab.dataplane")  # the HTTP side: h11, protobuf, wasmtime
+    if any(spec["role"] == "collector" for spec in specs):
+        importlib.import_module("meshlab.telemetry.collector")
     started = []
     for spec in specs:
+        if spec["role"] == "agent":  # the agent drains and ends its pod's proxy: it is told the sidecar's PID
+            sidecar = next(s["pid"] for s in started if s["pod"] == spec["pod"] and s["role"] == "sidecar")
+            spec = {**spec, "argv": [*spec["argv"], "--proxy-pid", str(sidecar)]}
         pid = os.fork()
         if pid == 0:
             try:

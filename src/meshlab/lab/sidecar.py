@@ -57,7 +57,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from meshlab.lab.tlsinspector import looks_like_tls, peek, server_name
+from meshlab.lab.admin import AdminServer
+from meshlab.lab.tlsinspector import http_protocols, looks_like_tls, peek, server_name
 
 SO_ORIGINAL_DST = 80
 INBOUND_PASSTHROUGH_SOURCE = "127.0.0.6"
@@ -340,11 +341,14 @@ class Sidecar:
     mode an object whose ``table`` attribute is the latest OutboundTable: ``meshlab.lab.xdsclient``)."""
 
     def __init__(self, pod: str, services, log=None, inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None,
-                 tls: MutualTls | None = None) -> None:
+                 tls: MutualTls | None = None, dataplane=None) -> None:
         self.pod, self.services, self.inbound_source, self.mark, self.tls = pod, services, inbound_source, mark, tls
+        self.dataplane = dataplane  # the HTTP side (meshlab.lab.dataplane.DataPlane): None keeps the proxy at layer 4
         self.stream = log or sys.stdout
         self.lock = threading.Lock()  # the xDS client logs from its own thread
         self.listeners: list[socket.socket] = []  # those served by peeking accept loops
+        self.state = "LIVE"  # Envoy's server state, as /ready reports it: LIVE, then DRAINING
+        self.graceful_drain = False
 
     def log(self, record: dict) -> None:
         with self.lock:
@@ -356,21 +360,23 @@ class Sidecar:
         global sidecar's; the east-west gateway's (peeking for the SNI)."""
         loop = asyncio.get_running_loop()
         await loop.create_server(lambda: _Downstream(self, "outbound"), "0.0.0.0", outbound_port, reuse_address=True, backlog=1024)
-        if self.tls is None:
+        if self.tls is None and self.dataplane is None:
             await loop.create_server(lambda: _Downstream(self, "inbound"), "0.0.0.0", inbound_port, reuse_address=True, backlog=1024)
         else:
-            self._peeking(inbound_port, self._accept_inbound)
+            self.inbound_listener = self._peeking(inbound_port, self._accept_inbound)
+        if self.dataplane is not None:
+            await AdminServer(self).listen()
         if global_port is not None:
             await loop.create_server(lambda: _ProxyProtocolDownstream(self, "inbound"), "0.0.0.0", global_port, reuse_address=True, backlog=1024)
         if eastwest_port is not None:
             self._peeking(eastwest_port, self._accept_eastwest)
 
-    def _peeking(self, port: int, accept) -> None:
+    def _peeking(self, port: int, accept) -> asyncio.Task:
         """A listener whose connections are each peeked at before a protocol is chosen for them."""
         listener = socket.create_server(("0.0.0.0", port), backlog=1024, reuse_port=False)
         listener.setblocking(False)
         self.listeners.append(listener)
-        asyncio.get_running_loop().create_task(self._accepting(listener, accept))
+        return asyncio.get_running_loop().create_task(self._accepting(listener, accept))
 
     async def _accepting(self, listener: socket.socket, accept) -> None:
         loop = asyncio.get_running_loop()
@@ -379,11 +385,17 @@ class Sidecar:
             loop.create_task(accept(connection, peer))
 
     async def _accept_inbound(self, connection: socket.socket, peer: tuple[str, int]) -> None:
-        """Istio's inbound listener in PERMISSIVE mode: mutual TLS when a ClientHello comes, plaintext otherwise."""
+        """Istio's inbound listener in PERMISSIVE mode: mutual TLS when a ClientHello comes, plaintext
+        otherwise; a port whose filter chain has an HTTP connection manager is served as HTTP."""
         destination = ("", 0)
         try:
             destination = original_destination(connection)
-            tls = self.tls.server if looks_like_tls(await peek(connection)) else None
+            head = await peek(connection) if self.tls is not None or self.dataplane is not None else b""
+            tls = self.tls.server if self.tls is not None and looks_like_tls(head) else None
+            if self.dataplane is not None:
+                alpn = () if tls else http_protocols(head)
+                if (http := self.dataplane.http_chain(destination, peer, "tls" if tls else "raw_buffer", alpn)) is not None:
+                    return await self._serve_http(connection, destination, tls, http)
             await asyncio.get_running_loop().connect_accepted_socket(lambda: _Downstream(self, "inbound", destination), connection, ssl=tls)
         except (OSError, TimeoutError) as error:
             self._refused(connection, Hop(self.pod, "inbound", _address(peer), _address(destination)),
@@ -400,6 +412,59 @@ class Sidecar:
             await asyncio.get_running_loop().connect_accepted_socket(lambda: _Downstream(self, "eastwest", here, sni), connection)
         except (OSError, TimeoutError, ValueError) as error:
             self._refused(connection, Hop(self.pod, "eastwest", _address(peer), _address(here)), str(error))
+
+    async def _serve_http(self, connection: socket.socket, destination: tuple[str, int], tls: ssl.SSLContext | None, http) -> None:
+        """Envoy's HCM on an inbound connection: its requests go to the app from 127.0.0.6 over one connection."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 20)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        transport, _ = await loop.connect_accepted_socket(lambda: protocol, connection, ssl=tls)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        local = (self.inbound_source, 0) if self.inbound_source else None
+
+        async def dial() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            return await asyncio.open_connection(sock=await self._dial(*destination, local))
+
+        try:
+            await self.dataplane.serve(http, reader, writer, dial, "https" if tls else "http", self, destination)
+        except Exception as error:  # noqa: BLE001 (a fault in the HTTP side ends this connection, logged; the proxy goes on)
+            writer.close()
+            self.log({"event": "error", "where": "http", "destination": _address(destination), "message": f"{type(error).__name__}: {error}"})
+
+    def drain(self, inbound_only: bool, graceful: bool) -> None:
+        """Envoy's /drain_listeners: graceful, the inbound listener stays open and each HTTP connection
+        is closed after its current response (``connection: close``); otherwise the inbound listener
+        stops accepting now. ``inbound_only`` (what pilot-agent asks) leaves the outbound side alone;
+        without it the lab's proxy drains only inbound too, and says so in its log."""
+        self.state, self.graceful_drain = "DRAINING", graceful
+        if not graceful and getattr(self, "inbound_listener", None) is not None:
+            self.inbound_listener.cancel()
+        self.log({"event": "drain", "inbound_only": inbound_only, "graceful": graceful})
+
+    def prometheus(self) -> str:
+        """What /stats/prometheus prints: Envoy's server state gauge, then the HTTP side's counters and the
+        Wasm modules' own metrics."""
+        state = 0 if self.state == "LIVE" else 1  # Envoy's server.state: 0 live, 1 draining
+        return f"# TYPE envoy_server_state gauge\nenvoy_server_state {state}\n" + (self.dataplane.prometheus() if self.dataplane else "")
+
+    def config_dump(self, query: dict) -> str:
+        """/config_dump: the resources the proxy runs by, as Envoy's admin prints them."""
+        return self.dataplane.config_dump(self, query)
+
+    async def _dial(self, host: str, port: int, local: tuple[str, int] | None) -> socket.socket:
+        """A connected upstream socket (marked, bound to ``local`` when given), as the proxy's own."""
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            upstream.setblocking(False)
+            if self.mark is not None:
+                upstream.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
+            if local:
+                upstream.bind(local)
+            await asyncio.get_running_loop().sock_connect(upstream, (host, port))
+        except OSError:
+            upstream.close()
+            raise
+        return upstream
 
     def _refused(self, connection: socket.socket, hop: Hop, why: str) -> None:
         """A connection refused before it was spliced, logged as a hop with the reason."""
@@ -436,18 +501,14 @@ class Sidecar:
             if chosen.proxy_protocol:
                 preamble = proxy_protocol_line(splice.down.transport.get_extra_info("peername"), destination)
         hop.upstream = f"{host}:{port}"
-        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        upstream = None
         try:
-            upstream.setblocking(False)
-            if self.mark is not None:
-                upstream.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
-            if local:
-                upstream.bind(local)
-            await loop.sock_connect(upstream, (host, port))
+            upstream = await self._dial(host, port, local)
             tls = {"ssl": self.tls.client, "server_hostname": hop.sni} if hop.direction == "outbound" and hop.sni else {}
             transport, _ = await loop.create_connection(lambda: splice.up, sock=upstream, **tls)
         except OSError as error:
-            upstream.close()
+            if upstream is not None:
+                upstream.close()
             splice.down.transport.close()
             if report is not None:
                 report("connect_failed")
@@ -489,7 +550,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def run(pod: str, services_file: Path | None, uid: int | None, gid: int | None, outbound_port: int = 15001, inbound_port: int = 15006,
-        inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None, xds: dict | None = None) -> None:
+        inbound_source: str | None = INBOUND_PASSTHROUGH_SOURCE, mark: int | None = None, xds: dict | None = None,
+        dataplane: Path | None = None) -> None:
     """Serve until SIGTERM. Call as root inside the pod's (or, for a per-node proxy, the node's)
     network namespace; a per-node proxy connects to pods from its own address (``inbound_source`` None).
     ``uid`` None keeps the caller's uid (a lab without root, where 1337 is not mapped); ``mark``
@@ -499,12 +561,17 @@ def run(pod: str, services_file: Path | None, uid: int | None, gid: int | None, 
     configuration from the control plane instead of ``services_file``; with ``global_port`` the proxy
     is the global sidecar, with ``eastwest_port`` an east-west gateway, with ``tls`` it speaks mutual
     TLS (its files are read now, as root). ``meshlab.lab.xdsclient`` must be imported before: it is
-    not read once the proxy runs as uid 1337."""
+    not read once the proxy runs as uid 1337. ``dataplane``, the pod's data-plane file
+    (``meshlab.lab.dataplane``), gives the proxy its HTTP side and Envoy's admin ports."""
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     xds = xds or {}
     tls = MutualTls.load(*(Path(xds["tls"][part]) for part in ("chain", "key", "bundle"))) if xds.get("tls") else None
     sidecar = Sidecar(pod, ServiceTable(services_file), inbound_source=inbound_source, mark=mark, tls=tls)
+    if dataplane is not None:
+        from meshlab.lab.dataplane import DataPlane
+
+        sidecar.dataplane = DataPlane(dataplane, sidecar.log)
     if xds:
         from meshlab.lab.xdsclient import AdsClient
 

@@ -23,11 +23,14 @@ STATE_ROOT = Path("/run/meshlab") if os.geteuid() == 0 else Path(f"/tmp/meshlab-
 FIRST_POD_HOST = 10
 PROXY_MODES = ("sidecar", "per-node")
 #: The processes whose logs ``Lab.logs`` reads (a gateway runs in a lab of several clusters).
-LOG_ROLES = ("app", "sidecar", "node-proxy", "gateway")
+LOG_ROLES = ("app", "sidecar", "node-proxy", "gateway", "agent", "collector")
 DATAPATHS = ("iptables", "ebpf")
 MAX_NODES = 8
 SERVICE_NETWORK = "10.96.0"  # ClusterIPs, as Kubernetes' default service CIDR 10.96.0.0/12
 APP_PORT = 8080
+#: A lab's telemetry collector pod (``Lab.up(collector=True)``) and its port: OTLP's gRPC port, where
+#: it serves Envoy's ALS too (OpenTelemetry specification: 4317 for OTLP/gRPC).
+COLLECTOR_POD, COLLECTOR_PORT = "collect", 4317
 METRICS_PORT = 9090
 SIDECAR_UID = SIDECAR_GID = 1337
 READY_TIMEOUT_S = 10.0
@@ -63,8 +66,13 @@ class PodSpec:
     k8s_namespace: str = "default"
     service_account: str = "default"
     labels: dict[str, str] = field(default_factory=dict)
+    #: The sidecar's HTTP side (chapters 07 and 10): Envoy's inbound listener with HTTP filters, an
+    #: admin port, and a pilot-agent process beside the proxy.
+    dataplane: bool = False
 
     def __post_init__(self) -> None:
+        if self.dataplane and not self.sidecar:
+            raise LabUsageError(f"pod {self.name}: dataplane needs a sidecar (the HTTP side is the sidecar's)")
         if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.name):
             raise LabUsageError(f"pod name {self.name!r} is not valid; use 1-8 lowercase letters or digits, starting with a letter")
         for what, value in (("namespace", self.k8s_namespace), ("service account", self.service_account)):
@@ -84,6 +92,7 @@ class Pod:
     k8s_namespace: str = "default"
     service_account: str = "default"
     labels: dict[str, str] = field(default_factory=dict)
+    dataplane: bool = False
     host: Host = field(default=MACHINE, repr=False, compare=False)
 
     @property

@@ -5,9 +5,12 @@ mode), or that routes TLS it does not terminate (an east-west gateway in AUTO_PA
 SNI), must know what a connection carries before it decides what to do with it, and must leave the
 bytes in place for whoever reads them next. So it peeks (``MSG_PEEK``): a TLS connection starts with
 a handshake record (content type 22) holding the ClientHello, whose ``server_name`` extension names the
-host the client asked for (RFC 8446 section 4.1.2, RFC 6066 section 3).
+host the client asked for (RFC 8446 section 4.1.2, RFC 6066 section 3). Its sibling http_inspector
+tells plaintext HTTP from other bytes by the request line, and reports it as an application protocol
+("http/1.1", "http/1.0"), which Istio's inbound filter chains match on.
 
     looks_like_tls   does a connection's first bytes start a TLS handshake record?
+    http_protocols   http_inspector's verdict on plaintext: ("http/1.1",), ("http/1.0",), or () for not HTTP/1
     server_name      the SNI of a ClientHello record (None when it names none); ValueError if malformed
     peek             an accepted socket's first bytes, all of a ClientHello if it is one, left unread
 """
@@ -26,6 +29,15 @@ MAX_RECORD = 16384 + RECORD_HEADER  # a TLS plaintext record carries at most 2^1
 def looks_like_tls(head: bytes) -> bool:
     """A handshake record of TLS 1.0 or later (the record version a ClientHello uses is 3.1 or 3.3)."""
     return len(head) >= 3 and head[0] == HANDSHAKE and head[1] == 3 and head[2] <= 4
+
+
+def http_protocols(head: bytes) -> tuple[str, ...]:
+    """What Envoy's http_inspector sets as the application protocol of a plaintext connection whose
+    first line is an HTTP/1 request line (method, target, version); nothing for other bytes."""
+    line = head.split(b"\r\n", 1)[0].split(b" ")
+    if len(line) == 3 and line[0].isalpha() and line[0].isupper() and line[2] in (b"HTTP/1.1", b"HTTP/1.0"):
+        return (line[2].decode().lower(),)
+    return ()
 
 
 def server_name(record: bytes) -> str | None:

@@ -19,7 +19,8 @@ the release they stand for, so ``pilot-agent version -s`` says ``1.30.3+9739e10e
     ENVOY_GATEWAY        github.com/envoyproxy/gateway v1.9.0
     GATEWAY_API          sigs.k8s.io/gateway-api v1.6.1, the Gateway API Envoy Gateway v1.9.0 pins
     DAPR                 github.com/dapr/dapr v1.14.0, whose go.mod's own replace lines the wrapper repeats
-    PROGRAMS             pilot-agent, istioctl, spire-server, spire-agent, egctl, daprd, by name
+    GO_CONTAINERREGISTRY github.com/google/go-containerregistry v0.22.1: crane, a real OCI registry and client
+    PROGRAMS             pilot-agent, istioctl, spire-server, spire-agent, egctl, daprd, crane, by name
 """
 
 from __future__ import annotations
@@ -73,10 +74,13 @@ DAPR = Module("github.com/dapr/dapr", "v1.14.0", "1.14.0",
 GATEWAY_API = Module("sigs.k8s.io/gateway-api", "v1.6.1", "v1.6.1",
                      "the Gateway API's release tag, the version Envoy Gateway v1.9.0's go.mod requires: "
                      "its CRDs (config/crd) and examples are read from the module at test time")
+GO_CONTAINERREGISTRY = Module("github.com/google/go-containerregistry", "v0.22.1", "v0.22.1",
+                              "go-containerregistry's release tag: `crane registry serve` is a real OCI distribution registry "
+                              "and `crane push`/`append` a real client, for pilot-agent's oci:// Wasm module fetching (chapter 10)")
 #: The oldest Go that builds every pinned program (Envoy Gateway's go.mod sets the bar).
 GO_MIN = "1.26.6"
 
-MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY, GATEWAY_API, DAPR)}
+MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY, GATEWAY_API, DAPR, GO_CONTAINERREGISTRY)}
 
 
 @dataclass(frozen=True)
@@ -121,4 +125,7 @@ PROGRAMS = {program.name: program for program in (
     Program("daprd", DAPR, "github.com/dapr/dapr/cmd/daprd", ("--version",),
             {"github.com/dapr/dapr/pkg/buildinfo.version": DAPR.release, "github.com/dapr/kit/logger.DaprVersion": DAPR.release},
             tags=("stablecomponents",)),
+    # crane's version is the -X stamp below, as its release build sets it (cmd/crane/cmd/version.go, v0.22.1).
+    Program("crane", GO_CONTAINERREGISTRY, "github.com/google/go-containerregistry/cmd/crane", ("version",),
+            {"github.com/google/go-containerregistry/cmd/crane/cmd.Version": GO_CONTAINERREGISTRY.release}),
 )}

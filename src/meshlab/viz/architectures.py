@@ -24,6 +24,8 @@ chains and components; SPIRE 1.13 for its parts; Aeraki for the MetaProtocol con
     aeraki_metaprotocol    11: Aeraki, istiod and the MetaProtocol proxy
     multi_network_mesh     12: two clusters on two networks, an istiod and an east-west gateway each
     cross_network_path     12: the arrows of a call answered at home or across the networks
+    pilot_agent_jobs       07: one pod's Envoy and pilot-agent, and who talks to which port
+    wasm_plugin_delivery   10: a WasmPlugin from istiod to the agent's fetch to its place in the filter chain
     spire_and_sds          13: SPIRE server, agent, workload attestation and Envoy's SDS
     policy_enforcement     14: where a request is authorized: the sidecar and an external PDP
 """
@@ -41,8 +43,8 @@ CHAPTERS = (
     ("00", "how to use this book", True), ("01", "Kubernetes to Istio", True),
     ("02", "transparent interception", True), ("03", "eBPF: shortening the path", True),
     ("04", "where the proxy lives", True), ("05", "proxyless xDS", True),
-    ("06", "the control plane under load", True), ("07", "the data plane: Envoy, pilot-agent", False),
-    ("08", "gateways", True), ("09", "configuration at scale", True), ("10", "extending the proxy: Wasm", False),
+    ("06", "the control plane under load", True), ("07", "the data plane: Envoy, pilot-agent", True),
+    ("08", "gateways", True), ("09", "configuration at scale", True), ("10", "extending the proxy: Wasm", True),
     ("11", "beyond HTTP: MetaProtocol", True), ("12", "many clusters", True), ("13", "zero-trust identity", True),
     ("14", "NGAC vs RBAC", True),
 )
@@ -50,7 +52,7 @@ CHAPTERS = (
 #: Reading paths through the written chapters: name -> (chapters in order, hours with their labs, at
 #: about an hour per chapter read and run, and forty minutes per lab: chapter 00's estimate).
 READING_PATHS = {
-    "data path": (("01", "02", "03", "04"), 7),
+    "data path": (("01", "02", "03", "04", "07"), 8),
     "control plane": (("01", "05", "06", "11"), 7),
     "security": (("01", "02", "13", "14"), 7),
 }
@@ -499,10 +501,65 @@ def lazy_path(first: bool) -> list[str]:
     return ["app->proxy", "direct"]
 
 
+def pilot_agent_jobs() -> Diagram:
+    """One meshed pod as Istio 1.30 runs it: the istio-proxy container holds two processes, Envoy and
+    pilot-agent, and the agent does every job Envoy does not (ports from Istio's bootstrap and
+    istio-iptables: 15000 admin, 15001 and 15006 Envoy's listeners, 15020 and 15021 the agent's status
+    server, 15053 its DNS proxy, 15090 Envoy's Prometheus listener)."""
+    boxes = (
+        Box("istiod", "istiod\nxDS, CA (15012)", "control-plane"),
+        Box("kubelet", "kubelet", "control-plane"), Box("prometheus", "Prometheus", "control-plane"),
+        Box("collector", "collector", "control-plane"), Box("client", "client pod", "app"),
+        Box("agent", "pilot-agent\nbootstrap, SDS, xDS proxy\n:15020 :15021 :15053", "proxy"),
+        Box("envoy", "Envoy\n:15001 :15006\nadmin :15000, :15090", "proxy"),
+        Box("app", "app :8080", "app"),
+    )
+    groups = (Group("pod", "pod: istio-proxy container (agent + Envoy) beside the app", ("agent", "envoy", "app"), "app"),)
+    arrows = (
+        Arrow("istiod", "agent", "xDS, CSR", "control", id="xds"),
+        Arrow("agent", "envoy", "bootstrap, xDS, SDS (unix sockets)", "control", id="sds"),
+        Arrow("client", "envoy", ":8080 via :15006", id="inbound"),
+        Arrow("envoy", "app", "filters, then router", id="to_app"),
+        Arrow("kubelet", "agent", "probes /app-health on :15020", "control", id="probe"),
+        Arrow("agent", "app", "the app's own probe", "control", id="probe_app"),
+        Arrow("prometheus", "agent", "scrape :15020", "control", id="scrape"),
+        Arrow("app", "agent", "DNS :53 -> :15053", id="dns"),
+        Arrow("envoy", "collector", "ALS, OTLP", "control", id="telemetry"),
+    )
+    return Diagram("Inside the sidecar container: Envoy moves the bytes, pilot-agent does the rest",
+                   boxes, arrows, groups, "TB")
+
+
+def wasm_plugin_delivery() -> Diagram:
+    """How a WasmPlugin reaches a request (Istio 1.30): istiod sends the module's address as an ECDS
+    resource, pilot-agent fetches it, checks its sha256 and hands Envoy a local file; the filter runs
+    at its phase's place in the inbound HTTP filter chain."""
+    boxes = (
+        Box("plugin", "WasmPlugin\nurl, sha256, phase", "control-plane"),
+        Box("registry", "OCI registry /\nHTTP server", "control-plane"),
+        Box("istiod", "istiod", "control-plane"),
+        Box("agent", "pilot-agent\nfetch, check, cache", "proxy"),
+        Box("authn", "AUTHN plugins\nthen authn filters", "proxy"), Box("authz", "AUTHZ plugins\nthen RBAC", "proxy"),
+        Box("stats", "STATS plugins\nthen istio.stats", "proxy"), Box("router", "UNSPECIFIED_PHASE\nplugins, router", "proxy"),
+        Box("app", "app", "app"),
+    )
+    groups = (Group("chain", "Envoy: inbound HTTP filter chain", ("authn", "authz", "stats", "router")),)
+    arrows = (
+        Arrow("plugin", "istiod", "watch", "config", id="watch"),
+        Arrow("istiod", "agent", "ECDS: remote url", "control", id="ecds"),
+        Arrow("registry", "agent", "module bytes", "control", id="fetch"),
+        Arrow("agent", "authn", "ECDS: local file", "control", id="local"),
+        Arrow("authn", "authz", id="a1"), Arrow("authz", "stats", id="a2"), Arrow("stats", "router", id="a3"),
+        Arrow("router", "app", id="forward"),
+    )
+    return Diagram("A WasmPlugin's way: from a resource to a filter in every selected proxy", boxes, arrows, groups, "TB")
+
+
 #: The diagram each chapter opens with.
 CHAPTER_DIAGRAMS = {
     "00": book_map, "01": istio_architecture, "02": sidecar_pod, "03": partial(socket_paths, same_node=False),
-    "04": deployment_models, "05": proxyless_vs_sidecar, "06": push_pipeline, "08": gateway_api_roles, "09": lazy_loading, "11": aeraki_metaprotocol,
+    "04": deployment_models, "05": proxyless_vs_sidecar, "06": push_pipeline, "07": pilot_agent_jobs, "08": gateway_api_roles,
+    "09": lazy_loading, "10": wasm_plugin_delivery, "11": aeraki_metaprotocol,
     "12": multi_network_mesh,
     "13": spire_and_sds, "14": policy_enforcement,
 }

@@ -7,6 +7,8 @@
     simulate     a timeline of changes -> pushes; a fleet of proxies at scale; PushCost, calibrated
     cores        istiod's cores shared by the pushes in flight (the simulator's CPU)
     memory       an Envoy's memory from the configuration it holds (shared with meshlab.deploy)
+    outbound     Istio's outbound listeners, clusters and endpoints for a ClusterIP service (and east-west gateways)
+    inbound      Istio's inbound listener virtualInbound and its clusters, Wasm extensions placed by phase
     resources, server, harness, echo   the live ADS server, its resources and gRPC's own clients
 """
 
