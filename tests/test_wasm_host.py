@@ -154,6 +154,29 @@ def test_a_trap_is_a_filter_failure() -> None:
     assert wasm.fail_open
 
 
+def test_a_trap_stays_a_filter_failure_when_another_signal_handler_came_later() -> None:
+    """faulthandler (as pytest and ipykernel enable it) installs its SIGILL handler after wasmtime's: a
+    trap must still be caught, not kill the process (the engine's traps do not use signals)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = wat(WAT_ABI + '(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) unreachable)')
+    script = textwrap.dedent(f"""
+        import faulthandler
+        from meshlab.envoy.httpfilter import FilterFailure, Headers
+        from meshlab.wasm.host import WasmHttpFilter
+        wasm = WasmHttpFilter.load({code!r}, name="trap")
+        faulthandler.enable()
+        try:
+            wasm.new_stream().request_headers(Headers([(":method", "GET")]), True)
+        except FilterFailure:
+            print("caught")
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "caught"), done.stderr[-500:]
+
+
 def test_a_module_importing_a_missing_host_function_is_refused_naming_it() -> None:
     code = wat('(import "env" "proxy_http_call" (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))'
                + WAT_ABI)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -195,3 +197,24 @@ def test_the_cli_applies_and_lists(lab, modules, tmp_path):
     path.write_text("kind: WasmPlugin\nspec: {}\n")
     refused = subprocess.run([*meshlab, "lab", "wasm", "apply", "--prefix", PREFIX, str(path)], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "meshlab lab: error: WasmPlugin refused, nothing applied" in refused.stderr
+
+
+def test_zz_sigterm_to_the_agent_drains_the_sidecar_then_ends_it(lab):
+    """Last in the module: it ends the server's proxy. The agent, told to stop as the kubelet tells the
+    istio-proxy container, posts Envoy's graceful inbound drain, waits terminationDrainDuration (5 s,
+    Istio's default) and kills the proxy."""
+    (agent,) = [process for owner, process in lab.processes if owner == "server" and process.role == "agent"]
+    (sidecar,) = [process for owner, process in lab.processes if owner == "server" and process.role == "sidecar"]
+    os.kill(agent.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 3
+    while '"event": "drain"' not in lab.logs("server", "sidecar") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (drain,) = [json.loads(line) for line in lab.logs("server", "sidecar").splitlines() if '"event": "drain"' in line]
+    assert (drain["inbound_only"], drain["graceful"]) == (True, True)
+    assert call(lab).headers["connection"] == "close"  # still answering while it drains, closing each connection
+    deadline = time.monotonic() + 15
+    while sidecar.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not sidecar.alive()
+    report = json.loads(lab.logs("server", "agent").splitlines()[-1])
+    assert [step[1] for step in report["drained"]][-1] == "terminationDrainDuration over: proxy killed"

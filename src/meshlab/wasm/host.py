@@ -6,6 +6,7 @@ of the stream (``proxy_on_request_headers``, ...); the module calls back into th
 headers, answer locally, log, count. This host does the same for one VM per filter, with wasmtime's
 Python API; it is not thread-safe (the lab sidecar is one asyncio thread, as an Envoy worker is one thread).
 
+    new_engine      a wasmtime engine whose traps need no signal handler (safe beside faulthandler)
     WasmError       a module cannot be loaded or started (missing host function, no ABI export, on_configure false)
     ProcExit        the module called WASI proc_exit (the SDK's abort ends there)
     Metric          one metric a module defined: type, name, value (histograms keep their samples)
@@ -54,6 +55,17 @@ I32, I64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
 #: not verified here, the Envoy source is not available) used for the Prometheus text of a histogram.
 DEFAULT_BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
                    600000, 1800000, 3600000)
+
+
+def new_engine() -> wasmtime.Engine:
+    """A wasmtime engine whose traps do not rely on signals. By default wasmtime turns a trap (an
+    ``unreachable``, an out-of-bounds access) into SIGILL or SIGSEGV and catches it in a handler it
+    installs; in a Python process another library (faulthandler, say) may install its own handler
+    later, and a trap then kills the process. Explicit checks cost a little per access and never
+    depend on who handles signals."""
+    config = wasmtime.Config()
+    config.signals_based_traps = False
+    return wasmtime.Engine(config)
 
 
 class WasmError(Exception):
@@ -627,7 +639,7 @@ class WasmHttpFilter:
         """Compile ``code``, check it, start its VM (root context, on_vm_start, on_configure). A module
         that cannot start raises WasmError, as Envoy rejects such a plugin's configuration.
         ``log_sink`` gets the module's log lines at ``log_level`` and above (Envoy's default: info)."""
-        engine = wasmtime.Engine()
+        engine = new_engine()
         try:
             module = wasmtime.Module(engine, code)
         except wasmtime.WasmtimeError as error:
