@@ -184,6 +184,14 @@ def test_bad_input_is_refused_whole(lab, modules):
         set_telemetry(lab, "loud")
 
 
+def test_a_module_that_cannot_be_read_is_refused_and_the_lab_keeps_what_it_had(lab, modules, tmp_path):
+    apply_plugins(lab, plugin("kept", f"file://{modules['add_header']}", "add_header", {"name": "x-kept", "value": "1"}))
+    with pytest.raises(LabUsageError, match="cannot read"):
+        apply_plugins(lab, plugin("missing", f"file://{tmp_path}/nowhere.wasm", "x", {"a": "b"}))
+    assert [p.name for p in applied_plugins(lab)] == ["kept"]
+    assert call(lab).headers["x-kept"] == "1"
+
+
 def test_the_cli_applies_and_lists(lab, modules, tmp_path):
     path = tmp_path / "plugin.yaml"
     path.write_text(plugin("cli-header", f"file://{modules['add_header']}", "add_header", {"name": "x-cli", "value": "1"}))

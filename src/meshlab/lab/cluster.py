@@ -34,7 +34,7 @@ from pathlib import Path
 
 from meshlab.ebpf.datapath import EbpfDatapath, EbpfError
 from meshlab.intercept import build_rules
-from meshlab.lab import agent, hops, kubelet, network, rootless
+from meshlab.lab import hops, kubelet, network, rootless
 from meshlab.lab.admin import ADMIN_PORT
 from meshlab.lab.client import Reply, local_http, send
 from meshlab.lab.composition import Composition
@@ -92,9 +92,14 @@ class Lab(Composition):
         if proxy_mode == "per-node":
             specs = [replace(spec, sidecar=False) for spec in specs]
         specs = [replace(spec, capture=capture_for(datapath, spec.capture)) for spec in specs]
-        # a pod with an agent gets Istio's DNS capture too (ISTIO_META_DNS_CAPTURE): its DNS goes to the agent's 15053
-        specs = [replace(spec, capture=replace(spec.capture, redirect_dns=True, dns_servers_v4=(agent.CLUSTER_DNS,))) if spec.dataplane else spec
-                 for spec in specs]
+        if any(spec.dataplane for spec in specs):
+            # The HTTP side and the agent need more than the standard library (a lab without root runs without
+            # them): imported only for such labs. A pod with an agent gets Istio's DNS capture too
+            # (ISTIO_META_DNS_CAPTURE): its DNS goes to the agent's 15053.
+            from meshlab.lab.agent import CLUSTER_DNS
+
+            specs = [replace(spec, capture=replace(spec.capture, redirect_dns=True, dns_servers_v4=(CLUSTER_DNS,))) if spec.dataplane else spec
+                     for spec in specs]
         if self.rootless:
             if datapath == "ebpf":
                 raise LabUsageError("the eBPF datapath needs root (it loads BPF programs and makes a cgroup); without root use --datapath iptables")
@@ -199,7 +204,10 @@ class Lab(Composition):
                                   **proxy, "services": str(self.state_dir / "services.json"), "cgroup": cgroup, **dataplane})
             if spec.name == COLLECTOR_POD and not spec.sidecar:
                 processes.append({"role": "collector", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "collector"))})
-        processes += agent.process_specs(self, [self.pods[spec.name] for spec in specs if spec.dataplane])
+        if any(spec.dataplane for spec in specs):
+            from meshlab.lab.agent import process_specs
+
+            processes += process_specs(self, [self.pods[spec.name] for spec in specs if spec.dataplane])
         if self.proxy_mode == "per-node":
             for node in range(self.node_count):
                 name = f"node{node}"
@@ -248,7 +256,9 @@ class Lab(Composition):
         self.services[name] = {"vip": vip, "port": port, "endpoints": [f"{self.pods[p].ip}:{target_port}" for p in pods]}
         self._write_services()
         if any(pod.dataplane for pod in self.pods.values()):
-            agent.write_names(self)  # the agents' DNS proxies answer from it
+            from meshlab.lab.agent import write_names
+
+            write_names(self)  # the agents' DNS proxies answer from it
         self._save()
         return vip
 

@@ -45,8 +45,6 @@ from meshlab.wasm.plugin import WasmPlugin, WasmPluginError, ecds_name, extensio
 from meshlab.xds.inbound import InboundPort, inbound_clusters, virtual_inbound
 
 TELEMETRY_MODES = ("off", "text", "json", "als")
-#: The collector's port: OTLP over gRPC (OpenTelemetry specification), which the lab's collector also serves ALS on.
-COLLECTOR_PORT = 4317
 
 
 @dataclass(frozen=True)
@@ -78,6 +76,19 @@ def _save_intent(lab, intent: dict) -> None:
     _intent_path(lab).write_text(json.dumps(intent, indent=1))
 
 
+def _change(lab, intent: dict) -> list[Applied]:
+    """Make ``intent`` the lab's and rewrite the pods' files; if that fails, the previous intent and files
+    are put back, so nothing is left half applied."""
+    previous = _intent(lab)
+    _save_intent(lab, intent)
+    try:
+        return configure_pods(lab)
+    except BaseException:
+        _save_intent(lab, previous)
+        configure_pods(lab)
+        raise
+
+
 def _dataplane_pods(lab) -> list:
     pods = [pod for pod in lab.pods.values() if pod.dataplane]
     if not pods:
@@ -104,8 +115,7 @@ def apply_plugins(lab, text: str) -> list[Applied]:
     for plugin, document in zip(plugins, _documents(text), strict=True):
         documents[(plugin.namespace, plugin.name)] = {"namespace": plugin.namespace, "name": plugin.name, "yaml": document}
     intent["plugins"] = list(documents.values())
-    _save_intent(lab, intent)
-    outcomes = configure_pods(lab)
+    outcomes = _change(lab, intent)
     return [outcome for outcome in outcomes if (outcome.namespace, outcome.name) in {(p.namespace, p.name) for p in plugins}]
 
 
@@ -119,8 +129,7 @@ def remove_plugin(lab, namespace: str, name: str) -> None:
     if len(kept) == len(intent["plugins"]):
         raise LabUsageError(f"no WasmPlugin {namespace}/{name} is applied")
     intent["plugins"] = kept
-    _save_intent(lab, intent)
-    configure_pods(lab)
+    _change(lab, intent)
 
 
 def applied_plugins(lab) -> list[Applied]:
@@ -140,8 +149,7 @@ def set_telemetry(lab, access_log: str = "off", sampling: float | None = None) -
         raise LabUsageError("ALS and tracing send to the lab's collector; start the lab with a collector pod (`Lab.up(..., collector=True)`)")
     intent = _intent(lab)
     intent["telemetry"] = {"access_log": access_log, "sampling": sampling}
-    _save_intent(lab, intent)
-    configure_pods(lab)
+    _change(lab, intent)
 
 
 def access_log_path(lab, pod: str) -> Path:
