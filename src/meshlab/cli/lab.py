@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 
 from meshlab.cli.common import UsageError
 from meshlab.lab.spec import DATAPATHS, DEFAULT_PREFIX, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES, PodSpec
@@ -87,8 +88,6 @@ def _wasm_list(args: argparse.Namespace) -> int:
 
     applied = applied_plugins(Lab.attach(args.prefix))
     if args.json:
-        from dataclasses import asdict
-
         print(json.dumps([asdict(plugin) for plugin in applied], indent=1))
         return 0
     if not applied:

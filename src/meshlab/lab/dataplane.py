@@ -14,7 +14,7 @@ and deny-all (what pilot-agent puts in a Wasm filter's place when its module can
 the router. Istio's own C++ filters (istio.metadata_exchange, istio.stats, ...) have no meshlab
 twin: they are listed in ``skipped`` and in the proxy's log, and requests pass them by.
 
-    DataPlane   reload, http_chain(port, transport) -> HcmConfig | None, serve, prometheus, config_dump
+    DataPlane   reload, http_chain(destination, source, transport, alpn) -> HcmConfig | None, serve, prometheus, config_dump
     write       a pod's data-plane file: the listener and the extension configs, readable by uid 1337
 """
 

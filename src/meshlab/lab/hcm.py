@@ -28,11 +28,16 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import h11
 
 from meshlab.envoy.http1 import HOP_BY_HOP, LOCAL_REPLY, UpstreamConnection, read_request, write_response
 from meshlab.envoy.httpfilter import FilterFailure, FilterStream, Headers, HttpFilter, LocalReply, StreamInfo
+
+if TYPE_CHECKING:  # the tracer's module brings gRPC and OpenTelemetry's protos: only what a configuration asks for
+    from meshlab.envoy.accesslog import AccessLog
+    from meshlab.telemetry.tracing import Tracer
 
 #: RouteAction.timeout's default (route_components.proto): 15 s from the end of the request to the end of the answer.
 ROUTE_TIMEOUT_S = 15.0
@@ -70,8 +75,8 @@ class HcmConfig:
 
     stat_prefix: str
     filters: Sequence[HttpFilter] = ()
-    access_logs: Sequence = ()
-    tracer: object | None = None
+    access_logs: Sequence[AccessLog] = ()
+    tracer: Tracer | None = None
     route_name: str | None = None
     cluster: str | None = None
 
@@ -216,7 +221,7 @@ class HttpConnectionManager:
         for access_log in self.config.access_logs:
             self._telemetry(access_log.log, info)
         if exchange.span is not None:
-            self._telemetry(self.config.tracer.finish, exchange.span, info)  # type: ignore[union-attr]
+            self._telemetry(self.config.tracer.finish, exchange.span, info)
 
     def _telemetry(self, call, *args) -> None:
         """A logger or tracer that fails loses its record, never the traffic (counted in the stats)."""
