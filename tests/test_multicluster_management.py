@@ -20,27 +20,8 @@ from meshlab.upstream.analyze import analyze
 
 NAMESPACES = ("payments", "ledger", "shop", "web")
 
-HEAD = """\
-apiVersion: api.tsb.tetrate.io/v2
-kind: Organization
-metadata: {name: acme}
----
-apiVersion: api.tsb.tetrate.io/v2
-kind: Tenant
-metadata: {organization: acme, name: retail}
----
-apiVersion: api.tsb.tetrate.io/v2
-kind: Workspace
-metadata: {organization: acme, tenant: retail, name: payments}
-spec:
-  namespaceSelector: {names: ["*/payments", "*/ledger"]}
----
-apiVersion: api.tsb.tetrate.io/v2
-kind: Workspace
-metadata: {organization: acme, tenant: retail, name: storefront}
-spec:
-  namespaceSelector: {names: ["*/shop", "*/web"]}
-"""
+#: The example's first four documents: the organization, the tenant and two workspaces, which other tests build on.
+HEAD = "---\n".join(EXAMPLE.split("---\n")[:4])
 
 
 def workspace_setting(security: str = "", traffic: str = "", workspace: str = "payments") -> str:

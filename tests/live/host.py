@@ -1,15 +1,21 @@
 """What the live tests must leave as they found it: the lab's leftovers by prefix, and the host's own
-netfilter state. Read by the session check in conftest.py and by tests that check it themselves."""
+netfilter state. Read by the session check in conftest.py and by tests that check it themselves; and
+the crash test every composition gets (``cleanup_after_kill_9``)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from meshlab.lab.rootless import HOLDER_NAME
 from meshlab.lab.spec import STATE_ROOT
+from meshlab.lab.state import read_state, state_dir
+from meshlab.lab.teardown import cleanup
 
 #: Every prefix the live tests use starts with "ml".
 TEST_PREFIX = "ml"
@@ -44,3 +50,24 @@ def host_ruleset() -> str:
     tools = [["iptables-save"], ["ip6tables-save"], ["nft", "list", "ruleset"]]
     outputs = [subprocess.run(argv, capture_output=True, text=True).stdout for argv in tools if shutil.which(argv[0])]
     return "\n".join(line for output in outputs for line in output.splitlines() if not line.startswith("#"))
+
+
+def cleanup_after_kill_9(build: str, prefix: str) -> None:
+    """``build`` (Python that brings a composition up with ``prefix``) runs in a child that is killed with
+    SIGKILL once up: its pods and processes must outlive it, and ``cleanup(prefix)`` must then stop every
+    process the state file recorded and leave nothing of the prefix behind."""
+    script = f"import time\n{build}\nprint('up', flush=True)\ntime.sleep(600)"
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "up", child.stderr.read()[-800:]
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+        assert any(prefix in item for item in leftovers()), "the pods outlive the Python that built them"
+        started = read_state(state_dir(prefix)).processes
+        assert started and any(process.alive() for _, process in started)
+        cleanup(prefix)
+        assert [item for item in leftovers() if prefix in item] == [] and not any(process.alive() for _, process in started)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        cleanup(prefix)

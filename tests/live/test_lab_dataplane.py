@@ -17,6 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from live.host import cleanup_after_kill_9
 from meshlab.envoy.configdump import listeners_table
 from meshlab.lab import Lab, LabUsageError, PodSpec
 from meshlab.lab.client import local_http
@@ -205,6 +206,10 @@ def test_the_cli_applies_and_lists(lab, modules, tmp_path):
     path.write_text("kind: WasmPlugin\nspec: {}\n")
     refused = subprocess.run([*meshlab, "lab", "wasm", "apply", "--prefix", PREFIX, str(path)], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "meshlab lab: error: WasmPlugin refused, nothing applied" in refused.stderr
+
+
+def test_cleanup_after_kill_9_stops_the_agents_and_the_collector():
+    cleanup_after_kill_9("from meshlab.lab import Lab, PodSpec; Lab('mldk').up([PodSpec('server', dataplane=True)], collector=True)", "mldk")
 
 
 def test_zz_sigterm_to_the_agent_drains_the_sidecar_then_ends_it(lab):

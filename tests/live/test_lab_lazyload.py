@@ -7,17 +7,11 @@ asserted. Cleanup leaves nothing behind, also after kill -9."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import pytest
 
-from live.host import leftovers
+from live.host import cleanup_after_kill_9, leftovers
 from meshlab.lab import LabUsageError
 from meshlab.lab.lazyload import DIRECT, GLOBAL_POD, VIA_FALLBACK, LazyLab
-from meshlab.lab.teardown import cleanup
 from meshlab.scoping.lazyload import GLOBAL_SIDECAR
 
 pytestmark = pytest.mark.live
@@ -107,16 +101,4 @@ def test_down_leaves_nothing_behind():
 
 
 def test_cleanup_after_kill_9_leaves_nothing_behind():
-    script = "from meshlab.lab.lazyload import LazyLab; import time; LazyLab('mlzk').up(refresh_s=0.5); print('up', flush=True); time.sleep(600)"
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout.readline().strip() == "up"
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        assert any("mlzk" in item for item in leftovers()), "the pods outlive the Python that ran the control plane"
-        cleanup("mlzk")
-        assert ours("mlzk") == []
-    finally:
-        if process.poll() is None:
-            process.kill()
-        cleanup("mlzk")
+    cleanup_after_kill_9("from meshlab.lab.lazyload import LazyLab; LazyLab('mlzk').up(refresh_s=0.5)", "mlzk")

@@ -9,8 +9,6 @@ printed; what must hold by the mechanism is asserted. Nothing is left behind."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -20,15 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from live.host import leftovers
+from live.host import cleanup_after_kill_9, leftovers
 from meshlab.identity.authority import TrustDomainAuthority
 from meshlab.identity.mtls import context as tls_context
 from meshlab.identity.spiffeid import SpiffeId, TrustDomain
 from meshlab.lab import LabUsageError
 from meshlab.lab.multicluster import MultiClusterMesh
 from meshlab.lab.netns import NetNS
-from meshlab.lab.state import read_state, state_dir
-from meshlab.lab.teardown import cleanup
 
 pytestmark = pytest.mark.live
 
@@ -167,21 +163,7 @@ def test_bad_input_is_refused_with_what_is_accepted(mesh):
 
 
 def test_cleanup_after_kill_9_leaves_nothing_behind():
-    script = "from meshlab.lab.multicluster import MultiClusterMesh; import time; MultiClusterMesh('mlmk').up(); print('up', flush=True); time.sleep(600)"
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout.readline().strip() == "up"
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        assert any("mlmk" in item for item in leftovers()), "the pods outlive the Python that ran the control planes"
-        started = read_state(state_dir("mlmk")).processes
-        assert started and any(process.alive() for _, process in started)
-        cleanup("mlmk")
-        assert [item for item in leftovers() if "mlmk" in item] == [] and not any(process.alive() for _, process in started)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        cleanup("mlmk")
+    cleanup_after_kill_9("from meshlab.lab.multicluster import MultiClusterMesh; MultiClusterMesh('mlmk').up()", "mlmk")
 
 
 def test_the_cli_runs_a_mesh_shows_the_crossing_and_takes_it_down():

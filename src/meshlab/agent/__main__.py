@@ -32,6 +32,7 @@ from meshlab.agent.drain import CHECK_INTERVAL, DrainSettings, active_connection
 from meshlab.agent.metrics import prometheus_target
 from meshlab.agent.sds import SdsServer, WorkloadSecrets
 from meshlab.agent.status import ProxyAdmin, StatusServer
+from meshlab.filewatch import ChangedFile
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -105,21 +106,12 @@ async def _drain(settings: DrainSettings, proxy: ProxyAdmin, proxy_pid: int | No
 NAMES_POLL_S = 0.2
 
 
-def _mtime(path: Path | None) -> int | None:
-    return path.stat().st_mtime_ns if path is not None and path.exists() else None
-
-
-async def _follow_names(path: Path | None, seen: int | None, build: Callable[[], LookupTable], dns_proxy: DnsProxy) -> None:
-    """Reread the name table when its file changes (``seen``: its time when the table in use was read),
-    as istiod pushes a new one over NDS when services change (pkg/istio-agent's NDS handler updates the
-    DNS proxy's table in place)."""
-    if path is None:
-        return
+async def _follow_names(names_file: ChangedFile, build: Callable[[], LookupTable], dns_proxy: DnsProxy) -> None:
+    """Reread the name table when its file changes, as istiod pushes a new one over NDS when services
+    change (pkg/istio-agent's NDS handler updates the DNS proxy's table in place)."""
     while True:
         await asyncio.sleep(NAMES_POLL_S)
-        now = _mtime(path)
-        if now != seen:
-            seen = now
+        if names_file.changed():
             dns_proxy.table = build()
 
 
@@ -141,7 +133,8 @@ async def _run(args: argparse.Namespace) -> int:
     def names() -> LookupTable:
         return LookupTable.build(_name_table(args.name_table), node.namespace, node.dns_domain, search)
 
-    names_read = _mtime(args.name_table)  # before reading: a change while it is read is seen after
+    names_file = ChangedFile(args.name_table)
+    names_file.changed()  # noted before the first read: a change while it is read is seen after
     dns_proxy = DnsProxy(names(), _upstreams(args), host="127.0.0.1", port=DNS_PORT)
     sds = None
     try:  # what started is stopped again, whether a later step fails or the drain ends
@@ -149,7 +142,7 @@ async def _run(args: argparse.Namespace) -> int:
             secrets = WorkloadSecrets(*(Path(args.certs, name).read_bytes() for name in ("cert-chain.pem", "key.pem", "root-cert.pem")))
             sds = SdsServer(args.workdir / "var/run/secrets/workload-spiffe-uds/socket", secrets).start()
         await dns_proxy.start()
-        following = asyncio.get_running_loop().create_task(_follow_names(args.name_table, names_read, names, dns_proxy))
+        following = asyncio.get_running_loop().create_task(_follow_names(names_file, names, dns_proxy))
         await status.start((STATUS_PORT, ENVOY_STATUS_PORT) if args.envoy_status else (STATUS_PORT,))
         terminated = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)

@@ -36,6 +36,7 @@ from envoy.extensions.wasm.v3 import wasm_pb2 as wasm_v3
 from google.protobuf import any_pb2, json_format, wrappers_pb2
 
 from meshlab.envoy.configdump import config_dump, known_type
+from meshlab.filewatch import ChangedFile
 from meshlab.envoy.http1 import UpstreamConnection
 from meshlab.envoy.httpfilter import LocalReply
 from meshlab.envoy.listener import Connection, select_filter_chain
@@ -102,7 +103,7 @@ class DataPlane:
 
     def __init__(self, path: Path, log: Callable[[dict], None]) -> None:
         self.path, self.log, self.node_id = path, log, ""
-        self.mtime: int | None = None
+        self.file = ChangedFile(path)
         self.clusters: list[cluster_pb2.Cluster] = []
         self.listener: listener_pb2.Listener | None = None
         self.extensions: dict[str, extension_pb2.TypedExtensionConfig] = {}
@@ -116,13 +117,8 @@ class DataPlane:
     def reload(self) -> None:
         """Reread the file if it changed; a file that cannot be used keeps the last good one (as Envoy
         rejects a bad update and keeps serving the old), and the reason goes to the log."""
-        try:
-            mtime = self.path.stat().st_mtime_ns
-        except OSError:
+        if not self.file.changed():
             return
-        if mtime == self.mtime:
-            return
-        self.mtime = mtime
         try:
             saved = json.loads(self.path.read_text())
             _import_types(saved)

@@ -57,6 +57,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from meshlab.filewatch import ChangedFile
 from meshlab.lab.admin import AdminServer
 from meshlab.lab.tlsinspector import http_protocols, looks_like_tls, peek, server_name
 
@@ -126,7 +127,7 @@ class ServiceTable:
     """``{"VIP:port": ["ip:port", ...]}`` from a JSON file the lab writes; reread when it changes."""
 
     def __init__(self, path: Path | None) -> None:
-        self.path, self.mtime, self.endpoints, self.cursors = path, None, {}, {}
+        self.path, self.file, self.endpoints, self.cursors = path, ChangedFile(path), {}, {}
 
     def resolve(self, address: str, port: int) -> tuple[str, int, str | None]:
         """(ip, port, service) to connect to; a non-service destination passes through unchanged."""
@@ -143,14 +144,7 @@ class ServiceTable:
         return Upstream(*self.resolve(address, port))
 
     def _reload(self) -> None:
-        if self.path is None:
-            return
-        try:
-            mtime = self.path.stat().st_mtime_ns
-        except OSError:
-            return
-        if mtime != self.mtime:
-            self.mtime = mtime
+        if self.file.changed():
             self.endpoints = json.loads(self.path.read_text())
             self.cursors = {key: itertools.cycle(value) for key, value in self.endpoints.items()}
 
