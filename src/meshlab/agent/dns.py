@@ -39,6 +39,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from meshlab.tasks import TaskSet
+
 DNS_PORT = 15053  # pkg/dns/client/dns.go: "localhost:15053"; meshlab.intercept.capture.AGENT_DNS_PORT
 TTL = 30  # dns.go defaultTTLInSeconds: low, so a changed service IP is picked up soon
 KUBERNETES = "Kubernetes"  # the registry name of Kubernetes services (pkg/config/constants provider.Kubernetes)
@@ -161,17 +163,18 @@ class DnsProxy:
         self.answered = self.forwarded = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
+        self._replies = TaskSet()  # one per UDP query
 
     async def start(self) -> DnsProxy:
         loop = asyncio.get_running_loop()
-        proxy = self
+        proxy, replies = self, self._replies
 
         class Udp(asyncio.DatagramProtocol):
             def connection_made(self, transport) -> None:
                 self.transport = transport
 
             def datagram_received(self, data: bytes, address) -> None:
-                loop.create_task(self.reply(data, address))
+                replies.spawn(self.reply(data, address))
 
             async def reply(self, data: bytes, address) -> None:
                 response = await proxy.resolve(data, tcp=False)
@@ -185,6 +188,7 @@ class DnsProxy:
     async def stop(self) -> None:
         if self._udp:
             self._udp.close()
+        await self._replies.cancel()
         if self._tcp:
             self._tcp.close()
             await self._tcp.wait_closed()

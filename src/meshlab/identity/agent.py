@@ -35,6 +35,7 @@ from meshlab.identity.server import SpireServer
 from meshlab.identity.spiffeid import SpiffeIdError, TrustDomain
 from meshlab.identity.workloadapi import HEADER, METHODS, SERVICE, messages
 from meshlab.loopthread import LoopThread
+from meshlab.tasks import TaskSet
 
 NO_IDENTITY = "no identity issued"
 MISSING_HEADER = "security header missing from request"
@@ -67,7 +68,7 @@ class Agent:
         self._changed: asyncio.Condition | None = None
         self._grpc: grpc.aio.Server | None = None
         self._relay: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = TaskSet()
 
     # -- node attestation -----------------------------------------------------------------------
     def attest(self, join_token: str) -> None:
@@ -90,21 +91,15 @@ class Agent:
         self.socket_path.unlink(missing_ok=True)
         self._relay = await asyncio.start_unix_server(lambda r, w: self._accept(r, w, port), path=str(self.socket_path))
         os.chmod(self.socket_path, 0o777)  # every local user may ask; attestation decides
-        self._spawn(self._rotate())
+        self._tasks.spawn(self._rotate())
 
     async def stop(self) -> None:
         if self._relay:
             self._relay.close()
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.cancel()
         if self._grpc:
             await self._grpc.stop(grace=None)
         self.socket_path.unlink(missing_ok=True)
-
-    def _spawn(self, work) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
         caller = Caller.at_accept(writer.get_extra_info("socket"))

@@ -60,6 +60,7 @@ from pathlib import Path
 from meshlab.filewatch import ChangedFile
 from meshlab.lab.admin import AdminServer
 from meshlab.lab.tlsinspector import http_protocols, looks_like_tls, peek, server_name
+from meshlab.tasks import TaskSet
 
 SO_ORIGINAL_DST = 80
 INBOUND_PASSTHROUGH_SOURCE = "127.0.0.6"
@@ -287,7 +288,7 @@ class _Downstream(_Half):
         hop = Hop(self.sidecar.pod, self.direction, _address(transport.get_extra_info("peername")), _address(destination), sni=self.sni,
                   peer_identity=_spiffe_id(transport.get_extra_info("peercert")))
         self.splice = _Splice(self.sidecar, hop, self)
-        asyncio.get_running_loop().create_task(self.sidecar.connect_upstream(self.splice, destination))
+        self.sidecar.tasks.spawn(self.sidecar.connect_upstream(self.splice, destination))
 
 
 def _spiffe_id(certificate: dict | None) -> str | None:
@@ -325,7 +326,7 @@ class _ProxyProtocolDownstream(_Downstream):
         hop.original_dst, hop.source = _address(destination), _address(source)
         self.transport.pause_reading()
         self.splice.forward(False, rest)  # counted, and kept until the upstream connection exists
-        asyncio.get_running_loop().create_task(self.sidecar.connect_upstream(self.splice, destination, forward=True))
+        self.sidecar.tasks.spawn(self.sidecar.connect_upstream(self.splice, destination, forward=True))
         return None
 
 
@@ -343,6 +344,7 @@ class Sidecar:
         self.listeners: list[socket.socket] = []  # those served by peeking accept loops
         self.state = "LIVE"  # Envoy's server state, as /ready reports it: LIVE, then DRAINING
         self.graceful_drain = False
+        self.tasks = TaskSet()  # connections being accepted, upstream connections being opened
 
     def log(self, record: dict) -> None:
         with self.lock:
@@ -370,13 +372,13 @@ class Sidecar:
         listener = socket.create_server(("0.0.0.0", port), backlog=1024, reuse_port=False)
         listener.setblocking(False)
         self.listeners.append(listener)
-        return asyncio.get_running_loop().create_task(self._accepting(listener, accept))
+        return self.tasks.spawn(self._accepting(listener, accept))
 
     async def _accepting(self, listener: socket.socket, accept) -> None:
         loop = asyncio.get_running_loop()
         while True:
             connection, peer = await loop.sock_accept(listener)
-            loop.create_task(accept(connection, peer))
+            self.tasks.spawn(accept(connection, peer))
 
     async def _accept_inbound(self, connection: socket.socket, peer: tuple[str, int]) -> None:
         """Istio's inbound listener in PERMISSIVE mode: mutual TLS when a ClientHello comes, plaintext
