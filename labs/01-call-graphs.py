@@ -26,14 +26,14 @@ for caller in sorted(graph):
 # the set of services (names) whose requests can fail because `service` failed. Think about direction:
 # an edge `a -> b` means *a calls b*.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "blast_radius", "locked": false, "schema_version": 3, "solution": true}
 def blast_radius(graph, service):
     ### BEGIN SOLUTION
     return set(nx.ancestors(graph, service))
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_blast_radius", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab01.check_blast_radius(blast_radius)
 print("blast_radius: all checks passed")
 
@@ -44,7 +44,7 @@ print("blast_radius: all checks passed")
 # `request_success(graph, service, availability)`: the probability that a request to `service`
 # succeeds, given that it needs `service` and everything `service` calls, directly or indirectly.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "request_success", "locked": false, "schema_version": 3, "solution": true}
 def request_success(graph, service, availability):
     ### BEGIN SOLUTION
     needed = 1 + len(nx.descendants(graph, service))
@@ -52,7 +52,7 @@ def request_success(graph, service, availability):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_request_success", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab01.check_request_success(request_success)
 print("request_success: all checks passed")
 print(f"frontend of the 12-service graph at 99.9%: {request_success(graph, 'frontend', 0.999):.4f}")

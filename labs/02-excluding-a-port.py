@@ -19,14 +19,14 @@ from meshlab.intercept import CaptureConfig, render_commands
 # Return a `CaptureConfig` that captures all outbound traffic (`outbound_ip_ranges_include="*"`) and
 # all inbound ports except 9090. The fields are istio-iptables's (see chapter 02).
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "capture_config", "locked": false, "schema_version": 3, "solution": true}
 def capture_config():
     ### BEGIN SOLUTION
     return CaptureConfig(outbound_ip_ranges_include="*", inbound_ports_include="*", inbound_ports_exclude="9090")
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_rules", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab02.check_rules(capture_config)
 print("\n".join(line for line in render_commands(capture_config()).splitlines() if "ISTIO_INBOUND" in line))
 
@@ -38,13 +38,13 @@ print("\n".join(line for line in render_commands(capture_config()).splitlines() 
 # `bypassed(reply)`: `True` when the app saw its caller directly, `False` when the request came
 # through the sidecar. Remember what the sidecar's inbound side connects from.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "bypassed", "locked": false, "schema_version": 3, "solution": true}
 def bypassed(reply):
     ### BEGIN SOLUTION
     return not reply.body["peer"].startswith("127.0.0.6:")
     ### END SOLUTION
 
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] nbgrader={"grade": true, "grade_id": "check_live", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab02.check_live(capture_config, bypassed)
 print("both checks passed")

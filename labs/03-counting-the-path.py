@@ -33,7 +33,7 @@ print("datapaths of the model:", ", ".join(DATAPATHS))
 # Work them out from chapter 03's sections 1 and 2 rather than calling the model: the check does
 # that.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "traversals_table", "locked": false, "schema_version": 3, "solution": true}
 def traversals_table():
     ### BEGIN SOLUTION
     return {
@@ -49,7 +49,7 @@ def traversals_table():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_traversals", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab03.check_traversals(traversals_table)
 print("all eight rows agree with the model")
 
@@ -74,7 +74,7 @@ print("all eight rows agree with the model")
 # and keeps its inbound ones; the app and each sidecar write a request or a reply with one `sendmsg`
 # each; and in the live lab one node and two differ only in where the pods are wired.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "predict_counters", "locked": false, "schema_version": 3, "solution": true}
 def predict_counters(datapath, same_node, n):
     ### BEGIN SOLUTION
     ebpf = datapath == "ebpf"
@@ -91,7 +91,7 @@ def predict_counters(datapath, same_node, n):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_counters", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab03.check_counters(predict_counters)
 print("your predictions agree with the model on both datapaths, one node and two")
 
@@ -108,7 +108,7 @@ for stage, report in reports.items():
 datapaths = tuple(datapath for datapath in ("iptables", "ebpf") if reports["live"].available and (datapath == "iptables" or reports["ebpf"].available))
 assert len(datapaths) == 2 or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1", reports
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] nbgrader={"grade": true, "grade_id": "check_live", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 rows = lab03.check_live(predict_counters, datapaths)
 print(f"{'the kernel counted':<22}" + "".join(f"{row['datapath'] + (' 1 node' if row['same_node'] else ' 2 nodes'):>18}" for row in rows))
 for name in lab03.COUNTERS:

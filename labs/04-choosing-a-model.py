@@ -29,7 +29,7 @@ for model, figures in compare(cluster)["models"].items():
 # figures are what `evaluate(model, cluster, waypoints)` computes for your choice (`waypoints` only
 # matters for ambient; `None` means one per namespace).
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "choose", "locked": false, "schema_version": 3, "solution": true}
 def choose():
     ### BEGIN SOLUTION
     result = evaluate("ambient", cluster, {"ns0"})
@@ -37,7 +37,7 @@ def choose():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_choice", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab04.check_choice(choose)
 choice = choose()
 print(f"your choice meets all three constraints: {choice['model']}, waypoints {choice.get('waypoints')}, "
@@ -58,7 +58,7 @@ print(f"your choice meets all three constraints: {choice['model']}, waypoints {c
 # `"scoped"` if you use it). Then find a second choice that also passes, and compare the two in the table
 # below: which would you defend to the team, and on which figure?
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "choose_open", "locked": false, "schema_version": 3, "solution": true}
 def choose_open():
     ### BEGIN SOLUTION
     result = evaluate("ambient", cluster, {"ns2"}, scoped=True)
@@ -67,7 +67,7 @@ def choose_open():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_open_choice", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab04.check_open_choice(choose_open)
 choice = choose_open()
 print(f"meets the second team's constraints: {choice['model']}, waypoints {choice.get('waypoints')}, "

@@ -70,7 +70,7 @@ assert "RouteConfiguration" in nack["error_detail"]["message"] and nack["version
 # Read them from the arguments, not from the printout: the check also gives your function a second
 # real incident (clusters of type STATIC, which gRPC refuses), with other nonces. `re` helps.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "diagnose", "locked": false, "schema_version": 3, "solution": true}
 import re
 
 
@@ -90,7 +90,7 @@ def diagnose(requests, responses):
     ### END SOLUTION
 
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] nbgrader={"grade": true, "grade_id": "check_diagnosis", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab05.check_diagnosis(diagnose, INCIDENT)
 for key, value in diagnose(INCIDENT.requests, INCIDENT.responses).items():
     print(f"{key:<17} {value}")
@@ -104,14 +104,14 @@ for key, value in diagnose(INCIDENT.requests, INCIDENT.responses).items():
 # RouteConfiguration (its nonce and *its* version in the next request), and a fresh client's 100
 # calls must all reach v1.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "fix", "locked": false, "schema_version": 3, "solution": true}
 def fix(greeter):
     ### BEGIN SOLUTION
     return greeter.service("greeter", {"v1": 100})
     ### END SOLUTION
 
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] nbgrader={"grade": true, "grade_id": "check_fix", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 FIXED = lab05.check_fix(fix)
 first = FIXED.records[0]["connection"]  # the client that NACKed; a fresh client connects afterwards
 for record in FIXED.records[FIXED.fix_mark:]:

@@ -19,14 +19,14 @@ print("defaults:", lab06.brief({"debounce_after_ms": 100, "debounce_max_ms": 10_
 # Return `{"debounce_after_ms": ..., "debounce_max_ms": ..., "push_throttle": ...}`. Try a few with
 # `lab06.brief(...)` first: which setting bounds the number of pushes, which one the waiting time?
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "choose", "locked": false, "schema_version": 3, "solution": true}
 def choose():
     ### BEGIN SOLUTION
     return {"debounce_after_ms": 500, "debounce_max_ms": 2000, "push_throttle": 0}
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_settings", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab06.check_settings(choose)
 print("objective met:", lab06.brief(choose()))
 
@@ -44,13 +44,13 @@ print("objective met:", lab06.brief(choose()))
 print("defaults:", lab06.brief({"debounce_after_ms": 100, "debounce_max_ms": 10_000}, lab06.HEADROOM_PROXIES))
 
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "choose_with_headroom", "locked": false, "schema_version": 3, "solution": true}
 def choose_with_headroom():
     ### BEGIN SOLUTION
     return {"debounce_after_ms": 500, "debounce_max_ms": 5000, "push_throttle": 0}
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_headroom", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab06.check_headroom(choose_with_headroom)
 print("headroom kept:", lab06.brief(choose_with_headroom(), lab06.HEADROOM_PROXIES))

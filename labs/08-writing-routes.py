@@ -23,7 +23,7 @@ print(lab08.PLATFORM)
 # `x-canary: always` go to Service `catalog-canary`, port 8080; every other request under `/catalog` goes to
 # `catalog`, port 8080. Nothing else is this route's business. Write the HTTPRoute (name it `catalog`).
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "canary_route", "locked": false, "schema_version": 3, "solution": true}
 def canary_route():
     ### BEGIN SOLUTION
     return """
@@ -41,7 +41,7 @@ spec:
 """
     ### END SOLUTION
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_canary", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab08.check_canary(canary_route)
 
 # %% [markdown]
@@ -53,7 +53,7 @@ lab08.check_canary(canary_route)
 # A new checkout (`checkout-v2`, port 8080) takes 10% of the requests under `/checkout`; `checkout`, port
 # 8080, keeps 90%. Name the route `checkout`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "split_route", "locked": false, "schema_version": 3, "solution": true}
 def split_route():
     ### BEGIN SOLUTION
     return """
@@ -69,7 +69,7 @@ spec:
 """
     ### END SOLUTION
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_split", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab08.check_split(split_route)
 
 # %% [markdown]
@@ -78,7 +78,7 @@ lab08.check_split(split_route)
 # The basket moved: every request under `/basket` is redirected permanently (HTTP 301) to the same place
 # under `/cart`: `/basket` to `/cart`, `/basket/items/7` to `/cart/items/7`. Name the route `basket`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "redirect_route", "locked": false, "schema_version": 3, "solution": true}
 def redirect_route():
     ### BEGIN SOLUTION
     return """
@@ -96,7 +96,7 @@ spec:
 """
     ### END SOLUTION
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_redirect", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab08.check_redirect(redirect_route)
 
 # %% [markdown]
@@ -105,5 +105,5 @@ lab08.check_redirect(redirect_route)
 # Your three routes attach to the same listener. With all of them in place, every request of the three
 # policies still gets the answer its own exercise asked for:
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_together", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab08.check_together(canary_route, split_route, redirect_route)

@@ -37,7 +37,7 @@ print(lab09.registry_table())
 # and nothing to any other workload. Egress hosts are `namespace/dnsName`: `.` is the Sidecar's own
 # namespace, `*` any namespace (or, as a dnsName, every service of that namespace).
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "checkout_sidecar", "locked": false, "schema_version": 3, "solution": true}
 def checkout_sidecar():
     ### BEGIN SOLUTION
     return """
@@ -58,7 +58,7 @@ spec:
 """
     ### END SOLUTION
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_sidecar", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 print(lab09.check_sidecar(checkout_sidecar))
 
 # %% [markdown]
@@ -83,28 +83,28 @@ print(lab09.access_log_table())
 # **a.** At its first refresh (10 s), which dependencies has the learner recorded for service `reports`
 # (namespace `analytics`)? Give them as the full hostnames the learner records.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "learned_dependencies", "locked": false, "schema_version": 3, "solution": true}
 def learned_dependencies():
     ### BEGIN SOLUTION
     return {"tracker.analytics.svc.cluster.local", "catalog.shop.svc.cluster.local", "payments.payments.svc.cluster.local",
             "api.fx-rates.example"}
     ### END SOLUTION
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_learned_dependencies", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab09.check_learned_dependencies(learned_dependencies)
 
 # %% [markdown]
 # **b.** From that, the fence controller writes the Sidecar for `reports`. What are its egress hosts?
 # (Order does not matter.)
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "sidecar_hosts", "locked": false, "schema_version": 3, "solution": true}
 def sidecar_hosts():
     ### BEGIN SOLUTION
     return {"istio-system/*", "mesh-operator/*", "*/tracker.analytics.svc.cluster.local", "*/catalog.shop.svc.cluster.local",
             "*/payments.payments.svc.cluster.local", "*/api.fx-rates.example"}
     ### END SOLUTION
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_sidecar_hosts", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 import yaml
 
 lab09.check_sidecar_hosts(sidecar_hosts)

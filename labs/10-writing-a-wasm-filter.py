@@ -30,7 +30,7 @@ print("the module to deploy:", DENY_MODULE.name.split("-")[0], "(deny_by_header,
 # `{"header": ..., "value": ...}` as its configuration. Return the WasmPlugin as YAML; `lab10.module_sha256(path)`
 # gives a file's sha256.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "write_plugin", "locked": false, "schema_version": 3, "solution": true}
 def write_plugin():
     ### BEGIN SOLUTION
     return f"""
@@ -55,7 +55,7 @@ spec:
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_plugin", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab10.check_plugin(write_plugin, DENY_MODULE)
 print("the WasmPlugin fits")
 
@@ -65,7 +65,7 @@ print("the WasmPlugin fits")
 # Three WasmPlugins in `shop` select every pod. Return their names in the order a request meets them in
 # a sidecar's inbound HTTP filter chain.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "predict_order", "locked": false, "schema_version": 3, "solution": true}
 for name, phase, priority in lab10.ORDERING:
     print(f"{name:<13} phase {phase:<6} priority {priority}")
 
@@ -76,7 +76,7 @@ def predict_order():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_order", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab10.check_order(predict_order)
 print(fit(" -> ".join(lab10.expected_order())))
 
@@ -93,7 +93,7 @@ from meshlab.wasm.build import TEMPLATE
 print(TEMPLATE.read_text()[TEMPLATE.read_text().index("class MyFilter "):].split("registerRootContext")[0])
 
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "quota_code", "locked": false, "schema_version": 3, "solution": true}
 def quota_code():
     ### BEGIN SOLUTION
     return """
@@ -106,7 +106,7 @@ def quota_code():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_filter", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 module = lab10.check_filter(quota_code)
 print("compiled, and answers", [want for _, want in lab10.QUOTA_TESTS], "in meshlab's proxy-wasm host")
 
@@ -115,6 +115,6 @@ print("compiled, and answers", [want for _, want in lab10.QUOTA_TESTS], "in mesh
 # side, applies your module as a WasmPlugin, and sends the three requests from a client pod through both
 # sidecars (the live stage: Linux, root or unprivileged user namespaces).
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] nbgrader={"grade": true, "grade_id": "check_filter_live", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab10.check_filter_live(quota_code)
 print("through the live sidecar: the same answers")

@@ -39,7 +39,7 @@ from meshlab.metaprotocol import Codec, CodecError, FrameError, Message, Message
 #
 # Return your codec class (a subclass of `Codec`).
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "codec_class", "locked": false, "schema_version": 3, "solution": true}
 def codec_class():
     ### BEGIN SOLUTION
     header = struct.Struct(">2sBBIH")
@@ -80,7 +80,7 @@ def codec_class():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_codec", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab11.check_codec(codec_class)
 print("the codec decodes, waits, refuses and answers as the spec says")
 
@@ -91,7 +91,7 @@ print("the codec decodes, waits, refuses and answers as the spec says")
 # `users` and everything else to `rest`, and the proxy with *your* codec. A client sends four pipelined
 # requests one byte at a time and reads the replies. Nothing to write: run it.
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] nbgrader={"grade": true, "grade_id": "check_live", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 stats = lab11.check_live(codec_class)
 print("routed:", {key: value for key, value in stats.items() if key.startswith("routed")})
 assert stats["replies"] == 4

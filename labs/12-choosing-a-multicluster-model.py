@@ -25,14 +25,14 @@ print(properties())
 # one team's control plane must not leave the other team's new pods without configuration. Return
 # `{"control_plane": "multi-primary" | "primary-remote" | "separate meshes", "network": "single" | "multi"}`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "choose_retail", "locked": false, "schema_version": 3, "solution": true}
 def choose_retail():
     ### BEGIN SOLUTION
     return {"control_plane": "multi-primary", "network": "multi"}
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_choose_retail", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab12.check_choice(choose_retail, lab12.RETAIL)
 print("fits:", choose_retail())
 
@@ -43,14 +43,14 @@ print("fits:", choose_retail())
 # with routed pod networks. A single small platform team runs everything and wants as few istiods as it
 # can; a depot keeping its last configuration while the centre is down is acceptable.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "choose_edge", "locked": false, "schema_version": 3, "solution": true}
 def choose_edge():
     ### BEGIN SOLUTION
     return {"control_plane": "primary-remote", "network": "single"}
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_choose_edge", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab12.check_choice(choose_edge, lab12.EDGE)
 print("fits:", choose_edge())
 
@@ -62,7 +62,7 @@ print("fits:", choose_edge())
 # priority istiod gives each locality (as Envoy receives them), then: with 1 of the 4 pods at priority 0
 # healthy (and priority 1 fully healthy), what share of requests leaves priority 0?
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "predict_priorities", "locked": false, "schema_version": 3, "solution": true}
 print("proxy:", lab12.FAILOVER_PROXY)
 print("localities:", ", ".join(lab12.FAILOVER_LOCALITIES))
 
@@ -79,7 +79,7 @@ def predict_spill():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_priorities_and_check_spill", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 lab12.check_priorities(predict_priorities)
 lab12.check_spill(predict_spill)
 for locality, priority in predict_priorities().items():

@@ -27,7 +27,7 @@ CLIENT = "spiffe://meshlab.test/ns/shop/sa/client"
 # server app `SERVER`, one giving the client app `CLIENT`. The check matches them against what the agent
 # finds for every workload above and names the first one that gets the wrong identity.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "entries", "locked": false, "schema_version": 3, "solution": true}
 def entries():
     ### BEGIN SOLUTION
     return [
@@ -37,7 +37,7 @@ def entries():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_entries", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab13.check_entries(entries)
 print("every workload gets exactly its intended identity")
 
@@ -49,13 +49,13 @@ print("every workload gets exactly its intended identity")
 # mutual TLS; the intruder (given an identity of its own) calls too; and the intruder asks the agent for
 # the server's JWT-SVID.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "allowed_callers", "locked": false, "schema_version": 3, "solution": true}
 def allowed_callers():
     ### BEGIN SOLUTION
     return [CLIENT]
     ### END SOLUTION
 
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] nbgrader={"grade": true, "grade_id": "check_live", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab13.check_live(entries, allowed_callers)
 print("both checks passed")

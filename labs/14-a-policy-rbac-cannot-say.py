@@ -28,7 +28,7 @@ for case in lab14.ORDERS_CASES:
 # The cases the check asks are listed above. Return your policies as YAML (several documents separated by
 # `---` if you like); write them as you would for `kubectl apply`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "orders_policies", "locked": false, "schema_version": 3, "solution": true}
 def orders_policies():
     ### BEGIN SOLUTION
     return """
@@ -65,7 +65,7 @@ spec:
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_orders_policies", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab14.check_orders_policies(orders_policies)
 print(f"your policies decide all {len(lab14.ORDERS_CASES)} cases as the requirement does")
 
@@ -104,7 +104,7 @@ print(f"RBAC: {len(rbac.roles)} roles; wrong on {len(rbac_wrong)} of {len(lab14.
 # context is true). Any policy passes that decides all 864 cases right with fewer rules (ABAC) or
 # associations (NGAC) than RBAC's 12 roles.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "records_policy", "locked": false, "schema_version": 3, "solution": true}
 def records_policy():
     ### BEGIN SOLUTION
     in_office = (environment.hour >= lab14.OFFICE_HOURS[0]) & (environment.hour < lab14.OFFICE_HOURS[1])
@@ -115,7 +115,7 @@ def records_policy():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "check_records_policy", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 lab14.check_records_policy(records_policy)
 print("your policy decides every case right:")
 print(records_policy())

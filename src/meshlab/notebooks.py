@@ -42,8 +42,10 @@ def read_source(source: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def _cell_key(cell: nbformat.NotebookNode) -> tuple[str, str, tuple[str, ...]]:
-    return cell.cell_type, cell.source.strip(), tuple(cell.metadata.get("tags", ()))
+def _cell_key(cell: nbformat.NotebookNode) -> tuple[str, str, tuple[str, ...], str]:
+    """What a stored cell must keep from its source: type, text, tags and nbgrader's metadata (a lab's
+    solution and graded cells)."""
+    return cell.cell_type, cell.source.strip(), tuple(cell.metadata.get("tags", ())), repr(sorted(cell.metadata.get("nbgrader", {}).items()))
 
 
 def differences(source: Path, stored: Path) -> list[str]:

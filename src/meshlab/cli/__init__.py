@@ -2,6 +2,7 @@
 
     meshlab doctor [--json] [--stage S]   which stages run here, why not, and the fix     (cli.book)
     meshlab labs release --out DIR        student copies of the labs                      (cli.book)
+    meshlab labs course DIR               the labs as an nbgrader course (nbgrader's copies)  (cli.book)
     meshlab book [--ip IP] [--port N]     open the textbook in JupyterLab (make lab)      (cli.book)
     meshlab intercept istio-iptables ...  Istio's capture rules (--dry-run prints them)   (cli.intercept)
     meshlab intercept compare A B         two rule texts compared as iptables holds them  (cli.intercept)
