@@ -1,6 +1,7 @@
 # meshlab: two set-up commands.
 #   make lab    create .venv if needed and open the textbook in JupyterLab (PORT, IP)
 #   make test   create .venv if needed, install the system packages (as root) and run everything
+#   make book   the book as static HTML in _build/book/_build/html (widgets' scripts from npm, cached in ~/.cache/meshlab/book)
 #   make test-kind  (readers with Docker, kind, kubectl and istioctl) the kind stage on a real cluster
 #
 # .venv is made from the system Python (/usr/bin/python3.11 when present) so that a
@@ -21,7 +22,7 @@ IP ?= 127.0.0.1
 # filters from AssemblyScript (nodejs).
 APT_PACKAGES := python3-venv iproute2 iptables nftables util-linux procps chromium clang llvm libbpf-dev bpftool tcpdump thrift-compiler graphviz nodejs
 
-.PHONY: lab test test-kind system-packages upstream upstream-for-tests notebooks
+.PHONY: lab test test-kind system-packages upstream upstream-for-tests notebooks book
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,3 +76,7 @@ test-kind: $(STAMP)
 # Re-execute every chapter and lab from its jupytext source and store the outputs.
 notebooks: $(STAMP)
 	$(PY) -m meshlab.notebooks notebooks labs
+
+# The static book: the stored chapters and the labs' student copies rendered by jupyter-book, widgets from their stored state.
+book: $(STAMP)
+	$(PY) -m meshlab.staticbook

@@ -18,19 +18,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+import chromium
 import nbformat
 import pytest
 
-from meshlab.doctor import chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "tests" / "output"
 CHAPTER = "01-from-kubernetes-to-istio.ipynb"
 CHAPTERS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module", params=["cleared"])
@@ -96,7 +92,7 @@ def chapter_page(base: str, token: str, chapter: str = CHAPTER):
 
     OUTPUT.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        browser = chromium.launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{base}/lab/tree/{chapter}?token={token}&reset")

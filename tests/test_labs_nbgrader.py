@@ -119,3 +119,15 @@ def test_autograde_runs_a_live_check_in_a_real_lab(course, tmp_path):
     assert got == {"dora": {"check_rules": (1.0, 1.0), "check_live": (1.0, 1.0)},
                    "eli": {"check_rules": (1.0, 1.0), "check_live": (0.0, 1.0)}}
     assert "the sidecar connects to the app from 127.0.0.6" in feedback["eli"]
+
+
+def test_a_live_check_where_the_live_stage_is_missing_is_not_graded_and_says_why(monkeypatch):
+    """What autograde's feedback shows for a live check on a machine without the live stage: no lab is
+    started, the cell scores 0, and the message gives doctor's reason and fix."""
+    from meshlab import doctor
+    from meshlab.check import StageMissing, lab02
+
+    missing = doctor.StageReport(False, "network namespaces need root or user namespaces", "run as root")
+    monkeypatch.setattr(doctor, "diagnose", lambda stages=doctor.STAGES: {stage: missing for stage in stages})
+    with pytest.raises(StageMissing, match=r"not graded on this machine: this check runs on the live stage.*fix: run as root"):
+        lab02.check_live(lambda: None, lambda reply: True)

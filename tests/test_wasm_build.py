@@ -8,11 +8,12 @@ import shutil
 import pytest
 import wasmtime
 
+from meshlab import npm
 from meshlab.wasm import build
 from meshlab.wasm.abi import ABI_VERSIONS
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                                reason=f"building proxy-wasm modules needs node and npm (fix: {build.NODE_FIX})")
+                                reason=f"building proxy-wasm modules needs node and npm (fix: {npm.NODE_FIX})")
 
 
 @needs_node

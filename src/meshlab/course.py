@@ -10,6 +10,7 @@ A check that fails raises CheckFailed, so the cell scores 0 and the feedback sho
 
     CourseError    a course that cannot be made or a command of nbgrader's that failed, with its reason
     make_course    a course directory from the labs, every assignment generated (the student copies)
+    release_all    nbgrader's release_assignment for every assignment (into the exchange)
     student_config what a student's nbgrader needs to find the course's exchange (their nbgrader_config.py)
     nbgrader       run one nbgrader command in a course directory or a student's folder
     scores         the autograded score of each graded cell, per student, read from nbgrader's gradebook
@@ -41,16 +42,19 @@ class CourseError(RuntimeError):
     """An nbgrader course that cannot be made, or an nbgrader command that failed (its last lines say why)."""
 
 
-def make_course(labs_dir: Path, course_dir: Path, course_id: str = COURSE_ID) -> list[str]:
-    """Write ``course_dir`` (config, exchange, ``source/``) from the labs in ``labs_dir`` and generate every
-    assignment with nbgrader (``release/<lab>/``); returns the assignment names, one per lab."""
+def make_course(labs_dir: Path, course_dir: Path, course_id: str = COURSE_ID, exchange: Path | None = None) -> list[str]:
+    """Write ``course_dir`` (config, ``source/``) from the labs in ``labs_dir`` and generate every
+    assignment with nbgrader (``release/<lab>/``); returns the assignment names, one per lab. The
+    exchange is ``course_dir/exchange`` unless given (a classroom keeps it outside the instructor's
+    private course folder)."""
     labs = sorted(Path(labs_dir).glob("[0-9][0-9]-*.ipynb"))
     if not labs:
         raise CourseError(f"no lab notebooks (NN-name.ipynb) in {labs_dir}")
     course_dir = Path(course_dir).resolve()
     if (course_dir / "source").exists():
         raise CourseError(f"{course_dir} already holds a course (source/); choose an empty folder")
-    exchange = course_dir / "exchange"
+    course_dir.mkdir(parents=True, exist_ok=True)
+    exchange = Path(exchange).resolve() if exchange is not None else course_dir / "exchange"
     exchange.mkdir(parents=True, exist_ok=True)
     exchange.chmod(0o1777)  # students write their submissions here
     (course_dir / "nbgrader_config.py").write_text(CONFIG.format(course_id=course_id, root=str(course_dir), exchange=str(exchange)))
@@ -66,8 +70,15 @@ def make_course(labs_dir: Path, course_dir: Path, course_id: str = COURSE_ID) ->
 
 def student_config(course_dir: Path) -> str:
     """The nbgrader_config.py a student's folder (or home) needs: the course and where its exchange is."""
-    course_dir = Path(course_dir).resolve()
-    return STUDENT_CONFIG.format(course_id=_course_id(course_dir), exchange=str(course_dir / "exchange"))
+    return STUDENT_CONFIG.format(course_id=_setting(course_dir, "course_id"), exchange=_setting(course_dir, "Exchange.root"))
+
+
+def release_all(course_dir: Path) -> list[str]:
+    """``nbgrader release_assignment`` for every generated assignment: students can fetch and submit them."""
+    names = sorted(path.name for path in (Path(course_dir) / "release").iterdir() if path.is_dir())
+    for name in names:
+        nbgrader(course_dir, "release_assignment", name, "--force")
+    return names
 
 
 def nbgrader(directory: Path, command: str, *args: str, timeout: float = 900) -> str:
@@ -88,7 +99,7 @@ def scores(course_dir: Path, assignment: str) -> dict[str, dict[str, tuple[float
     from nbgrader.api import Gradebook
 
     found: dict[str, dict[str, tuple[float, float]]] = {}
-    with Gradebook(f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}", course_id=_course_id(course_dir)) as gradebook:
+    with Gradebook(f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}", course_id=_setting(course_dir, "course_id")) as gradebook:
         for submission in gradebook.assignment_submissions(assignment):
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
@@ -96,6 +107,7 @@ def scores(course_dir: Path, assignment: str) -> dict[str, dict[str, tuple[float
     return found
 
 
-def _course_id(course_dir: Path) -> str:
+def _setting(course_dir: Path, name: str) -> str:
+    """A value make_course wrote into the course's nbgrader_config.py (``course_id``, ``Exchange.root``)."""
     config = (Path(course_dir) / "nbgrader_config.py").read_text()
-    return next(line.split("=", 1)[1].strip().strip("'\"") for line in config.splitlines() if "course_id" in line)
+    return next(line.split("=", 1)[1].strip().strip("'\"") for line in config.splitlines() if line.startswith("c.") and name in line)

@@ -24,11 +24,15 @@ MACHINE_SPECIFIC = "machine-specific"
 KERNEL = {"name": "python3", "display_name": "Python 3 (meshlab)", "language": "python"}
 
 
+#: The sources in a folder: the chapters or labs (NN-topic.py) and the instructors' guide.
+SOURCES = ("[0-9][0-9]-*.py", "instructors.py")
+
+
 def pairs(*folders: Path) -> list[tuple[Path, Path]]:
-    """Every ``*.py`` percent source in the folders with the .ipynb stored beside it."""
+    """Every percent source in the folders (``SOURCES``) with the .ipynb stored beside it."""
     found = []
     for folder in folders:
-        for source in sorted(Path(folder).glob("[0-9][0-9]-*.py")):
+        for source in sorted(source for pattern in SOURCES for source in Path(folder).glob(pattern)):
             found.append((source, source.with_suffix(".ipynb")))
     return found
 

@@ -3,6 +3,10 @@
 The reader writes ``blast_radius(graph, service)`` and ``request_success(graph,
 service, availability)``; both are checked on seeded call graphs against
 meshlab.microservices, with a hint for each usual mistake.
+
+    MISTAKES               the wrong answers the checks recognise
+    check_blast_radius     exercise 1
+    check_request_success  exercise 2
 """
 
 from __future__ import annotations
@@ -11,10 +15,24 @@ from collections.abc import Callable
 
 import networkx as nx
 
-from meshlab.check import CheckFailed, answer_of, diagnose
+from meshlab.check import CheckFailed, Mistake, answer_of, diagnose
 from meshlab.microservices import callgraph
 
 CASES = ((12, 1, "svc-007"), (30, 4, "svc-011"), (30, 4, "svc-024"))
+
+SELF_COUNTED = Mistake("blast_radius", "counts the failed service itself",
+                       "The failed service itself is not in its blast radius: count only the services that call it.")
+DOWNSTREAM = Mistake("blast_radius", "follows calls downstream (descendants)",
+                     "You followed calls downstream (what it calls). A failure travels upstream, to its callers.")
+DIRECT_CALLERS = Mistake("blast_radius", "counts direct callers only",
+                         "You counted only direct callers; callers of those callers fail too (think ancestors).")
+SERVICE_LEFT_OUT = Mistake("request_success", "leaves out the called service itself: a ** descendants",
+                           "The service you call must be up too: include it as well as everything it calls.")
+DIRECT_CALLEES = Mistake("request_success", "counts direct callees only",
+                         "You counted only direct callees; what they call must be up as well.")
+ADDED = Mistake("request_success", "multiplies instead of raising to a power: a * n",
+                "Independent parts that must all be up multiply their availabilities: a ** n, not a * n.")
+MISTAKES = (SELF_COUNTED, DOWNSTREAM, DIRECT_CALLERS, SERVICE_LEFT_OUT, DIRECT_CALLEES, ADDED)
 
 
 def check_blast_radius(candidate: Callable[[nx.DiGraph, str], set[str]]) -> None:
@@ -30,9 +48,9 @@ def check_blast_radius(candidate: Callable[[nx.DiGraph, str], set[str]]) -> None
             expected,
             f"blast_radius(graph of {services} services, {failed!r})",
             [
-                (expected | {failed}, "The failed service itself is not in its blast radius: count only the services that call it."),
-                (set(nx.descendants(graph, failed)), "You followed calls downstream (what it calls). A failure travels upstream, to its callers."),
-                (set(graph.predecessors(failed)), "You counted only direct callers; callers of those callers fail too (think ancestors)."),
+                (expected | {failed}, SELF_COUNTED.hint),
+                (set(nx.descendants(graph, failed)), DOWNSTREAM.hint),
+                (set(graph.predecessors(failed)), DIRECT_CALLERS.hint),
             ],
         )
 
@@ -51,8 +69,8 @@ def check_request_success(candidate: Callable[[nx.DiGraph, str, float], float]) 
             round(expected, 12),
             f"request_success(graph of {services} services, {service!r}, 0.999)",
             [
-                (round(0.999**below, 12), "The service you call must be up too: include it as well as everything it calls."),
-                (round(0.999 ** (1 + graph.out_degree(service)), 12), "You counted only direct callees; what they call must be up as well."),
-                (round(0.999 * (1 + below), 12), "Independent parts that must all be up multiply their availabilities: a ** n, not a * n."),
+                (round(0.999**below, 12), SERVICE_LEFT_OUT.hint),
+                (round(0.999 ** (1 + graph.out_degree(service)), 12), DIRECT_CALLEES.hint),
+                (round(0.999 * (1 + below), 12), ADDED.hint),
             ],
         )

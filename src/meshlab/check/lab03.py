@@ -13,6 +13,7 @@ connection to its app in pod B's OUTPUT) walked through the pods' own rules
 counters: connect4 rewrites the app's connection, and sk_msg handles a request and a reply per
 segment, redirecting them on the segments it short-circuits and passing them on the others.
 
+    MISTAKES          the wrong answers the checks recognise
     LIVE_DATAPATHS    the live lab's datapaths and the model's name for each
     COUNTERS          the counters the reader predicts, and where each is read
     check_traversals  the reader's table of traversals per request, against meshlab.intercept.paths
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from meshlab.check import CheckFailed, answer_of
+from meshlab.check import CheckFailed, Mistake, answer_of, require_stage
 from meshlab.intercept import build_rules
 from meshlab.intercept.paths import DATAPATHS, request_segments, traversals
 from meshlab.intercept.walk import Connection, walk
@@ -47,6 +48,40 @@ EBPF_COUNTERS = ("connect_rewrites", "redirected_messages", "passed_messages")
 COUNTERS = (*NAT_COUNTERS, *EBPF_COUNTERS)
 
 
+# -- the wrong answers the checks recognise (check_live gives the counters' hints as check_counters does) --
+STACK_ONCE = Mistake("traversals_table", "counts one stack traversal per segment (iptables: 3)",
+                     "a segment's bytes go down the sender's stack and up the receiver's: 2 traversals per segment, 3 segments")
+MERBRIDGE_CNI_RULES = Mistake("traversals_table", "gives Merbridge 2022 no iptables traversals across nodes",
+                              "that is Merbridge's CNI mode; the 2022 design keeps istio-init's rules, so across nodes the middle "
+                              "connection still meets sidecar A's OUTPUT and pod B's PREROUTING")
+CNI_MODE_RULES = Mistake("traversals_table", "gives Merbridge's CNI mode iptables traversals across nodes",
+                         "the CNI mode installs no iptables rules: its TC program (mb_tc.c) sends a connection from another node to 15006")
+EBPF_WITHOUT_RULES = Mistake("traversals_table", "gets meshlab's eBPF datapath's nat traversals wrong (it keeps Istio's rules)",
+                             "meshlab's eBPF datapath keeps Istio's rules in the pods: connect4 changes where the app's connection goes, "
+                             "but its first packet still passes nat OUTPUT, and inbound capture is still PREROUTING's REDIRECT")
+EBPF_NO_STACK = Mistake("traversals_table", "gives meshlab's eBPF datapath no stack traversal on one node",
+                        "meshlab's sk_msg takes the two loopback segments only; the sidecar-to-sidecar connection crosses the stack "
+                        "even on one node (Merbridge 2022's connect4 takes that one too)")
+SIDECAR_OUTPUT_FORGOTTEN = Mistake("predict_counters", "client OUTPUT = n: forgets sidecar A's own connection",
+                                   "sidecar A's own connection to pod B starts in pod A too: its first packet passes nat OUTPUT "
+                                   "(and RETURNs, uid 1337)")
+PREROUTING_TWICE = Mistake("predict_counters", "server PREROUTING = 2n: counts sidecar B's connection to its app there",
+                           "nat sees a connection's first packet at its first hook only: sidecar B's connection to its app starts in "
+                           "OUTPUT, and its trip over lo does not consult nat PREROUTING again")
+EBPF_REDIRECT_15001 = Mistake("predict_counters", "eBPF: client REDIRECT 15001 = n",
+                              "connect4 rewrote the app's destination before the SYN existed, and with eBPF the pod has no outbound "
+                              "REDIRECT rule in use")
+MERBRIDGE_ON_ONE_NODE = Mistake("predict_counters", "eBPF on one node: predicts Merbridge 2022's short-circuit of the middle connection",
+                                "meshlab's connect4 leaves the sidecar-to-sidecar connection alone on one node as on two (Merbridge "
+                                "2022's takes it): it crosses the stack and pod B's PREROUTING redirect")
+ONE_MESSAGE_PER_SEGMENT = Mistake("predict_counters", "eBPF: redirected_messages = 2n (one message per segment)",
+                                  "each short-circuited segment carries a request and a reply: two sendmsg calls, two sk_msg runs")
+EBPF_COUNTERS_ON_IPTABLES = Mistake("predict_counters", "iptables: eBPF counters above 0",
+                                    "the iptables datapath loads no eBPF programs: their counters stay 0")
+MISTAKES = (STACK_ONCE, MERBRIDGE_CNI_RULES, CNI_MODE_RULES, EBPF_WITHOUT_RULES, EBPF_NO_STACK, SIDECAR_OUTPUT_FORGOTTEN, PREROUTING_TWICE,
+            EBPF_REDIRECT_15001, MERBRIDGE_ON_ONE_NODE, ONE_MESSAGE_PER_SEGMENT, EBPF_COUNTERS_ON_IPTABLES)
+
+
 def _placement(same_node: bool) -> str:
     return "one node" if same_node else "two nodes"
 
@@ -55,18 +90,15 @@ def _placement(same_node: bool) -> str:
 def _traversal_hint(datapath: str, same_node: bool, kind: str, got: object) -> str:
     """The usual mistake behind a wrong count, or '' when none is recognised."""
     if kind == "stack" and datapath == "iptables" and got == 3:
-        return "a segment's bytes go down the sender's stack and up the receiver's: 2 traversals per segment, 3 segments"
+        return STACK_ONCE.hint
     if kind == "iptables" and datapath == "merbridge-2022" and not same_node and got == 0:
-        return ("that is Merbridge's CNI mode; the 2022 design keeps istio-init's rules, so across nodes the middle connection "
-                "still meets sidecar A's OUTPUT and pod B's PREROUTING")
+        return MERBRIDGE_CNI_RULES.hint
     if kind == "iptables" and datapath == "merbridge-cni" and not same_node and got == 2:
-        return "the CNI mode installs no iptables rules: its TC program (mb_tc.c) sends a connection from another node to 15006"
+        return CNI_MODE_RULES.hint
     if kind == "iptables" and datapath == "ebpf-meshlab":
-        return ("meshlab's eBPF datapath keeps Istio's rules in the pods: connect4 changes where the app's connection goes, "
-                "but its first packet still passes nat OUTPUT, and inbound capture is still PREROUTING's REDIRECT")
+        return EBPF_WITHOUT_RULES.hint
     if kind == "stack" and datapath == "ebpf-meshlab" and same_node and got == 0:
-        return ("meshlab's sk_msg takes the two loopback segments only; the sidecar-to-sidecar connection crosses the stack even on "
-                "one node (Merbridge 2022's connect4 takes that one too)")
+        return EBPF_NO_STACK.hint
     return ""
 
 
@@ -131,20 +163,18 @@ def model_counters(datapath: str, same_node: bool, n: int) -> dict[str, int]:
 def _counter_hint(datapath: str, same_node: bool, name: str, got: object, n: int) -> str:
     ebpf = datapath == "ebpf"
     if name == "client OUTPUT" and got == n:
-        return "sidecar A's own connection to pod B starts in pod A too: its first packet passes nat OUTPUT (and RETURNs, uid 1337)"
+        return SIDECAR_OUTPUT_FORGOTTEN.hint
     if name == "server PREROUTING" and got == 2 * n:
-        return ("nat sees a connection's first packet at its first hook only: sidecar B's connection to its app starts in OUTPUT, and "
-                "its trip over lo does not consult nat PREROUTING again")
+        return PREROUTING_TWICE.hint
     if name == "client REDIRECT 15001" and ebpf and got == n:
-        return "connect4 rewrote the app's destination before the SYN existed, and with eBPF the pod has no outbound REDIRECT rule in use"
+        return EBPF_REDIRECT_15001.hint
     merbridge_guess = {"server REDIRECT 15006": 0, "redirected_messages": 6 * n, "passed_messages": 0}
     if ebpf and same_node and got == merbridge_guess.get(name):
-        return ("meshlab's connect4 leaves the sidecar-to-sidecar connection alone on one node as on two (Merbridge 2022's takes it): "
-                "it crosses the stack and pod B's PREROUTING redirect")
+        return MERBRIDGE_ON_ONE_NODE.hint
     if name == "redirected_messages" and ebpf and got == n * 2:
-        return "each short-circuited segment carries a request and a reply: two sendmsg calls, two sk_msg runs"
+        return ONE_MESSAGE_PER_SEGMENT.hint
     if name in EBPF_COUNTERS and not ebpf and got:
-        return "the iptables datapath loads no eBPF programs: their counters stay 0"
+        return EBPF_COUNTERS_ON_IPTABLES.hint
     return ""
 
 
@@ -193,11 +223,14 @@ def check_live(predict: Callable[[str, bool, int], dict], datapaths: tuple[str, 
     """Start a live lab per datapath and placement, send ``n`` requests (a new connection each) from the
     client pod to the server pod's app, and compare the reader's predictions with the kernel's counts.
     Returns one row per lab: datapath, same_node, predicted, counted."""
+    require_stage("live")
     from meshlab.lab import Lab, PodSpec
 
     unknown = [datapath for datapath in datapaths if datapath not in LIVE_DATAPATHS]
     if unknown:
         raise ValueError(f"datapath {unknown[0]!r} is not one of the live lab's: {', '.join(LIVE_DATAPATHS)}")
+    if "ebpf" in datapaths:
+        require_stage("ebpf")
     check_counters(predict, n)  # a prediction the model already refutes needs no lab
     rows = []
     for datapath in datapaths:

@@ -4,6 +4,7 @@ The reader picks a deployment model (and, for ambient, the namespaces that get a
 lab's cluster under three constraints, and quotes the model's memory and blast radius. The check
 recomputes everything with meshlab.deploy and says which constraint a wrong choice breaks.
 
+    MISTAKES           the wrong answers the checks recognise
     Constraints        a memory budget, a largest blast radius, the namespaces that need L7 policy
     FIRST, OPEN        the two exercises' constraints: one answer meets the first, several the second
     check_choice       exercise 1
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from meshlab.check import CheckFailed, answer_of
+from meshlab.check import CheckFailed, Mistake, answer_of
 from meshlab.deploy import MODELS, evaluate, generate_topology
 from meshlab.deploy.models import path
 
@@ -34,6 +35,17 @@ class Constraints:
 FIRST = Constraints(memory_budget_mb=150.0, max_blast_radius=10, l7_namespaces=("ns0",))
 #: Exercise 2: the orders namespace ns2 needs L7 policy; more memory, one more pod of blast radius.
 OPEN = Constraints(memory_budget_mb=250.0, max_blast_radius=11, l7_namespaces=("ns2",))
+
+OVER_BUDGET = Mistake("choose, choose_open", "picks a model whose proxies do not fit the memory budget",
+                      "A proxy per pod costs the most; shared proxies (per node, ambient's ztunnel) and fewer waypoints cost less.")
+BLAST_RADIUS = Mistake("choose, choose_open", "picks a placement whose one proxy serves too many pods",
+                       "A shared proxy cuts off every pod it serves when it fails: the more pods share one, the larger the blast radius.")
+NO_L7 = Mistake("choose, choose_open", "leaves a namespace that needs L7 policy without an L7 proxy (e.g. ambient without its waypoint)",
+                "its HTTP policy could not be enforced: L7 policy needs a proxy that speaks HTTP on every call into the "
+                "namespace (in ambient, a waypoint)")
+MISQUOTED = Mistake("choose, choose_open", "quotes figures of another choice than the one made",
+                    "Quote what meshlab.deploy.evaluate computes for your own choice (model, waypoints, scoping).")
+MISTAKES = (OVER_BUDGET, BLAST_RADIUS, NO_L7, MISQUOTED)
 
 
 def cluster():
@@ -65,18 +77,20 @@ def _check(choose: Callable[[], dict], name: str, constraints: Constraints, scop
     except ValueError as error:
         raise CheckFailed(str(error)) from None
     if result.memory_mb > constraints.memory_budget_mb:
-        raise CheckFailed(f"{model} needs {result.memory_mb:.0f} MB of proxies; the budget is {constraints.memory_budget_mb:.0f} MB")
+        raise CheckFailed(f"{model} needs {result.memory_mb:.0f} MB of proxies; the budget is {constraints.memory_budget_mb:.0f} MB. "
+                          f"{OVER_BUDGET.hint}")
     if result.blast_radius_max_pods > constraints.max_blast_radius:
-        raise CheckFailed(f"one {model} proxy can cut off {result.blast_radius_max_pods} pods; at most {constraints.max_blast_radius} are allowed")
+        raise CheckFailed(f"one {model} proxy can cut off {result.blast_radius_max_pods} pods; at most {constraints.max_blast_radius} are "
+                          f"allowed. {BLAST_RADIUS.hint}")
     for namespace in constraints.l7_namespaces:
         if not l7_for_namespace(result, topology, namespace):
-            raise CheckFailed(f"some calls into {namespace} pass no L7 proxy, so its HTTP policy could not be enforced")
+            raise CheckFailed(f"some calls into {namespace} pass no L7 proxy: {NO_L7.hint}")
     for key, computed in (("memory_mb", result.memory_mb), ("blast_radius_max_pods", result.blast_radius_max_pods)):
         quoted = choice.get(key)
         if not isinstance(quoted, (int, float)) or abs(quoted - computed) > 0.5:
             placement = f"{model}, waypoints {'in every namespace' if waypoints is None else sorted(waypoints)}" if model == "ambient" else model
             raise CheckFailed(f"you quoted {key} = {quoted!r}; meshlab.deploy computes {computed:.1f} for your choice "
-                              f"({placement}, {'scoped' if scoped else 'unscoped'})")
+                              f"({placement}, {'scoped' if scoped else 'unscoped'}). {MISQUOTED.hint}")
 
 
 def check_choice(choose: Callable[[], dict]) -> None:

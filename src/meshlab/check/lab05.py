@@ -7,6 +7,7 @@ repeats the rejected response's nonce, carries the last version it accepted for 
 that from the exchange (requests and responses as they crossed the wire, without meshlab's labels),
 and a fix whose next response gRPC ACKs. Each check compares with what the real exchange recorded.
 
+    MISTAKES        the wrong answers the checks recognise
     Incident        one recorded exchange: the wire view of requests and responses, the calls made
     incident        run one: good configuration, a client calling, the bad change, and a fix if given
     bad_route       the lab's bad change: a RouteConfiguration whose weighted clusters all weigh 0
@@ -24,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from meshlab.check import CheckFailed, answer_of
+from meshlab.check import CheckFailed, Mistake, answer_of
 from meshlab.xds.resources import TYPE_URLS, Service
 
 TARGET = "greeter"
@@ -36,6 +37,29 @@ CALLS = 200  # one every 10 ms: most of them after the change, whose exchange ta
 REJECTED = re.compile(r"resource index \d+: ([^:\s]+): ")
 FIELD = re.compile(r"field:(\S+) error:")
 ANSWER_KEYS = ("type", "resources", "fields", "rejected_version", "version_kept", "nonce")
+
+WRONG_TYPE = Mistake("diagnose", "names another type than the NACK's",
+                     "the request that carries error_detail is the NACK, and its type_url says which type it rejects")
+NONCE_FOR_VERSION = Mistake("diagnose", "swaps the nonce and the version",
+                            "you confused the nonce with the version: response_nonce names which response is answered; "
+                            "version_info names a configuration")
+REJECTED_AS_KEPT = Mistake("diagnose", "version_kept: gives the rejected version",
+                           "a NACK's version_info is the last version of this type it accepted, and it stays on that")
+WRONG_NONCE = Mistake("diagnose", "gives another response's nonce", "the NACK repeats the nonce of the response it rejects")
+#: The hints for the remaining keys, each read from the NACK or the response it rejects.
+KEY_MISTAKES = {
+    "resources": Mistake("diagnose", "names the wrong rejected resources",
+                         "the error_detail names each rejected resource: 'resource index N: NAME: ...'"),
+    "fields": Mistake("diagnose", "names the wrong rejected fields", "each rejected resource's error says 'field:PATH error:...'"),
+    "rejected_version": Mistake("diagnose", "rejected_version: not the version of the response the NACK answers",
+                                "the rejected response is the one whose nonce the NACK repeats; take its version_info"),
+    "version_kept": Mistake("diagnose", "version_kept: not the NACK's own version_info", "the NACK's own version_info"),
+}
+WRONG_NAME = Mistake("fix", "serves the fix under another name than the route the client asks for",
+                     f"the client asks for RouteConfiguration {TARGET!r}, so only that name fixes it")
+NACKED_FIX = Mistake("fix", "serves a route gRPC rejects too (all weights 0)", "gRPC NACKed your route too")
+NOT_DRAINED = Mistake("fix", "serves a route that does not send everything to v1", "to drain v2, all the weight goes to v1")
+MISTAKES = (WRONG_TYPE, NONCE_FOR_VERSION, REJECTED_AS_KEPT, WRONG_NONCE, *KEY_MISTAKES.values(), WRONG_NAME, NACKED_FIX, NOT_DRAINED)
 
 
 @dataclass(frozen=True)
@@ -125,24 +149,17 @@ def _compare(answer: dict, expected: dict, incident_name: str) -> None:
     answer = {key: str(value) if key in ("rejected_version", "version_kept", "nonce") else value for key, value in answer.items()}
     where = f"for the {incident_name}"
     if answer["type"] != expected["type"]:
-        raise CheckFailed(f"{where}: type {answer['type']!r}, but the NACK is for {expected['type']}: the request that carries error_detail "
-                          f"is the NACK, and its type_url says which type it rejects")
+        raise CheckFailed(f"{where}: type {answer['type']!r}, but the NACK is for {expected['type']}: {WRONG_TYPE.hint}")
     swapped = answer["version_kept"] == expected["nonce"] or answer["nonce"] == expected["version_kept"]
     if swapped and expected["nonce"] != expected["version_kept"]:
-        raise CheckFailed(f"{where}: you confused the nonce with the version: response_nonce names which response is answered "
-                          f"(here {expected['nonce']}); version_info names a configuration")
+        raise CheckFailed(f"{where}: {NONCE_FOR_VERSION.hint} (the nonce here is {expected['nonce']})")
     if answer["version_kept"] == expected["rejected_version"] != expected["version_kept"]:
-        raise CheckFailed(f"{where}: version_kept {answer['version_kept']!r} is the version the client rejected; a NACK's version_info is the "
-                          f"last version of this type it accepted, and it stays on that")
+        raise CheckFailed(f"{where}: version_kept {answer['version_kept']!r} is the version the client rejected; {REJECTED_AS_KEPT.hint}")
     if answer["nonce"] != expected["nonce"]:
-        raise CheckFailed(f"{where}: nonce {answer['nonce']!r}; the NACK repeats the nonce of the response it rejects ({expected['nonce']})")
+        raise CheckFailed(f"{where}: nonce {answer['nonce']!r}; {WRONG_NONCE.hint} ({expected['nonce']})")
     for key in ("rejected_version", "version_kept", "resources", "fields"):
         if answer[key] != expected[key]:
-            hint = {"resources": "the error_detail names each rejected resource: 'resource index N: NAME: ...'",
-                    "fields": "each rejected resource's error says 'field:PATH error:...'",
-                    "rejected_version": "the rejected response is the one whose nonce the NACK repeats; take its version_info",
-                    "version_kept": "the NACK's own version_info"}[key]
-            raise CheckFailed(f"{where}: {key} {answer[key]!r}, expected {expected[key]!r}: {hint}")
+            raise CheckFailed(f"{where}: {key} {answer[key]!r}, expected {expected[key]!r}: {KEY_MISTAKES[key].hint}")
 
 
 def check_diagnosis(diagnose: Callable[[list, list], dict], lab_incident: Incident) -> None:
@@ -162,7 +179,7 @@ def check_fix(fix: Callable) -> Incident:
         if not isinstance(service, Service):
             raise CheckFailed(f"fix(greeter) must return a Service (greeter.service(...)), not {type(service).__name__}")
         if service.name != TARGET:
-            raise CheckFailed(f"your Service is named {service.name!r}; the client asks for RouteConfiguration {TARGET!r}, so only that name fixes it")
+            raise CheckFailed(f"your Service is named {service.name!r}; {WRONG_NAME.hint}")
         return service
 
     result = incident(bad_route, served)
@@ -172,9 +189,9 @@ def check_fix(fix: Callable) -> Incident:
         raise CheckFailed("serving your fix sent no RouteConfiguration: did it change the route?")
     answer = next(r for r in fixed if r["direction"] == "request" and r["nonce"] == response["nonce"])
     if "error" in answer:
-        raise CheckFailed(f"gRPC NACKed your route too (version {answer['version']} kept): {answer['error']}")
+        raise CheckFailed(f"{NACKED_FIX.hint} (version {answer['version']} kept): {answer['error']}")
     if answer["version"] != response["version"]:
         raise CheckFailed(f"the client answered version {answer['version']}, not your fix's {response['version']}")
     if set(result.after_fix) != {"v1"}:
-        raise CheckFailed(f"gRPC ACKed your route, but calls went to {dict(result.after_fix)}: to drain v2, all the weight goes to v1")
+        raise CheckFailed(f"gRPC ACKed your route, but calls went to {dict(result.after_fix)}: {NOT_DRAINED.hint}")
     return result

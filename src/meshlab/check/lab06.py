@@ -6,13 +6,15 @@ reader's settings (DEBOUNCE_AFTER, DEBOUNCE_MAX, PUSH_THROTTLE) and naming the o
 1. ``check_settings``: 300 proxies, at most 30 pushes in the minute and p99 propagation <= 3.2 s;
 2. ``check_headroom`` (open: many settings pass): a saturated istiod, 2000 unscoped proxies on 2 cores,
    must keep p99 propagation <= 10 s and its busy fraction <= 75%.
+
+``MISTAKES`` lists the objectives missed that the checks name, each with its usual cause.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from meshlab.check import CheckFailed, answer_of
+from meshlab.check import CheckFailed, Mistake, answer_of
 from meshlab.xds import DebounceOptions, push_throttle
 from meshlab.xds.simulate import busy_minute, simulate_fleet
 
@@ -27,6 +29,21 @@ HEADROOM_PROXIES = 2000
 CPUS = 2
 HEADROOM_MAX_P99_MS = 10_000.0
 HEADROOM_MAX_BUSY = 0.75
+
+TOO_MANY_PUSHES = Mistake("choose", "keeps Istio's DEBOUNCE_AFTER (100 ms): too many pushes", "batch more (a longer DEBOUNCE_AFTER)")
+BATCHES_WAIT = Mistake("choose", "lengthens DEBOUNCE_AFTER but keeps DEBOUNCE_MAX at 10 s: p99 too slow",
+                       "while changes never stop, only DEBOUNCE_MAX bounds how long a batch waits")
+THROTTLE_CONTENDS = Mistake("choose_with_headroom", "raises PUSH_THROTTLE above the automatic value: istiod too busy",
+                            "more pushes in flight only contend for the cores")
+TOO_MUCH_WORK = Mistake("choose_with_headroom", "keeps Istio's defaults on a saturated istiod: too busy",
+                        "do less work (a longer DEBOUNCE_AFTER, with a DEBOUNCE_MAX that lets batches grow) or contend less "
+                        "(a lower PUSH_THROTTLE)")
+IDLE_CORES = Mistake("choose_with_headroom", "sets PUSH_THROTTLE below the number of cores: p99 too slow",
+                     "fewer pushes in flight than cores leaves cores idle while pushes wait")
+LATER_PAST_CORES = Mistake("choose_with_headroom", "raises PUSH_THROTTLE past the cores: p99 too slow",
+                           "past the cores, more pushes in flight deliver no sooner and, contending, later")
+BATCHES_WAIT_HEADROOM = Mistake("choose_with_headroom", "keeps DEBOUNCE_MAX at 10 s: p99 too slow", BATCHES_WAIT.hint + ": shorten it")
+MISTAKES = (TOO_MANY_PUSHES, BATCHES_WAIT, THROTTLE_CONTENDS, TOO_MUCH_WORK, IDLE_CORES, LATER_PAST_CORES, BATCHES_WAIT_HEADROOM)
 
 
 def run(settings: dict, proxies: int = PROXIES) -> dict:
@@ -65,10 +82,9 @@ def _simulated(choose: Callable[[], dict], proxies: int) -> tuple[dict, dict]:
 def check_settings(choose: Callable[[], dict]) -> None:
     _, result = _simulated(choose, PROXIES)
     if result["pushes"] > MAX_PUSHES:
-        raise CheckFailed(f"{result['pushes']} pushes in the minute; at most {MAX_PUSHES} are allowed: batch more (a longer DEBOUNCE_AFTER)")
+        raise CheckFailed(f"{result['pushes']} pushes in the minute; at most {MAX_PUSHES} are allowed: {TOO_MANY_PUSHES.hint}")
     if result["propagation_p99_ms"] > MAX_P99_MS:
-        raise CheckFailed(f"p99 propagation is {result['propagation_p99_ms']:.0f} ms; at most {MAX_P99_MS:.0f} ms is allowed: while changes never stop, "
-                          "only DEBOUNCE_MAX bounds how long a batch waits")
+        raise CheckFailed(f"p99 propagation is {result['propagation_p99_ms']:.0f} ms; at most {MAX_P99_MS:.0f} ms is allowed: {BATCHES_WAIT.hint}")
 
 
 def check_headroom(choose: Callable[[], dict]) -> None:
@@ -79,17 +95,16 @@ def check_headroom(choose: Callable[[], dict]) -> None:
     senders = push_throttle(settings["push_throttle"], CPUS)
     broken = []
     if result["busy_fraction"] > HEADROOM_MAX_BUSY:
-        why = (f"PUSH_THROTTLE {senders} is above the automatic {automatic} for {CPUS} cores: more pushes in flight only contend for them"
-               if senders > automatic else
-               "do less work (a longer DEBOUNCE_AFTER, with a DEBOUNCE_MAX that lets batches grow) or contend less (a lower PUSH_THROTTLE)")
+        why = (f"PUSH_THROTTLE {senders} is above the automatic {automatic} for {CPUS} cores: {THROTTLE_CONTENDS.hint}"
+               if senders > automatic else TOO_MUCH_WORK.hint)
         broken.append(f"istiod is busy {result['busy_fraction']:.0%} of the time; at most {HEADROOM_MAX_BUSY:.0%} is allowed: {why}")
     if result["propagation_p99_ms"] > HEADROOM_MAX_P99_MS:
         if senders < CPUS:
-            why = f"PUSH_THROTTLE {senders} keeps at most {senders} of the {CPUS} cores working"
+            why = f"PUSH_THROTTLE {senders} keeps at most {senders} of the {CPUS} cores working: {IDLE_CORES.hint}"
         elif senders > automatic:
-            why = "past the cores, more pushes in flight deliver no sooner and, contending, later"
+            why = LATER_PAST_CORES.hint
         else:
-            why = "while changes never stop, only DEBOUNCE_MAX bounds how long a batch waits: shorten it"
+            why = BATCHES_WAIT_HEADROOM.hint
         broken.append(f"p99 propagation is {result['propagation_p99_ms']:.0f} ms; at most {HEADROOM_MAX_P99_MS:.0f} ms is allowed: {why}")
     if broken:
         raise CheckFailed("; and ".join(broken))

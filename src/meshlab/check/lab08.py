@@ -8,6 +8,7 @@ Gateway's ``egctl`` is built (the upstream stage), the same YAML goes through it
 every request must get the same answer from both (``meshlab.upstream.egctl_compare``).
 
     PLATFORM        the platform team's GatewayClass, Gateway and Services
+    MISTAKES        the wrong answers the checks recognise: a route not served, and each request answered wrongly
     check_canary    exercise 1: a canary by header
     check_split     exercise 2: 90/10 by weight
     check_redirect  exercise 3: a permanent redirect keeping the rest of the path
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from meshlab.check import CheckFailed, answer_of
+from meshlab.check import CheckFailed, Mistake, answer_of
 from meshlab.gateway import GatewayAPIError, Request, load, match, translate
 from meshlab.gateway.match import Decision
 
@@ -91,6 +92,28 @@ REDIRECT = (
     Expect(Request(HOST, "/basketball"), None, "/basketball is not under /basket: PathPrefix matches whole path segments"),
 )
 
+REFUSED = Mistake("canary_route, split_route, redirect_route", "writes YAML the Gateway API refuses (e.g. a misspelt field)",
+                  "the Gateway API refuses your YAML")
+MISNAMED = Mistake("canary_route, split_route, redirect_route", "names the HTTPRoute otherwise, or puts it in another namespace",
+                   "give it the name the exercise asks for (metadata.name) and put it in namespace shop")
+NOT_ACCEPTED = Mistake("canary_route, split_route, redirect_route",
+                       "a parentRef, hostname or backendRef that does not resolve: the route is not Accepted or not ResolvedRefs",
+                       f"The Gateway is {GATEWAY} (parentRefs: name shop, namespace infra), for {HOST}; Services are in shop")
+
+
+def _described(expect: Expect) -> str:
+    headers = "".join(f" with {k}: {v}" for k, v in expect.request.headers.items())
+    return f"{expect.request.method} {expect.request.path}{headers}: answered otherwise than {_show(expect.wanted)}"
+
+
+def _request_mistakes() -> tuple[Mistake, ...]:
+    """One row per hint: the first request that gets it (several requests share some hints)."""
+    rows: dict[str, Mistake] = {}
+    for exercise, expectations in (("canary_route", CANARY), ("split_route", SPLIT), ("redirect_route", REDIRECT)):
+        for expect in expectations:
+            rows.setdefault(expect.hint, Mistake(exercise, _described(expect), expect.hint))
+    return tuple(rows.values())
+
 
 def _got(decision: Decision) -> object:
     """What a Decision amounts to, in the terms of ``Expect.wanted``."""
@@ -114,24 +137,27 @@ def _show(value: object) -> str:
     return str(value)
 
 
+MISTAKES = (REFUSED, MISNAMED, NOT_ACCEPTED, *_request_mistakes())
+
+
 def _translated(routes: dict[str, str]):
     """The platform plus the reader's routes, translated; each route's status must say it is served."""
     text = WORLD + "".join(f"---\n{yaml.strip()}\n" for yaml in routes.values())
     try:
         translation = translate(load(text))
     except GatewayAPIError as error:
-        raise CheckFailed(f"the Gateway API refuses your YAML: {error}") from None
+        raise CheckFailed(f"{REFUSED.hint}: {error}") from None
     for name in routes:
         found = [s for s in translation.statuses if s.kind == "HTTPRoute" and s.name == name and s.namespace == "shop"]
         if not found:
             elsewhere = sorted({s.namespace for s in translation.statuses if s.kind == "HTTPRoute" and s.name == name})
             where = f" (it is in namespace {', '.join(elsewhere)})" if elsewhere else ""
-            raise CheckFailed(f"no HTTPRoute named {name!r} in namespace shop{where}: name it {name} (metadata.name) and put it in namespace shop")
+            raise CheckFailed(f"no HTTPRoute named {name!r} in namespace shop{where}: {MISNAMED.hint}")
         for status in found:
             for condition in status.conditions:
                 if condition.status != "True":
                     raise CheckFailed(f"HTTPRoute shop/{name}: {condition.type} is False ({condition.reason}): {condition.message}. "
-                                      f"The Gateway is {GATEWAY} (parentRefs: name shop, namespace infra), for {HOST}; Services are in shop")
+                                      f"{NOT_ACCEPTED.hint}")
     return translation, text
 
 
@@ -141,7 +167,8 @@ def _check(routes: dict[str, str], expectations: tuple[Expect, ...]) -> None:
         got = _got(match(translation, expect.request, port=80))
         if got != expect.wanted:
             headers = "".join(f" with {k}: {v}" for k, v in expect.request.headers.items())
-            raise CheckFailed(f"{expect.request.method} {expect.request.path}{headers}: got {_show(got)}, wanted {_show(expect.wanted)}. {expect.hint}")
+            raise CheckFailed(f"{expect.request.method} {expect.request.path}{headers}: got {_show(got)}, wanted {_show(expect.wanted)}. "
+                              f"{expect.hint}")
     _check_with_envoy_gateway(text, expectations)
 
 

@@ -16,6 +16,7 @@ what was learned.
     CALLS, TOMORROW_CALLS           what checkout calls, today and tomorrow
     registry_table                  the registry as text (namespace, service, ports, exportTo)
     Sent                            what checkout's proxy is sent: clusters, routes, listeners, policy (and unscoped)
+    SIDECAR_MISTAKES                what exercise 1's check recognises in a Sidecar
     check_sidecar                   exercise 1: the reader's Sidecar for checkout
     LogLine, ACCESS_LOG, REPORTS    exercise 2's access log, each line with what the learner makes of it; its workload
     access_log_table                the log as text
@@ -23,6 +24,7 @@ what was learned.
     written_sidecar                 the Sidecar Slime's fence controller writes for reports from that
     check_learned_dependencies      exercise 2a: the reader's prediction of ``learned``
     check_sidecar_hosts             exercise 2b: the reader's prediction of ``written_sidecar``'s egress hosts
+    MISTAKES                        every wrong answer the checks recognise: exercise 1's, each log line's, exercise 2b's
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from meshlab.check import CheckFailed, answer_of
+from meshlab.check import CheckFailed, Mistake, answer_of
 from meshlab.scoping.lazyload import GLOBAL_SIDECAR, SLIME_NAMESPACE, AccessLogEntry, DependencyLearner, FenceController, ServiceFence
 from meshlab.scoping.scope import DEFAULT_POLICY, ROOT_NAMESPACE, PushContext, Service, ServicePort, SidecarScope, Workload
 from meshlab.scoping.sidecar import EgressListener, Finding, Pod, Sidecar, SidecarError, analyze, parse_resources
@@ -106,6 +108,38 @@ def registry_table(services: Iterable[Service] = SERVICES) -> str:
 
 # -- exercise 1: checkout's Sidecar -----------------------------------------------------------------
 
+_EXERCISE_1 = "checkout_sidecar"
+UNQUOTED_STAR = Mistake(_EXERCISE_1, "writes a host starting with * unquoted in YAML",
+                        "in YAML a value starting with * is an alias: quote hosts such as '*/...'")
+IN_ROOT_NAMESPACE = Mistake(_EXERCISE_1, f"puts the Sidecar in the root namespace ({ROOT_NAMESPACE})",
+                            "without a selector it is the mesh's default, for every namespace without a Sidecar of its own "
+                            f"(with one it selects pods of {ROOT_NAMESPACE} only)")
+OTHER_NAMESPACE = Mistake(_EXERCISE_1, "puts the Sidecar in another namespace (or leaves metadata.namespace out)",
+                          f"a Sidecar applies to workloads of its own namespace, and checkout runs in {CHECKOUT.namespace}")
+SELECTOR_MATCHES_NO_POD = Mistake(_EXERCISE_1, "a workloadSelector no pod carries (IST0101)", f"checkout's pod has labels {_LABELS}.")
+REFUSED = Mistake(_EXERCISE_1, "a Sidecar Istio's validation refuses (IST0106: a short host name, a host without namespace/)",
+                  "Istio refuses this Sidecar")
+NOT_CHECKOUT = Mistake(_EXERCISE_1, "a workloadSelector that selects another pod", "its workloadSelector labels must all be among the pod's")
+TOO_MANY_PODS = Mistake(_EXERCISE_1, "no workloadSelector, or one other pods carry too (version: v1)",
+                        "give it workloadSelector labels that only checkout's pod carries (app: checkout)")
+WRONG_HOST_NAMESPACE = Mistake(_EXERCISE_1, "names a service under the wrong namespace (./payments.payments...)",
+                               "a host's namespace part says where to look for the service; `.` is the Sidecar's own namespace")
+PORT_FILTERS = Mistake(_EXERCISE_1, "gives the egress listener a port, which drops the services on other ports",
+                       "its listener has a port and keeps only services on that port")
+SHARED_BY_NAME = Mistake(_EXERCISE_1, "imports shared's services by name (or not at all): tomorrow's shared/quota is missing",
+                         "checkout calls every service of shared, those added later too: import the namespace, shared/*")
+NO_ROOT_NAMESPACE = Mistake(_EXERCISE_1, f"leaves out {ROOT_NAMESPACE}/*", f"every proxy needs the mesh's own services: {ROOT_NAMESPACE}/*")
+HOST_MISSING = Mistake(_EXERCISE_1, "leaves out a service checkout calls", "add a host that imports it")
+WILDCARD = Mistake(_EXERCISE_1, "imports whole namespaces checkout calls only some services of (./*, payments/*, */*)",
+                   "Import each namespace's services by name where checkout calls only some of them")
+NO_EGRESS = Mistake(_EXERCISE_1, "writes no egress listener at all",
+                    "a Sidecar without egress listeners imports every namespace (*/*), as the default does")
+ALLOW_ANY = Mistake(_EXERCISE_1, "leaves outboundTrafficPolicy at ALLOW_ANY (the mesh's default)",
+                    "set outboundTrafficPolicy mode REGISTRY_ONLY, which sends it to BlackHoleCluster")
+SIDECAR_MISTAKES = (UNQUOTED_STAR, IN_ROOT_NAMESPACE, OTHER_NAMESPACE, SELECTOR_MATCHES_NO_POD, REFUSED, NOT_CHECKOUT, TOO_MANY_PODS,
+                    WRONG_HOST_NAMESPACE, PORT_FILTERS, SHARED_BY_NAME, NO_ROOT_NAMESPACE, HOST_MISSING, WILDCARD, NO_EGRESS, ALLOW_ANY)
+
+
 @dataclass(frozen=True)
 class Sent:
     """What checkout's proxy is sent under ``scope``, beside what it is sent with no Sidecar at all."""
@@ -135,7 +169,7 @@ def _read_sidecar(text: Any) -> Sidecar:
     try:
         sidecars, pods = parse_resources(text)
     except SidecarError as error:
-        alias = " (in YAML a value starting with * is an alias: quote hosts such as '*/...')" if "alias" in str(error) else ""
+        alias = f" ({UNQUOTED_STAR.hint})" if "alias" in str(error) else ""
         raise CheckFailed(f"meshlab cannot read your YAML as a Sidecar{alias}: {error}") from None
     if len(sidecars) != 1 or pods:
         raise CheckFailed(f"return exactly one Sidecar (kind: Sidecar, apiVersion: networking.istio.io/v1); got {len(sidecars)} Sidecars"
@@ -146,18 +180,16 @@ def _read_sidecar(text: Any) -> Sidecar:
 def _validated(sidecar: Sidecar, text: str) -> tuple[Finding, ...]:
     """Istio's findings on the Sidecar: errors refuse it (istiod would not apply it), warnings are returned."""
     if sidecar.namespace == ROOT_NAMESPACE:
-        raise CheckFailed(f"{sidecar.resource} is in the root namespace: without a selector it is the mesh's default, for every namespace "
-                          f"without a Sidecar of its own (with one it selects pods of {ROOT_NAMESPACE} only); checkout runs in {CHECKOUT.namespace}")
+        raise CheckFailed(f"{sidecar.resource} is in the root namespace: {IN_ROOT_NAMESPACE.hint}; checkout runs in {CHECKOUT.namespace}")
     if sidecar.namespace != CHECKOUT.namespace:
         left_out = " (metadata.namespace left out means default)" if sidecar.namespace == "default" else ""
-        raise CheckFailed(f"{sidecar.resource} is in namespace {sidecar.namespace}{left_out}: a Sidecar applies to workloads of its own "
-                          f"namespace, and checkout runs in {CHECKOUT.namespace}")
+        raise CheckFailed(f"{sidecar.resource} is in namespace {sidecar.namespace}{left_out}: {OTHER_NAMESPACE.hint}")
     findings = analyze([sidecar], PODS)
     _agree_with_istioctl(text, [f for f in findings if f.code in CODES])
     errors = [f for f in findings if f.level == "Error"]
     if errors:
-        hint = f" checkout's pod has labels {_LABELS}." if any(f.code == "IST0101" for f in errors) else ""
-        raise CheckFailed("Istio refuses this Sidecar: " + "; ".join(str(f) for f in errors) + "." + hint)
+        hint = f" {SELECTOR_MATCHES_NO_POD.hint}" if any(f.code == "IST0101" for f in errors) else ""
+        raise CheckFailed(f"{REFUSED.hint}: " + "; ".join(str(f) for f in errors) + "." + hint)
     return tuple(findings)
 
 
@@ -180,12 +212,11 @@ def _agree_with_istioctl(text: str, ours: list[Finding]) -> None:
 
 def _applies_only_to_checkout(sidecar: Sidecar, context: PushContext) -> None:
     if context.sidecar_for(CHECKOUT) is not sidecar:
-        raise CheckFailed(f"{sidecar.resource} does not apply to checkout (labels {_LABELS}): its workloadSelector labels must "
-                          "all be among the pod's")
+        raise CheckFailed(f"{sidecar.resource} does not apply to checkout (labels {_LABELS}): {NOT_CHECKOUT.hint}")
     others = [f"{w.namespace}/{w.name}" for w in WORKLOADS.values() if w is not CHECKOUT and context.sidecar_for(w) is sidecar]
     if others:
         raise CheckFailed(f"{sidecar.resource} applies to {len(others)} other workloads too ({', '.join(others)}), which would lose what "
-                          "they call: give it workloadSelector labels that only checkout's pod carries (app: checkout)")
+                          f"they call: {TOO_MANY_PODS.hint}")
 
 
 def _listeners(sidecar: Sidecar) -> list[EgressListener]:
@@ -213,17 +244,16 @@ def _why_missing(sidecar: Sidecar, services: Iterable[Service], service: Service
             looked = sidecar.namespace if namespace == "." else namespace
             if name == service.hostname and looked not in ("*", service.namespace):
                 return (f"`{host}` looks for it in namespace {looked}, and it lives in {service.namespace}: write "
-                        f"{service.namespace}/{service.hostname} (or */{service.hostname}); `.` is the Sidecar's own namespace")
+                        f"{service.namespace}/{service.hostname} (or */{service.hostname}); {WRONG_HOST_NAMESPACE.hint}")
     portless = Sidecar(sidecar.name, sidecar.namespace, egress=tuple(EgressListener(listener.hosts) for listener in _listeners(sidecar)))
     if importers := _pulled_in_by(portless, services, {service.hostname}):
         ports = ", ".join(str(p.number) for p in service.ports)
-        return (f"`{min(importers)}` would import it, but its listener has a port and keeps only services on that port; "
-                f"{service.hostname} is on {ports}")
+        return f"`{min(importers)}` would import it, but {PORT_FILTERS.hint}; {service.hostname} is on {ports}"
     if service.namespace == "shared":
-        return "checkout calls every service of shared, those added later too: import the namespace, shared/*"
+        return SHARED_BY_NAME.hint
     if service.namespace == ROOT_NAMESPACE:
-        return f"every proxy needs the mesh's own services: {ROOT_NAMESPACE}/*"
-    return f"add a host that imports it: {service.namespace}/{service.hostname}"
+        return NO_ROOT_NAMESPACE.hint
+    return f"{HOST_MISSING.hint}: {service.namespace}/{service.hostname}"
 
 
 def _check_scope(sidecar: Sidecar, services: tuple[Service, ...], calls: frozenset[str], when: str) -> SidecarScope:
@@ -239,9 +269,9 @@ def _check_scope(sidecar: Sidecar, services: tuple[Service, ...], calls: frozens
         why = "; ".join(f"`{host}` pulled in {', '.join(sorted(h.split('.')[0] + '.' + by_hostname[h].namespace for h in hits))}"
                         for host, hits in sorted(_pulled_in_by(sidecar, services, extra).items()))
         if not _listeners(sidecar):  # Istio 1.30.3 pilot/pkg/model/sidecar.go initSidecarScopeInternalIndexes
-            why = "a Sidecar without egress listeners imports every namespace (*/*), as the default does"
+            why = NO_EGRESS.hint
         raise CheckFailed(f"{when}too broad: {len(extra)} services checkout does not call are sent to its proxy ({clusters} clusters more "
-                          f"than it needs): {why}. Import each namespace's services by name where checkout calls only some of them")
+                          f"than it needs): {why}. {WILDCARD.hint}")
     return scope
 
 
@@ -259,7 +289,7 @@ def check_sidecar(checkout_sidecar: Callable[[], str]) -> Sent:
         # Istio 1.30.3 pilot/pkg/networking/core/sidecar_simulation_test.go: an unknown host goes to PassthroughCluster
         # under ALLOW_ANY, to BlackHoleCluster under REGISTRY_ONLY (names from pilot/pkg/networking/util/util.go)
         raise CheckFailed(f"the scope is right, but with {said} a call to a host checkout was not told about still passes through "
-                          "(PassthroughCluster): set outboundTrafficPolicy mode REGISTRY_ONLY, which sends it to BlackHoleCluster")
+                          f"(PassthroughCluster): {ALLOW_ANY.hint}")
     return Sent(scope, PushContext(SERVICES).sidecar_scope(CHECKOUT), tuple(f for f in findings if f.level != "Error"))
 
 # -- exercise 2: what lazy loading learns -----------------------------------------------------------
@@ -297,6 +327,27 @@ ACCESS_LOG = (
           "a name that is no service Slime knows is learned as written: an external host becomes a dependency too"),
     _line(9.4, "analytics/reports-0", "tracker:80", "the same service as the first line, port dropped: learned once (the metric counts it)"),
 )
+
+
+_LEARNED = "learned_dependencies, sidecar_hosts"
+NOT_IN_LOG = Mistake(_LEARNED, "adds a service no line of the log names", "no line of the log names it")
+WRITTEN_AS_NAMESPACED = Mistake("sidecar_hosts", "writes a learned host without */ or as namespace/host",
+                                "Slime writes each learned host as */<host> (from any namespace: the name already says which)")
+WHOLE_NAMESPACE = Mistake("sidecar_hosts", "imports a whole namespace other than Istio's and Slime's",
+                          f"the only namespaces Slime's Sidecar imports whole are {ROOT_NAMESPACE}/* and {SLIME_NAMESPACE}/*")
+NAMESPACES_FORGOTTEN = Mistake("sidecar_hosts", f"leaves out {ROOT_NAMESPACE}/* or {SLIME_NAMESPACE}/*",
+                               f"Slime's Sidecar always imports the Istio namespace ({ROOT_NAMESPACE}) and its own ({SLIME_NAMESPACE}, "
+                               "where the global sidecar runs: the proxy must know it to send it what it does not know)")
+LEARNED_FORGOTTEN = Mistake("sidecar_hosts", "leaves out a learned dependency", "every learned dependency becomes a host */<host>")
+
+
+def _log_mistakes() -> tuple[Mistake, ...]:
+    """A row per log line: what the learner makes of it is the hint an answer that gets it wrong gets."""
+    rows = []
+    for number, line in enumerate(ACCESS_LOG, start=1):
+        source = WORKLOADS[line.entry.source_address]
+        rows.append(Mistake(_LEARNED, f"gets line {number} wrong ({line.entry.authority!r} from {source.namespace}/{source.name})", line.hint))
+    return tuple(rows)
 
 
 def access_log_table() -> str:
@@ -337,13 +388,15 @@ def written_sidecar() -> Sidecar:
 def _explain(item: str) -> str:
     """The log line an answer's item comes from, with what the learner makes of that line."""
     learner, host = _learner(), item.split("/")[-1].split(":")[0]
-    for number, line in enumerate(ACCESS_LOG, start=1):
+    # a line written as the answer's item explains it best (``tracker:80`` is line 7, not line 1's ``tracker``)
+    exact = [number for number, line in enumerate(ACCESS_LOG, start=1) if line.entry.authority == item.split("/")[-1]]
+    for number, line in sorted(enumerate(ACCESS_LOG, start=1), key=lambda numbered: numbered[0] not in exact):
         authority = line.entry.authority.split(":")[0]
         source = WORKLOADS[line.entry.source_address]
         made = learner.destination(line.entry.authority, f"{source.namespace}/{source.name}")
         if host in (authority, made) or host.startswith(authority + "."):
             return f"line {number} ({line.entry.authority!r} from {source.namespace}/{source.name}): {line.hint}"
-    return "no line of the log names it"
+    return NOT_IN_LOG.hint
 
 
 def _strings(answer: Any, function: str) -> set[str]:
@@ -369,14 +422,15 @@ def check_sidecar_hosts(sidecar_hosts: Callable[[], Iterable[str]]) -> None:
     if extra := sorted(answer - expected):
         item = extra[0]
         if item.split("/")[-1] in learned_hosts:
-            raise CheckFailed(f"{item!r}: Slime writes each learned host as */<host> (from any namespace: the name already says which)")
+            raise CheckFailed(f"{item!r}: {WRITTEN_AS_NAMESPACED.hint}")
         if item.endswith("/*"):
-            raise CheckFailed(f"{item!r}: the only namespaces Slime's Sidecar imports whole are {' and '.join(namespaces)}; "
-                              "the rest is what was learned")
+            raise CheckFailed(f"{item!r}: {WHOLE_NAMESPACE.hint}; the rest is what was learned")
         raise CheckFailed(f"{item!r} is not among the hosts the controller writes. {_explain(item)}")
     if missing := sorted(expected - answer):
         item = missing[0]
         if item in namespaces:
-            raise CheckFailed(f"{item} is missing: Slime's Sidecar always imports the Istio namespace ({ROOT_NAMESPACE}) and its own "
-                              f"({SLIME_NAMESPACE}, where the global sidecar runs: the proxy must know it to send it what it does not know)")
-        raise CheckFailed(f"{item} is missing: every learned dependency becomes a host */<host>. {_explain(item)}")
+            raise CheckFailed(f"{item} is missing: {NAMESPACES_FORGOTTEN.hint}")
+        raise CheckFailed(f"{item} is missing: {LEARNED_FORGOTTEN.hint}. {_explain(item)}")
+
+
+MISTAKES = (*SIDECAR_MISTAKES, *_log_mistakes(), NOT_IN_LOG, WRITTEN_AS_NAMESPACED, WHOLE_NAMESPACE, NAMESPACES_FORGOTTEN, LEARNED_FORGOTTEN)

@@ -8,6 +8,12 @@ another, and pushes real traffic through it one byte at a time, pipelined.
 
 MLKV frame (big-endian): magic ``b"KV"``, version ``1``, type (1 request, 2 response, 3 error), a 4-byte
 request id, a 2-byte key length and the key (UTF-8), a 4-byte value length and the value.
+
+    MISTAKES          the wrong answers the checks recognise
+    frame             an MLKV frame, built from the spec
+    ReferenceKvCodec  the reference codec the checks compare with, and the backends use
+    check_codec       exercise 1: the reader's codec on built frames
+    check_live        exercise 2: real traffic through the MetaProtocol proxy with the reader's codec
 """
 
 from __future__ import annotations
@@ -16,12 +22,24 @@ import socket
 import struct
 from collections.abc import Callable
 
-from meshlab.check import CheckFailed, answer_of
+from meshlab.check import CheckFailed, Mistake, answer_of
 from meshlab.metaprotocol.codec import Codec, CodecError, FrameError, Message, MessageType
 
 MAGIC, VERSION = b"KV", 1
 TYPES = {1: MessageType.REQUEST, 2: MessageType.RESPONSE, 3: MessageType.ERROR}
 FIXED = struct.Struct(">2sBBIH")  # magic, version, type, request id, key length
+#: Frames that can never become valid, and why.
+INVALID = ("bad magic", "unknown version", "a value length over max_frame_size (1024)")
+
+WHOLE_AS_WAIT = Mistake("codec_class", "waits on a whole frame followed by another", "a whole frame (followed by another) decoded as 'wait for data'")
+GREEDY = Mistake("codec_class", "consumes the next frame's bytes too (or misreads a field)", "only this frame's bytes, not the next one's")
+IMPATIENT = Mistake("codec_class", "raises FrameError on an incomplete frame", "an incomplete frame means wait (return None)")
+EARLY = Mistake("codec_class", "decodes a frame before its value has arrived", "wait until the value has arrived")
+BUFFERS_INVALID = tuple(Mistake("codec_class", f"buffers a frame with {why}", f"a frame with {why} was not refused with FrameError")
+                        for why in INVALID)
+MUTE = Mistake("codec_class", "an error reply that is not a type-3 frame with the request's id and the text",
+               "error_reply must be a type-3 frame with the request's id and the error text as its value")
+MISTAKES = (WHOLE_AS_WAIT, GREEDY, IMPATIENT, EARLY, *BUFFERS_INVALID, MUTE)
 
 
 def frame(kind: int, request_id: int, key: str, value: bytes) -> bytes:
@@ -71,27 +89,27 @@ def check_codec(codec_class: Callable[[], type]) -> None:
     whole = frame(1, 42, "user:7", b"hello")
     decoded = codec.decode(whole + frame(1, 43, "x", b""))
     if decoded is None:
-        raise CheckFailed("a whole frame (followed by another) decoded as 'wait for data'")
+        raise CheckFailed(WHOLE_AS_WAIT.hint)
     if (decoded.message_type, decoded.request_id, decoded.metadata.get("key"), decoded.consumed) != (MessageType.REQUEST, 42, "user:7", len(whole)):
         raise CheckFailed(f"decoded {decoded.message_type}, request id {decoded.request_id}, key {decoded.metadata.get('key')!r}, consumed "
-                          f"{decoded.consumed}; expected REQUEST, 42, 'user:7', {len(whole)} (only this frame's bytes, not the next one's)")
+                          f"{decoded.consumed}; expected REQUEST, 42, 'user:7', {len(whole)} ({GREEDY.hint})")
     for cut in range(len(whole)):
         try:
             early = codec.decode(whole[:cut])
         except FrameError as error:
-            raise CheckFailed(f"the first {cut} bytes of a valid frame raised FrameError ({error}): an incomplete frame means wait (return None)") from None
+            raise CheckFailed(f"the first {cut} bytes of a valid frame raised FrameError ({error}): {IMPATIENT.hint}") from None
         if early is not None:
-            raise CheckFailed(f"the first {cut} of {len(whole)} bytes decoded as a message: wait until the value has arrived")
-    for bad, why in ((b"XX" + whole[2:], "bad magic"), (frame(1, 1, "k", b"")[:2] + bytes([9]) + whole[3:], "unknown version"),
-                     (whole[:FIXED.size + 6] + struct.pack(">I", 10_000), "a value length over max_frame_size (1024)")):
+            raise CheckFailed(f"the first {cut} of {len(whole)} bytes decoded as a message: {EARLY.hint}")
+    bad_frames = (b"XX" + whole[2:], frame(1, 1, "k", b"")[:2] + bytes([9]) + whole[3:], whole[:FIXED.size + 6] + struct.pack(">I", 10_000))
+    for bad, mistake in zip(bad_frames, BUFFERS_INVALID, strict=True):
         try:
             codec.decode(bad)
         except FrameError:
             continue
-        raise CheckFailed(f"a frame with {why} was not refused with FrameError (it must never be buffered: it can never become valid)")
+        raise CheckFailed(f"{mistake.hint} (it must never be buffered: it can never become valid)")
     reply = ReferenceKvCodec().decode(codec.error_reply(decoded, "rate limited"))
     if reply is None or (reply.message_type, reply.request_id) != (MessageType.ERROR, 42) or reply.raw[-12:] != b"rate limited":
-        raise CheckFailed("error_reply must be a type-3 frame with the request's id and the error text as its value")
+        raise CheckFailed(MUTE.hint)
 
 
 def check_live(codec_class: Callable[[], type]) -> dict:

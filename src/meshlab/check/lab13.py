@@ -5,6 +5,12 @@ The reader writes ``entries()`` (registration entries for the shop's server and 
 selectors the agent finds for each workload of the lab, and names the first workload that gets
 the wrong identity. The live check starts a lab with those entries and the agent, runs mutual TLS
 between the pods with the real spiffe client, and tries an impersonation.
+
+    MISTAKES       the wrong answers the checks recognise
+    WORKLOADS      what the agent finds for each process of the lab, and the identity each should get
+    check_entries  exercise 1: the registration entries, on the model
+    check_callers  exercise 2's allow-list, on the model
+    check_live     exercise 2 live: mutual TLS between the lab's pods, and an impersonation attempt
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from meshlab.check import CheckFailed, answer_of
+from meshlab.check import CheckFailed, Mistake, answer_of, require_stage
 from meshlab.identity.entries import EntryError, Selector, load_entries
 from meshlab.identity.spiffeid import SpiffeIdError, parse_id
 from meshlab.viz.text import say
@@ -21,6 +27,17 @@ SERVER = "spiffe://meshlab.test/ns/shop/sa/server"
 CLIENT = "spiffe://meshlab.test/ns/shop/sa/client"
 INTRUDER = "spiffe://meshlab.test/ns/default/sa/intruder"
 AGENT = parse_id("spiffe://meshlab.test/spire/agent/join_token/lab13")
+
+REFUSED = Mistake("entries", "an entry SPIRE refuses (e.g. a SPIFFE ID with a trailing slash)", "an entry SPIRE would refuse")
+TOO_WIDE = Mistake("entries", "an entry whose selectors another workload also has (unix:uid:0 alone, ns+sa without the container)",
+                   "add a selector it does not have (namespace? service account? container?)")
+TOO_NARROW = Mistake("entries", "an entry with a selector the workload does not have", "no entry's selectors are all among its own")
+TWO_IDENTITIES = Mistake("entries", "entries that give a workload an identity besides its own",
+                         "each workload must match its own entry's selectors and no other entry's")
+ADDRESSES = Mistake("allowed_callers", "authorises an address or a name instead of a SPIFFE ID", "authorise identities, not addresses or names")
+WIDE_ALLOW_LIST = Mistake("allowed_callers", "allows more (or other) identities than the client's",
+                          f"the server should accept exactly the client's identity {CLIENT}")
+MISTAKES = (REFUSED, TOO_WIDE, TOO_NARROW, TWO_IDENTITIES, ADDRESSES, WIDE_ALLOW_LIST)
 
 
 def _pod(uid: int, namespace: str, account: str, pod: str, container: str, labels: dict[str, str]) -> frozenset[Selector]:
@@ -45,7 +62,7 @@ def _entries(entries: Callable[[], list]) -> list:
     try:
         loaded = load_entries(items if isinstance(items, list) else [items], AGENT)
     except EntryError as error:
-        raise CheckFailed(f"entries() returned an entry SPIRE would refuse: {error}") from None
+        raise CheckFailed(f"entries() returned {REFUSED.hint}: {error}") from None
     return loaded
 
 
@@ -60,10 +77,10 @@ def check_entries(entries: Callable[[], list]) -> None:
         if not expected:
             culprit = next(entry for entry in loaded if entry.matches(selectors))
             raise CheckFailed(f"{name} would get {sorted(granted)}: the entry {sorted(map(str, culprit.selectors))} selects it too. "
-                              f"Its selectors are {sorted(map(str, selectors))}; add a selector it does not have (namespace? service account? container?)")
+                              f"Its selectors are {sorted(map(str, selectors))}; {TOO_WIDE.hint}")
         if not granted:
-            raise CheckFailed(f"{name} gets no identity: no entry's selectors are all among its own {sorted(map(str, selectors))}")
-        raise CheckFailed(f"{name} would get {sorted(granted)}, not {sorted(expected)}")
+            raise CheckFailed(f"{name} gets no identity: {TOO_NARROW.hint} {sorted(map(str, selectors))}")
+        raise CheckFailed(f"{name} would get {sorted(granted)}, not {sorted(expected)}: {TWO_IDENTITIES.hint}")
 
 
 def check_callers(allowed_callers: Callable[[], list]) -> list[str]:
@@ -74,9 +91,9 @@ def check_callers(allowed_callers: Callable[[], list]) -> list[str]:
         try:
             parse_id(str(caller))
         except SpiffeIdError as error:
-            raise CheckFailed(f"{caller!r} is not a SPIFFE ID ({error}): authorise identities, not addresses or names") from None
+            raise CheckFailed(f"{caller!r} is not a SPIFFE ID ({error}): {ADDRESSES.hint}") from None
     if set(callers) != {CLIENT}:
-        raise CheckFailed(f"the server should accept exactly the client's identity {CLIENT}, not {sorted(callers)}")
+        raise CheckFailed(f"{WIDE_ALLOW_LIST.hint}, not {sorted(callers)}")
     return list(callers)
 
 
@@ -84,6 +101,7 @@ def check_live(entries: Callable[[], list], allowed_callers: Callable[[], list])
     """In a live lab with the agent: the client reaches the server over mTLS with both IDs proven;
     a workload with another identity is refused by the server; the intruder cannot get the server's
     identity by asking for it."""
+    require_stage("live")
     from meshlab.lab.identity import IdentityLab
     from meshlab.lab import PodSpec
 

@@ -6,6 +6,12 @@ wrong, with the usual mistake behind that case. Exercise 2 (open): the reader wr
 requirement (same team, clearance at least the classification, writes only in office hours) in ABAC
 or NGAC, as they like; any policy passes that decides all cases right and is smaller than the
 RBAC encoding, which needs a role per (team, clearance) and still cannot state the hours.
+
+    MISTAKES               the wrong answers the checks recognise: a row per request case, and the records' usual mistakes
+    ORDERS_CASES           exercise 1's requests, what the requirement decides, and the usual mistake behind each
+    check_orders_policies  exercise 1
+    RECORDS_CASES          exercise 2's requests (every subject, action, record and hour)
+    check_records_policy   exercise 2 (open)
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 from meshlab import abac, ngac
 from meshlab.authz import PolicyInvalid, Request, Workload, evaluate, load
-from meshlab.check import CheckFailed, answer_of
+from meshlab.check import CheckFailed, Mistake, answer_of
 
 # -- exercise 1: the orders service ----------------------------------------------------------------
 ORDERS = Workload("shop", {"app": "orders"})
@@ -81,6 +87,12 @@ ORDERS_CASES = (
                "POST is for /orders itself: give the POST operation paths [\"/orders\"], not the GET rule's \"/orders/*\""),
 )
 
+REJECTED = Mistake("orders_policies", "a policy istiod rejects (e.g. action PERMIT, a misspelt field)", "istiod would reject this")
+NOT_APPLIED = Mistake("orders_policies", "policies in another namespace, or selecting other labels",
+                      "check metadata.namespace and selector.matchLabels")
+ORDERS_MISTAKES = tuple(Mistake("orders_policies", f"{'denies' if case.allowed else 'allows'} {case.what}", case.hint)
+                        for case in ORDERS_CASES)
+
 
 def check_orders_policies(policies: Callable[[], str]) -> None:
     """Evaluate the reader's AuthorizationPolicies on every case; name the first one they get wrong."""
@@ -91,10 +103,9 @@ def check_orders_policies(policies: Callable[[], str]) -> None:
     try:
         written = load(text)
     except PolicyInvalid as error:
-        raise CheckFailed(f"istiod would reject this: {error}") from None
+        raise CheckFailed(f"{REJECTED.hint}: {error}") from None
     if not any(policy.applies_to(ORDERS) for policy in written):
-        raise CheckFailed("none of your policies applies to the orders workload (namespace shop, label app=orders): check "
-                          "metadata.namespace and selector.matchLabels")
+        raise CheckFailed(f"none of your policies applies to the orders workload (namespace shop, label app=orders): {NOT_APPLIED.hint}")
     for case in ORDERS_CASES:
         decision = evaluate(written, case.request, ORDERS)
         if decision.allowed != case.allowed:
@@ -148,19 +159,34 @@ class RecordsCase:
 RECORDS_CASES = tuple(RecordsCase(s, a, r, h) for s, a, r, h in itertools.product(SUBJECTS, ACTIONS, RECORDS, HOURS))
 
 
+OTHER_TEAMS = Mistake("records_policy", "lets another team's subject in", "the teams must be equal: compare the subject's team with the "
+                      "record's (in NGAC, a policy class of teams)")
+UNDER_CLEARED = Mistake("records_policy", "lets a clearance below the classification in",
+                        "a clearance below the record's classification must not pass")
+AFTER_HOURS = Mistake("records_policy", "allows writes outside office hours",
+                      f"writes only from {OFFICE_HOURS[0]:02}:00 to {OFFICE_HOURS[1]:02}:00: an environment.hour condition in ABAC, "
+                      "a ContextAttribute in NGAC")
+EQUAL_LEVELS = Mistake("records_policy", "requires clearance == classification",
+                       "a higher clearance covers the lower classifications too: >= rather than == in ABAC; in NGAC assign "
+                       "'secret' to 'internal' to 'public' so each level contains the ones above it")
+DENIES_CLEARED = Mistake("records_policy", "denies a same-team caller with just enough clearance",
+                         "a same-team caller with enough clearance may read, and write in office hours")
+AS_BIG_AS_RBAC = Mistake("records_policy", "one rule or association per (team, clearance): as big as RBAC",
+                         "write one element per attribute value, not per combination")
+MISTAKES = (REJECTED, NOT_APPLIED, *ORDERS_MISTAKES, OTHER_TEAMS, UNDER_CLEARED, AFTER_HOURS, EQUAL_LEVELS, DENIES_CLEARED, AS_BIG_AS_RBAC)
+
+
 def _records_hint(case: RecordsCase) -> str:
     """The usual mistake behind getting ``case`` wrong."""
     if case.subject.team != case.record.team:
-        return "the teams must be equal: compare the subject's team with the record's (in NGAC, a policy class of teams)"
+        return OTHER_TEAMS.hint
     if case.subject.level < case.record.level:
-        return "a clearance below the record's classification must not pass"
+        return UNDER_CLEARED.hint
     if not case.allowed:
-        return (f"writes only from {OFFICE_HOURS[0]:02}:00 to {OFFICE_HOURS[1]:02}:00: an environment.hour condition in ABAC, "
-                "a ContextAttribute in NGAC")
+        return AFTER_HOURS.hint
     if case.subject.level > case.record.level:
-        return ("a higher clearance covers the lower classifications too: >= rather than == in ABAC; in NGAC assign "
-                "'secret' to 'internal' to 'public' so each level contains the ones above it")
-    return "a same-team caller with enough clearance may read, and write in office hours"
+        return EQUAL_LEVELS.hint
+    return DENIES_CLEARED.hint
 
 
 def _decider(answer: Any) -> tuple[Callable[[RecordsCase], bool], int, str]:
@@ -195,4 +221,4 @@ def check_records_policy(write_policy: Callable[[], Any]) -> None:
                               f"{'allows' if case.allowed else 'denies'} it. Usual mistake: {_records_hint(case)}")
     if size >= RBAC_ROLES:
         raise CheckFailed(f"right on all {len(RECORDS_CASES)} cases, but {size} {unit} is no smaller than RBAC's {RBAC_ROLES} roles "
-                          "(one per team and clearance): write one element per attribute value, not per combination")
+                          f"(one per team and clearance): {AS_BIG_AS_RBAC.hint}")

@@ -4,6 +4,7 @@
     meshlab labs release --out DIR        student copies of the labs                      (cli.book)
     meshlab labs course DIR               the labs as an nbgrader course (nbgrader's copies)  (cli.book)
     meshlab book [--ip IP] [--port N]     open the textbook in JupyterLab (make lab)      (cli.book)
+    meshlab classroom up|status|down|preflight  a workshop's JupyterHub; what the room can run  (cli.classroom)
     meshlab intercept istio-iptables ...  Istio's capture rules (--dry-run prints them)   (cli.intercept)
     meshlab intercept compare A B         two rule texts compared as iptables holds them  (cli.intercept)
     meshlab lab up|status|exec|logs|ebpf|down|cleanup   the embedded live lab              (cli.lab)
@@ -27,10 +28,10 @@ import argparse
 import sys
 
 from meshlab import __version__
-from meshlab.cli import book, deploy, gateway, identity, intercept, kind, lab, metaprotocol, sidecar, upstream, xds
+from meshlab.cli import book, classroom, deploy, gateway, identity, intercept, kind, lab, metaprotocol, sidecar, upstream, xds
 from meshlab.cli.common import UsageError
 
-DOMAINS = (book, intercept, lab, gateway, deploy, xds, sidecar, metaprotocol, identity, upstream, kind)
+DOMAINS = (book, classroom, intercept, lab, gateway, deploy, xds, sidecar, metaprotocol, identity, upstream, kind)
 
 
 def build_parser() -> argparse.ArgumentParser:

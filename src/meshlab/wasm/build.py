@@ -31,6 +31,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from meshlab import npm
+
 #: npm packages the build uses. The SDK's package-lock.json pins assemblyscript 0.14.9.
 TOOLCHAIN = {"@solo-io/proxy-runtime": "0.1.8", "assemblyscript": "0.14.9"}
 
@@ -51,7 +53,6 @@ SOURCES: dict[str, Path] = {
 TEMPLATE = DATA / "lab_template" / "index.ts"
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
-NODE_FIX = "install Node.js and npm (Debian: apt-get install nodejs npm)"
 
 
 class BuildError(Exception):
@@ -64,35 +65,12 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meshlab" / "wasm"
 
 
-def _asc() -> Path:
-    return cache_root() / "toolchain" / "node_modules" / ".bin" / "asc"
-
-
-def _installed_version(package: str) -> str | None:
-    manifest = cache_root() / "toolchain" / "node_modules" / package / "package.json"
-    try:
-        return json.loads(manifest.read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def install_toolchain() -> Path:
-    """npm-install the pinned SDK and compiler into ``<cache>/toolchain`` unless they are there."""
-    for program in ("node", "npm"):
-        if shutil.which(program) is None:
-            raise BuildError(f"building proxy-wasm modules needs {program}, which is not on PATH (fix: {NODE_FIX})")
-    if all(_installed_version(package) == version for package, version in TOOLCHAIN.items()) and _asc().exists():
-        return _asc()
-    folder = cache_root() / "toolchain"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "package.json").write_text(json.dumps({"name": "meshlab-wasm-toolchain", "private": True}) + "\n")
-    specs = [f"{package}@{version}" for package, version in TOOLCHAIN.items()]
-    done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--save-exact", *specs],
-                          cwd=folder, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or not _asc().exists():
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-10:])
-        raise BuildError(f"npm install {' '.join(specs)} failed in {folder} (is the npm registry reachable?):\n{tail}")
-    return _asc()
+    """npm-install the pinned SDK and compiler into ``<cache>/toolchain`` unless they are there; ``asc``'s path."""
+    try:
+        return npm.install(cache_root() / "toolchain", TOOLCHAIN, Path("node_modules/.bin/asc"))
+    except npm.NpmError as error:
+        raise BuildError(f"building proxy-wasm modules: {error}") from None
 
 
 def _digest(source: str) -> str:
