@@ -20,20 +20,21 @@
 # |---|---|---|---|
 # | a week before | each student | `meshlab doctor --json > NAME.json` | probes the student's own machine for every stage |
 # | a few days before | instructor | `meshlab classroom preflight *.json` | what the room can run (section 2); `--json` for scripts |
-# | the morning | instructor, as root | `meshlab classroom up --students N [--port P] [--ip IP]` | a JupyterHub on this host, N student accounts, their one-time passwords printed once |
+# | the morning | instructor, as root | `meshlab classroom up --students N [--port P] [--ip IP]` | a JupyterHub on this host, N student accounts, a password per account printed once |
 # | during | instructor | `meshlab classroom status [--json]` | who is logged in, whose server and live lab run |
-# | before grading | instructor | `meshlab labs release` | student copies of the labs, with nbgrader's cell metadata |
-# | after the labs | instructor | `nbgrader autograde LAB` | scores each submission; the feedback shows each check's hint |
+# | during | each student | the Assignments tab, or `nbgrader submit LAB` in `~/labs` | hands in a lab (`up` released every lab to nbgrader's exchange) |
+# | after the labs | `mlinstructor` | Formgrader, or `nbgrader collect LAB`, `autograde LAB`, `generate_feedback LAB` | scores each submission; the feedback shows each check's hint |
 # | the end | instructor, as root | `meshlab classroom down --archive FILE` | saves the students' work to FILE, then removes accounts, servers, labs and homes |
 #
 # Each student gets a JupyterLab with the book and a fresh copy of the labs, in a home only that student
-# can read; a student's live lab runs rootless as that student, under a prefix of its own, so students
-# cannot see or stop each other's pods. A student on the hub has the host's stages; the pre-flight
+# can read; a student's live lab runs rootless as that student, in a user namespace of its own with its
+# state in `/tmp/meshlab-<uid>`, so students cannot see or stop each other's pods. A student on the hub has the host's stages; the pre-flight
 # matters for students who work on their own laptops.
 #
 # A lab's check cells are nbgrader's autograded cells (a point each): a wrong answer fails with the hint
-# the tables in section 5 list, which nbgrader's feedback shows. Checks that need the live stage say so
-# where the stage is missing.
+# the tables in section 4 list, which nbgrader's feedback shows. A check that needs the live stage, on a
+# machine without it, scores 0 and says it was not graded there, with doctor's reason. Outside a
+# classroom, `meshlab labs course DIR` makes the same nbgrader course in a folder of your choice.
 
 # %% [markdown]
 # ## 2 · The pre-flight

@@ -149,6 +149,16 @@ def test_two_students_run_the_live_chapter_at_once_and_stay_apart(classroom):
     finally:
         _as(second, "meshlab", "lab", "down", "--prefix", "mlcl2")
 
+    # nbgrader: a student hands a lab in from their home; the instructor collects it, and only the instructor
+    lab = "04-choosing-a-model"
+    handed_in = _as(first, "bash", "-c", f"cd ~/labs && nbgrader submit {lab}")
+    assert handed_in.returncode == 0, handed_in.stderr
+    course_dir = hub.STATE_DIR / "course"
+    assert _as(second, "ls", str(course_dir)).returncode != 0, "a student reads the course (solutions, gradebook)"
+    collected = _as(room.instructor, "bash", "-c", f"cd {course_dir} && nbgrader collect {lab}")
+    assert collected.returncode == 0, collected.stderr
+    assert (course_dir / "submitted" / first / lab / f"{lab}.ipynb").exists()
+
     uids = [pwd.getpwnam(name).pw_uid for name in room.accounts_made]
     homes = [pwd.getpwnam(name).pw_dir for name in room.accounts_made]
     hub.down(archive)
@@ -158,7 +168,8 @@ def test_two_students_run_the_live_chapter_at_once_and_stay_apart(classroom):
     assert oct(archive.stat().st_mode & 0o777) == "0o600"
     assert not any(accounts.exists(name) for name in room.accounts_made)
     assert not any(Path(home).exists() for home in homes)
-    assert not any(accounts.processes_of(uid) for uid in uids)
+    left = {uid: [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in accounts.processes_of(uid)] for uid in uids}
+    assert not any(left.values()), left
     assert not any(Path(f"/tmp/meshlab-{uid}").exists() for uid in uids)
     assert not hub.STATE_DIR.exists()
 

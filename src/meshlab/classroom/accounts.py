@@ -63,8 +63,14 @@ def create(name: str) -> pwd.struct_passwd:
 
 
 def processes_of(uid: int) -> list[int]:
-    """PIDs whose real user is ``uid`` (from /proc)."""
-    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and status_field(int(entry.name), "Uid") == str(uid)]
+    """PIDs of the running processes whose real user is ``uid`` (from /proc; an ended process that its
+    parent has yet to reap, a zombie, holds nothing and is not counted)."""
+    return [int(entry.name) for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and status_field(int(entry.name), "Uid") == str(uid) and _running(int(entry.name))]
+
+
+def _running(pid: int) -> bool:
+    return status_field(pid, "State") not in (None, "Z")
 
 
 def remove(name: str, grace: float = 5.0) -> None:
@@ -92,14 +98,8 @@ def _end(pids: list[int], grace: float) -> None:
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + grace
-        while (pids := [pid for pid in pids if Path(f"/proc/{pid}").exists() and not _zombie(pid)]) and time.monotonic() < deadline:
+        while (pids := [pid for pid in pids if _running(pid)]) and time.monotonic() < deadline:
             time.sleep(0.05)
         if not pids:
             return
 
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False
