@@ -10,13 +10,14 @@ from datetime import datetime, timezone
 import pytest
 import wasmtime
 
+from meshlab import npm
 from meshlab.envoy.httpfilter import FilterFailure, Headers, LocalReply, StreamInfo
 from meshlab.wasm import build
 from meshlab.wasm.abi import LogLevel, WasmResult
 from meshlab.wasm.host import SharedData, WasmError, WasmHttpFilter
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                                reason=f"building proxy-wasm modules needs node and npm (fix: {build.NODE_FIX})")
+                                reason=f"building proxy-wasm modules needs node and npm (fix: {npm.NODE_FIX})")
 
 #: A minimal proxy-wasm module's exports, for the WAT modules below.
 WAT_ABI = """

@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ def _free_port() -> int:
 
 def _as(name: str, *argv: str) -> subprocess.CompletedProcess:
     """A command run as a classroom account, with the PATH its server has."""
-    path = f"{Path(os.sys.executable).parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+    path = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
     return subprocess.run(["runuser", "-u", name, "--", "env", f"PATH={path}", f"HOME={pwd.getpwnam(name).pw_dir}", *argv],
                           capture_output=True, text=True, timeout=120, cwd="/")
 
@@ -130,6 +131,8 @@ def test_two_students_run_the_live_chapter_at_once_and_stay_apart(classroom):
     assert running[first]["server"] == running[second]["server"] == "running"
     assert running[first]["rss_mb"] > 50, "a running JupyterLab and kernel use memory"
     assert "(idle-culler@" in (hub.STATE_DIR / "hub.log").read_text(), "the idle culler asks the hub about activity"
+    for private in ("passwords.json", "token", "jupyterhub.sqlite", "jupyterhub_config.py", "hub.log"):
+        assert (hub.STATE_DIR / private).stat().st_mode & 0o077 == 0, f"{private} is readable by others"
 
     # homes: private
     other_home = pwd.getpwnam(second).pw_dir
@@ -142,7 +145,7 @@ def test_two_students_run_the_live_chapter_at_once_and_stay_apart(classroom):
         stopped = _as(first, "meshlab", "lab", "down", "--prefix", "mlcl2")
         still = _as(second, "meshlab", "lab", "status", "--prefix", "mlcl2")
         assert still.returncode == 0 and "pod0" in still.stdout, f"{first} stopped {second}'s lab: {stopped.stdout}{stopped.stderr}"
-        theirs = [pid for pid in accounts.processes_of(pwd.getpwnam(second).pw_uid)]
+        theirs = accounts.processes_of(pwd.getpwnam(second).pw_uid)
         killed = _as(first, "kill", "-TERM", *map(str, theirs))
         assert killed.returncode != 0 and all(Path(f"/proc/{pid}").exists() for pid in theirs)
         assert _as(first, "ls", f"/tmp/meshlab-{pwd.getpwnam(second).pw_uid}").returncode != 0
@@ -214,6 +217,6 @@ def test_an_existing_account_is_never_taken_over():
 
 
 def test_a_classroom_needs_root():
-    done = subprocess.run([os.sys.executable, "-m", "meshlab.cli", "classroom", "up", "--students", "2"], user=65534, group=65534,
+    done = subprocess.run([sys.executable, "-m", "meshlab.cli", "classroom", "up", "--students", "2"], user=65534, group=65534,
                           extra_groups=[], capture_output=True, text=True, cwd="/", env={"PATH": "/usr/bin:/bin", "HOME": "/"})
     assert done.returncode == 2 and "run it as root" in done.stderr, done.stderr

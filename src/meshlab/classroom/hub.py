@@ -293,8 +293,9 @@ def _start_hub(room: Classroom, proxy: Path) -> int:
     descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as written:
         written.write(_config(room, proxy, token))
+    for private in ("token", "jupyterhub.sqlite"):  # the hub's database (users, hashed tokens): root's alone, as SQLite keeps its mode
+        os.close(os.open(STATE_DIR / private, os.O_WRONLY | os.O_CREAT, 0o600))
     (STATE_DIR / "token").write_text(token)
-    (STATE_DIR / "token").chmod(0o600)
     log = os.fdopen(os.open(STATE_DIR / "hub.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     hub = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)], cwd=STATE_DIR,
                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
