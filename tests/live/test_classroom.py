@@ -6,6 +6,7 @@ Then the bad inputs: each refused with its fix and nothing made."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -220,3 +221,15 @@ def test_a_classroom_needs_root():
     done = subprocess.run([sys.executable, "-m", "meshlab.cli", "classroom", "up", "--students", "2"], user=65534, group=65534,
                           extra_groups=[], capture_output=True, text=True, cwd="/", env={"PATH": "/usr/bin:/bin", "HOME": "/"})
     assert done.returncode == 2 and "run it as root" in done.stderr, done.stderr
+
+
+def test_a_state_folder_left_by_a_crash_is_named_with_the_fix():
+    hub.STATE_DIR.mkdir(parents=True)
+    try:
+        with pytest.raises(hub.ClassroomError, match="never started .* remove it"):
+            hub.up(3, _free_port(), "127.0.0.1", ROOT)
+        assert not any(accounts.exists(name) for name in [*accounts.student_names(3), accounts.INSTRUCTOR])
+    finally:
+        hub.STATE_DIR.rmdir()
+        with contextlib.suppress(OSError):  # /var/lib/meshlab, if the test made it
+            hub.STATE_DIR.parent.rmdir()

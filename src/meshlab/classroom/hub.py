@@ -122,8 +122,9 @@ def up(students: int, port: int = 8000, ip: str = "127.0.0.1", checkout: Path | 
 def status() -> dict:
     """Per account: whether its server runs, its last activity, its processes and their memory (RSS)."""
     room = Classroom.load()
-    users = {user["name"]: user for user in _api(room, "/hub/api/users")}
-    report = {"url": room.url, "hub_pid": room.hub_pid, "hub_running": _alive(room.hub_pid), "accounts": []}
+    running = _alive(room.hub_pid)
+    users = {user["name"]: user for user in _api(room, "/hub/api/users")} if running else {}  # a dead hub: the accounts still show
+    report = {"url": room.url, "hub_pid": room.hub_pid, "hub_running": running, "accounts": []}
     for name in [*room.students, room.instructor]:
         user = users.get(name, {})
         uid = pwd.getpwnam(name).pw_uid if accounts.exists(name) else None
@@ -176,6 +177,8 @@ def _preflight(students: int, port: int, ip: str, checkout: Path) -> list[str]:
     names = _names(students)
     if (STATE_DIR / "classroom.json").exists():
         raise ClassroomError(f"a classroom is already set up on this host ({STATE_DIR}); `meshlab classroom down --archive FILE` ends it")
+    if STATE_DIR.exists():
+        raise ClassroomError(f"{STATE_DIR} is left from a classroom that never started (no classroom.json); remove it (rm -r) and start again")
     if taken := [name for name in [*names, accounts.INSTRUCTOR] if accounts.exists(name)]:
         raise ClassroomError(f"accounts {', '.join(taken)} already exist; remove them (userdel -r) or end their classroom first")
     if not (checkout / "labs").is_dir() or not (checkout / "notebooks").is_dir():

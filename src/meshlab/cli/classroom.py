@@ -1,5 +1,6 @@
 """``meshlab classroom up|status|down|preflight``: a workshop's JupyterHub on one host, and what the room can run
-(``meshlab.classroom``)."""
+(``meshlab.classroom``). Imported when a command runs: the ``meshlab`` command must start where JupyterHub
+is not installed (a rootless lab's stdlib-only copy runs it)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import argparse
 import json
 from pathlib import Path
 
-from meshlab.classroom import hub, preflight
 from meshlab.cli.common import UsageError
 
 
 def _up(args: argparse.Namespace) -> int:
+    from meshlab.classroom import hub
+
     try:
         room, passwords = hub.up(args.students, args.port, args.ip, args.checkout)
     except hub.ClassroomError as error:
@@ -25,6 +27,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from meshlab.classroom import hub
+
     try:
         report = hub.status()
     except hub.ClassroomError as error:
@@ -41,6 +45,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    from meshlab.classroom import hub
+
     try:
         archive = hub.down(args.archive)
     except hub.ClassroomError as error:
@@ -50,6 +56,8 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
+    from meshlab.classroom import preflight
+
     try:
         room = preflight.summarise(preflight.read_reports(args.files))
     except preflight.PreflightError as error:
