@@ -56,8 +56,20 @@ def test_nbgrader_and_meshlab_make_the_same_student_copy(course):
 
 def test_a_course_folder_is_not_overwritten(course):
     directory, _ = course
-    with pytest.raises(CourseError, match="already holds a course"):
+    with pytest.raises(CourseError, match="is not empty"):
         make_course(ROOT / "labs", directory)
+
+
+def test_a_lab_nbgrader_refuses_leaves_no_course_behind(tmp_path):
+    """nbgrader's own validation refuses a graded cell without points; nothing of the course is left."""
+    labs = tmp_path / "labs"
+    labs.mkdir()
+    lab = nbformat.read(LABS[0], as_version=4)
+    next(cell for cell in lab.cells if cell.metadata.get("nbgrader", {}).get("grade")).metadata["nbgrader"].pop("points")
+    nbformat.write(lab, labs / LABS[0].name)
+    with pytest.raises(CourseError, match="generate_assignment"):
+        make_course(labs, tmp_path / "course")
+    assert not (tmp_path / "course").exists()
 
 
 def _answer(lab: Path, grade_id: str) -> str:

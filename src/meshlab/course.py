@@ -51,21 +51,28 @@ def make_course(labs_dir: Path, course_dir: Path, course_id: str = COURSE_ID, ex
     if not labs:
         raise CourseError(f"no lab notebooks (NN-name.ipynb) in {labs_dir}")
     course_dir = Path(course_dir).resolve()
-    if (course_dir / "source").exists():
-        raise CourseError(f"{course_dir} already holds a course (source/); choose an empty folder")
-    course_dir.mkdir(parents=True, exist_ok=True)
+    if course_dir.exists() and any(course_dir.iterdir()):
+        raise CourseError(f"{course_dir} is not empty; a course is made in an empty or new folder")
     exchange = Path(exchange).resolve() if exchange is not None else course_dir / "exchange"
-    exchange.mkdir(parents=True, exist_ok=True)
-    exchange.chmod(0o1777)  # students write their submissions here
-    (course_dir / "nbgrader_config.py").write_text(CONFIG.format(course_id=course_id, root=str(course_dir), exchange=str(exchange)))
-    names = []
-    for lab in labs:
-        (course_dir / "source" / lab.stem).mkdir(parents=True)
-        shutil.copy2(lab, course_dir / "source" / lab.stem / lab.name)
-        names.append(lab.stem)
-    for name in names:
-        nbgrader(course_dir, "generate_assignment", name)
-    return names
+    made = [path for path in (course_dir, exchange) if not path.exists()]
+    try:
+        course_dir.mkdir(parents=True, exist_ok=True)
+        exchange.mkdir(parents=True, exist_ok=True)
+        exchange.chmod(0o1777)  # students write their submissions here
+        (course_dir / "nbgrader_config.py").write_text(CONFIG.format(course_id=course_id, root=str(course_dir), exchange=str(exchange)))
+        for lab in labs:
+            (course_dir / "source" / lab.stem).mkdir(parents=True)
+            shutil.copy2(lab, course_dir / "source" / lab.stem / lab.name)
+            nbgrader(course_dir, "generate_assignment", lab.stem)
+    except BaseException:  # nothing half made: what this call created goes
+        for path in (course_dir, exchange):
+            if path in made:
+                shutil.rmtree(path, ignore_errors=True)
+            elif path == course_dir:
+                for child in list(path.iterdir()):
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+    return [lab.stem for lab in labs]
 
 
 def student_config(course_dir: Path) -> str:
