@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from meshlab.classroom import accounts, hub
-from meshlab.procfs import status_field
+from meshlab.procfs import running_with, status_field
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = "02-transparent-interception.ipynb"
@@ -87,7 +87,7 @@ def main(students: int) -> int:
         per_student = {}
         for driver, name in zip(drivers, room.students):
             uid = pwd.getpwnam(name).pw_uid
-            driving = {driver.pid, *_children(driver.pid, depth=1)}  # runuser and the driving python
+            driving = {driver.pid, *running_with("PPid", driver.pid)}  # runuser and the driving python
             pids = [pid for pid in accounts.processes_of(uid) if pid not in driving]
             per_student[name] = (rss_mb(pids), len(pids))
     finally:
@@ -111,17 +111,6 @@ def main(students: int) -> int:
           f"({available:.0f} MB available / {worst:.0f} MB for the largest); the CPU is the tighter limit when "
           "many run live sections at once (see the load average)")
     return 0
-
-
-def _children(pid: int, depth: int) -> list[int]:
-    """The processes whose parent is ``pid``, ``depth`` generations down."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and status_field(int(entry.name), "PPid") == str(pid):
-            found.append(int(entry.name))
-            if depth > 1:
-                found += _children(int(entry.name), depth - 1)
-    return found
 
 
 if __name__ == "__main__":

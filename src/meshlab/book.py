@@ -6,7 +6,7 @@ replaces itself with the JupyterLab server so Ctrl-C and signals reach Jupyter.
 
     FIRST_CHAPTER  the notebook JupyterLab opens
     BookError      a port that is busy or malformed, a missing notebooks folder
-    port_is_free   can we listen on (ip, port)?
+    port_is_free   can we listen on (ip, port)? (meshlab.ports)
     server_argv    the JupyterLab command line for a root folder, address and token
     trust_book     mark the stored chapters and labs trusted, so their widgets render before they run
     serve          check, print the URL, trust the book, exec JupyterLab
@@ -16,25 +16,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import sys
 from pathlib import Path
+
+from meshlab.ports import port_is_free
 
 FIRST_CHAPTER = "notebooks/00-how-to-use-this-book.ipynb"
 
 
 class BookError(RuntimeError):
     """The book cannot be opened as asked."""
-
-
-def port_is_free(ip: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((ip, port))
-        except OSError:
-            return False
-    return True
 
 
 def server_argv(root: Path, ip: str, port: int, token: str) -> list[str]:

@@ -64,13 +64,15 @@ def make_course(labs_dir: Path, course_dir: Path, course_id: str = COURSE_ID, ex
             (course_dir / "source" / lab.stem).mkdir(parents=True)
             shutil.copy2(lab, course_dir / "source" / lab.stem / lab.name)
             nbgrader(course_dir, "generate_assignment", lab.stem)
-    except BaseException:  # nothing half made: what this call created goes
-        for path in (course_dir, exchange):
-            if path in made:
-                shutil.rmtree(path, ignore_errors=True)
-            elif path == course_dir:
-                for child in list(path.iterdir()):
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+    except BaseException:  # nothing half made: what this call created goes (the course folder was empty)
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
+        if course_dir not in made:
+            for child in list(course_dir.iterdir()):
+                if child.is_dir():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
         raise
     return [lab.stem for lab in labs]
 

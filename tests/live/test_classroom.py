@@ -22,6 +22,7 @@ import nbformat
 import pytest
 
 import chromium
+from ports import free_port
 from meshlab.classroom import accounts, hub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +31,6 @@ CHAPTER = "02-transparent-interception.ipynb"
 
 pytestmark = [pytest.mark.live, pytest.mark.browser,
               pytest.mark.skipif(os.geteuid() != 0, reason="a classroom makes system accounts: root only")]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _as(name: str, *argv: str) -> subprocess.CompletedProcess:
@@ -48,7 +43,7 @@ def _as(name: str, *argv: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory):
     assert not hub.STATE_DIR.exists(), f"a classroom is already up on this machine ({hub.STATE_DIR})"
-    room, passwords = hub.up(2, _free_port(), "127.0.0.1", ROOT)
+    room, passwords = hub.up(2, free_port(), "127.0.0.1", ROOT)
     archive = tmp_path_factory.mktemp("archive") / "class.tar.gz"
     try:
         yield room, passwords, archive
@@ -186,7 +181,7 @@ def _nothing_made() -> None:
 @pytest.mark.parametrize("students", [0, 100])
 def test_a_bad_student_count_is_refused(students):
     with pytest.raises(hub.ClassroomError, match="1 to 99 students"):
-        hub.up(students, _free_port(), "127.0.0.1", ROOT)
+        hub.up(students, free_port(), "127.0.0.1", ROOT)
     _nothing_made()
 
 
@@ -203,7 +198,7 @@ def test_missing_node_is_reported_with_the_fix(monkeypatch):
     which = shutil.which
     monkeypatch.setattr(shutil, "which", lambda program: None if program in ("node", "npm") else which(program))
     with pytest.raises(hub.ClassroomError, match="apt-get install nodejs npm"):
-        hub.up(3, _free_port(), "127.0.0.1", ROOT)
+        hub.up(3, free_port(), "127.0.0.1", ROOT)
     _nothing_made()
 
 
@@ -211,7 +206,7 @@ def test_an_existing_account_is_never_taken_over():
     accounts.create(f"{accounts.STUDENT_PREFIX}02")
     try:
         with pytest.raises(hub.ClassroomError, match="mlstudent02 already exist"):
-            hub.up(3, _free_port(), "127.0.0.1", ROOT)
+            hub.up(3, free_port(), "127.0.0.1", ROOT)
         assert not hub.STATE_DIR.exists()
     finally:
         accounts.remove(f"{accounts.STUDENT_PREFIX}02")
@@ -227,7 +222,7 @@ def test_a_state_folder_left_by_a_crash_is_named_with_the_fix():
     hub.STATE_DIR.mkdir(parents=True)
     try:
         with pytest.raises(hub.ClassroomError, match="never started .* remove it"):
-            hub.up(3, _free_port(), "127.0.0.1", ROOT)
+            hub.up(3, free_port(), "127.0.0.1", ROOT)
         assert not any(accounts.exists(name) for name in [*accounts.student_names(3), accounts.INSTRUCTOR])
     finally:
         hub.STATE_DIR.rmdir()

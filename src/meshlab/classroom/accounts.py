@@ -22,7 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from meshlab.procfs import status_field
+from meshlab.procfs import running, running_with
 
 STUDENT_PREFIX = "mlstudent"
 INSTRUCTOR = "mlinstructor"
@@ -63,14 +63,8 @@ def create(name: str) -> pwd.struct_passwd:
 
 
 def processes_of(uid: int) -> list[int]:
-    """PIDs of the running processes whose real user is ``uid`` (from /proc; an ended process that its
-    parent has yet to reap, a zombie, holds nothing and is not counted)."""
-    return [int(entry.name) for entry in Path("/proc").iterdir()
-            if entry.name.isdigit() and status_field(int(entry.name), "Uid") == str(uid) and _running(int(entry.name))]
-
-
-def _running(pid: int) -> bool:
-    return status_field(pid, "State") not in (None, "Z")
+    """PIDs of the running processes whose real user is ``uid``."""
+    return running_with("Uid", uid)
 
 
 def remove(name: str, grace: float = 5.0) -> None:
@@ -98,7 +92,7 @@ def _end(pids: list[int], grace: float) -> None:
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + grace
-        while (pids := [pid for pid in pids if _running(pid)]) and time.monotonic() < deadline:
+        while (pids := [pid for pid in pids if running(pid)]) and time.monotonic() < deadline:
             time.sleep(0.05)
         if not pids:
             return

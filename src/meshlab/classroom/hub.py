@@ -29,7 +29,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -42,7 +41,8 @@ from pathlib import Path
 from meshlab import course, npm
 from meshlab.classroom import accounts
 from meshlab.classroom.authenticator import new_password, write_table
-from meshlab.procfs import status_field
+from meshlab.ports import free_port, port_is_free
+from meshlab.procfs import running, status_field
 
 STATE_DIR = Path("/var/lib/meshlab/classroom")
 DEFAULT_URL = "/lab/tree/book/00-how-to-use-this-book.ipynb"  # the chapter map opens first
@@ -201,12 +201,8 @@ def _names(students: int) -> list[str]:
 def _port_free(ip: str, port: int) -> None:
     if not 1 <= port <= 65535:
         raise ClassroomError(f"--port {port}: a TCP port is 1 to 65535")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the proxy binds: a closed class's TIME_WAIT is no obstacle
-        try:
-            probe.bind((ip, port))
-        except OSError as error:
-            raise ClassroomError(f"{ip}:{port} cannot be used for the hub ({error.strerror}); choose another with --port") from None
+    if not port_is_free(ip, port):
+        raise ClassroomError(f"{ip}:{port} cannot be used for the hub (taken, or not an address of this host); choose another with --port")
 
 
 def _readable_by_students(checkout: Path) -> None:
@@ -254,7 +250,7 @@ def _own(folder: Path, name: str) -> None:
 def _config(room: Classroom, proxy: Path, token: str) -> str:
     """jupyterhub_config.py: every setting the classroom depends on, in one place."""
     bin_dir = Path(sys.executable).parent
-    hub_port, api_port = _free_port(), _free_port()
+    hub_port, api_port = free_port(), free_port()
     settings = {
         "JupyterHub.bind_url": f"http://{room.ip}:{room.port}",
         "JupyterHub.hub_ip": "127.0.0.1", "JupyterHub.hub_port": hub_port,
@@ -282,12 +278,6 @@ def _config(room: Classroom, proxy: Path, token: str) -> str:
         ],
     }
     return "c = get_config()  # noqa: F821 (written by meshlab classroom up)\n" + "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _start_hub(room: Classroom, proxy: Path) -> int:
@@ -337,7 +327,7 @@ def _api(room: Classroom, path: str, method: str = "GET"):
 
 # -- down's steps -------------------------------------------------------------------------------
 def _alive(pid: int) -> bool:
-    return pid > 0 and Path(f"/proc/{pid}").exists()
+    return pid > 0 and running(pid)
 
 
 def _stop_hub(room: Classroom, grace: float = 30.0) -> None:

@@ -15,13 +15,13 @@ SPIRE's doc/SPIRE101.md (``token generate``, ``run -joinToken``, ``entry create`
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from meshlab.lab.processes import ProcessRecord, record, stop
+from meshlab.ports import free_port
 from meshlab.upstream.run import run
 
 SERVER_CONF = """server {{
@@ -79,15 +79,6 @@ class SpireError(RuntimeError):
     """SPIRE did not do what was asked; the message names the step and SPIRE's own words."""
 
 
-def _free_port() -> int:
-    """A port for the server's agent API. SPIRE takes a port number in its file, not a socket, and reads
-    ``bind_port = "0"`` as its default 8081 (tried with v1.13.3), so a free one is picked here; should
-    another process take it first, the server does not become healthy and SpireError shows its log."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Spire:
     """A SPIRE server and one agent attested with a join token; both stopped (by PID) and the folder
     removed on exit. ``agent_id`` is the agent's SPIFFE ID, the parent of the entries."""
@@ -126,7 +117,8 @@ class Spire:
         try:
             for sub in ("server", "agent", "server-data", "agent-data"):
                 (self.folder / sub).mkdir(parents=True, exist_ok=True)
-            values = {"folder": self.folder, "port": _free_port(), "trust_domain": self.trust_domain,
+            # SPIRE takes the agent API's port as a number and reads bind_port "0" as its default 8081 (v1.13.3)
+            values = {"folder": self.folder, "port": free_port(), "trust_domain": self.trust_domain,
                       "discover_workload_path": str(self.discover_workload_path).lower()}
             (self.folder / "server.conf").write_text(SERVER_CONF.format(**values))
             (self.folder / "agent.conf").write_text(AGENT_CONF.format(**values))
