@@ -143,8 +143,9 @@ assert WASM_US > PYTHON_US
 
 # %% [markdown]
 # Envoy's V8 or wasmtime, called from C++, crosses in well under a microsecond; meshlab's host is Python
-# calling wasmtime, and most of these microseconds are the crossings and the SDK's own debug logging.
-# The point holds in both: a filter pays per request for every host call it makes.
+# calling wasmtime's C API (raw values, each signature checked once), and most of these microseconds are
+# the crossings and the SDK's own debug logging. The point holds in both: a filter pays per request for
+# every host call it makes.
 #
 # ## 3 · WasmPlugin: what istiod does with it
 #

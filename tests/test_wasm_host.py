@@ -233,7 +233,7 @@ def test_per_request_cost_is_measured_not_asserted(capsys: pytest.CaptureFixture
         run(wasm, request())
     each = (time.perf_counter() - started) / rounds
     with capsys.disabled():
-        print(f"\nadd_header, full lifecycle with wasmtime's Python API: {each * 1e6:.0f} us per request")
+        print(f"\nadd_header, full lifecycle in meshlab's host: {each * 1e6:.0f} us per request")
     assert wasm.metrics() == []  # add_header defines no metrics
 
 

@@ -46,6 +46,7 @@ from meshlab.wasm.abi import (
     decode_pairs,
     encode_pairs,
 )
+from meshlab.wasm.native import Crossings, Export
 
 LogSink = Callable[[LogLevel, str], None]
 
@@ -189,36 +190,38 @@ class WasmVM:
         self.next_context_id = 2
         self.effective = self.root_context_id
         self.failed: str | None = None
-        self.arity: dict[str, int] = {}
+        self.calls: dict[str, Export | None] = {}
         self.complaint = ""  # the module's last error or critical log line: what it said went wrong
         self.store = wasmtime.Store(engine)
+        self.crossings = Crossings(self.store)
         linker = wasmtime.Linker(engine)
         for (namespace, function), (params, results, method) in HOST_FUNCTIONS.items():
-            linker.define_func(namespace, function, wasmtime.FuncType(params, results), guarded(getattr(self, method)))
+            self.crossings.define(linker, namespace, function, params, results, guarded(getattr(self, method)))
         instance = linker.instantiate(self.store, module)
         self.exports = instance.exports(self.store)
         memory = self.exports.get("memory")
         if not isinstance(memory, wasmtime.Memory):
             raise WasmError("the module exports no memory named 'memory'; the proxy-wasm ABI needs it")
-        self.memory = memory
+        self.crossings.memory = memory
         allocate = self.exports.get("proxy_on_memory_allocate") or self.exports.get("malloc")
         if not isinstance(allocate, wasmtime.Func):
             raise WasmError("the module exports neither proxy_on_memory_allocate nor malloc, "
                             "so the host cannot hand it data")
-        self.allocate = allocate
+        self.allocate = self.crossings.export(allocate)
         self.start()
 
     # -- calling into the module ---------------------------------------------------------------
 
     def call(self, export: str, *args: int) -> int:
         """Call one of the module's proxy_on_* functions; a trap or proc_exit fails the VM for good."""
-        function = self.exports.get(export)
-        if not isinstance(function, wasmtime.Func):
+        if export not in self.calls:  # looked up once: its signature and a raw caller
+            function = self.exports.get(export)
+            self.calls[export] = self.crossings.export(function) if isinstance(function, wasmtime.Func) else None
+        function = self.calls[export]
+        if function is None:
             return 0  # an SDK may leave out callbacks it does not use; Envoy then does nothing
-        if export not in self.arity:  # ABI 0.1.0's on_request_headers has no end_of_stream argument
-            self.arity[export] = len(function.type(self.store).params)
-        try:
-            result = function(self.store, *args[:self.arity[export]])
+        try:  # ABI 0.1.0's on_request_headers has no end_of_stream argument: pass what it takes
+            result = function(*args[:len(function.params)])
         except (wasmtime.Trap, wasmtime.WasmtimeError, ProcExit) as error:
             said = f" (the module logged: {self.complaint})" if self.complaint else ""
             self.failed = f"{export} failed: {str(error).splitlines()[0]}{said}"
@@ -250,19 +253,17 @@ class WasmVM:
     # -- memory --------------------------------------------------------------------------------
 
     def read(self, pointer: int, size: int) -> bytes:
-        if pointer < 0 or size < 0 or pointer + size > self.memory.data_len(self.store):
-            raise IndexError(f"{size} bytes at {pointer} lie outside the module's memory")
-        return bytes(self.memory.read(self.store, pointer, pointer + size))
+        return self.crossings.read(pointer, size)
 
     def write_u32(self, pointer: int, value: int) -> None:
-        self.memory.write(self.store, struct.pack("<I", value), pointer)
+        self.crossings.write(pointer, struct.pack("<I", value))
 
     def hand_over(self, data: bytes, pointer_pointer: int, size_pointer: int) -> WasmResult:
         """Copy ``data`` into memory the module allocates (it frees it) and tell it where and how long."""
         pointer = 0
         if data:  # nothing to allocate for an empty value: the SDKs read size 0 as empty
-            pointer = self.allocate(self.store, len(data))
-            self.memory.write(self.store, data, pointer)
+            pointer = self.allocate(len(data)) or 0
+            self.crossings.write(pointer, data)
         self.write_u32(pointer_pointer, pointer)
         self.write_u32(size_pointer, len(data))
         return WasmResult.Ok
@@ -443,7 +444,7 @@ class WasmVM:
         return WasmResult.Ok  # callbacks here run to completion: a stream is never left paused
 
     def proxy_get_current_time_nanoseconds(self, pointer: int) -> int:
-        self.memory.write(self.store, struct.pack("<Q", time.time_ns()), pointer)
+        self.crossings.write(pointer, struct.pack("<Q", time.time_ns()))
         return WasmResult.Ok
 
     def proxy_define_metric(self, metric_type: int, name: int, name_size: int, id_pointer: int) -> int:
@@ -485,7 +486,7 @@ class WasmVM:
             return WasmResult.NotFound
         if metric.type == MetricType.Histogram:
             return WasmResult.BadArgument
-        self.memory.write(self.store, struct.pack("<Q", metric.value & ((1 << 64) - 1)), pointer)
+        self.crossings.write(pointer, struct.pack("<Q", metric.value & ((1 << 64) - 1)))
         return WasmResult.Ok
 
     def proxy_get_shared_data(self, key: int, key_size: int, pointer: int, size_pointer: int, cas_pointer: int) -> int:
@@ -515,11 +516,11 @@ class WasmVM:
 
     def clock_time_get(self, clock_id: int, precision: int, pointer: int) -> int:
         now = time.time_ns() if clock_id == 0 else time.monotonic_ns()  # WASI: 0 realtime, else monotonic
-        self.memory.write(self.store, struct.pack("<Q", now), pointer)
+        self.crossings.write(pointer, struct.pack("<Q", now))
         return 0
 
     def random_get(self, pointer: int, size: int) -> int:
-        self.memory.write(self.store, os.urandom(size), pointer)
+        self.crossings.write(pointer, os.urandom(size))
         return 0
 
     def empty_sizes(self, count_pointer: int, size_pointer: int) -> int:
