@@ -47,7 +47,8 @@ system-packages:
 
 # The upstream stage: Istio's and the Gateway API's module source (Istio's goldens, the Gateway API's CRDs
 # and examples, read at test time) and the upstream programs
-# (pilot-agent, istioctl, spire-server, spire-agent, egctl, daprd, crane), built with go into ~/.cache/meshlab/upstream,
+# (pilot-agent, pilot-discovery, istioctl, spire-server, spire-agent, egctl, daprd, crane, kube-apiserver, kubectl,
+# etcd), built with go into ~/.cache/meshlab/upstream,
 # outside the checkout; minutes the first time, reused after. As root it first installs gcc (SPIRE's
 # SQLite needs cgo).
 upstream: $(STAMP)

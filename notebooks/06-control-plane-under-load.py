@@ -325,10 +325,11 @@ assert live[(100, 0)] < live[(0, 0)] <= 30, "debouncing batches the burst; each 
 # those two timelines the prediction is:
 
 # %%
-from meshlab.kind import experiments, stage
+from meshlab.kind import stage
+from meshlab.xds.pushcount import predict_pushes
 
-print("burst of 10 within 20 ms  ->", experiments.predict_pushes(stage.DEBOUNCE, [i * 20 / 9 for i in range(10)]), "push")
-print("5 changes 300 ms apart    ->", experiments.predict_pushes(stage.DEBOUNCE, [i * 300.0 for i in range(5)]), "pushes")
+print("burst of 10 within 20 ms  ->", predict_pushes(stage.DEBOUNCE, [i * 20 / 9 for i in range(10)]), "push")
+print("5 changes 300 ms apart    ->", predict_pushes(stage.DEBOUNCE, [i * 300.0 for i in range(5)]), "pushes")
 print()
 print(stage.plan_script("06"))
 

@@ -423,7 +423,7 @@ print(fit("\n".join(line for line in ambient.splitlines() if not line.startswith
 # istiod's default settings is:
 
 # %%
-from meshlab.kind.experiments import predict_pushes
+from meshlab.xds.pushcount import predict_pushes
 
 burst = predict_pushes(kind_stage.DEBOUNCE, [0.0] * 10)
 spaced = predict_pushes(kind_stage.DEBOUNCE, [i * 3 * kind_stage.DEBOUNCE.debounce_after_ms for i in range(5)])

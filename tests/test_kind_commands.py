@@ -19,6 +19,7 @@ from meshlab.kind.cluster import KindCluster
 from meshlab.kind.config import cluster_config
 from meshlab.kind.runner import KindError, Runner
 from meshlab.xds.debounce import DebounceOptions
+from meshlab.xds.pushcount import NotSettled, predict_pushes
 
 DATA = Path(__file__).parent / "data" / "kind"
 POD = "httpbin-6d8c7b5f4-x2k9p"
@@ -202,7 +203,7 @@ def test_the_debounce_experiment_counts_istiods_pushes_and_asks_the_simulator(to
 def test_a_control_plane_that_never_settles_is_reported(tools, cluster):
     tools.reply("kubectl", ["-n", "istio-system", "get", "pods"], stdout="istiod-7c9d8b6f5-wz4kq")
     tools.reply("kubectl", ["get", "--raw"], stdout=[f"pilot_debounce_time_count {n}\n" for n in range(1, 200)])
-    with pytest.raises(observe.ObservationError, match="istiod kept pushing for 1 s; the debounce experiment needs a quiet cluster"):
+    with pytest.raises(NotSettled, match="istiod kept pushing for 1 s; the debounce experiment needs a quiet cluster"):
         experiments.debounce_burst(cluster, "meshlab-sidecar", quiet_s=0.5, settle_timeout_s=1)
 
 
@@ -216,9 +217,9 @@ def test_a_workload_that_does_not_roll_out_says_where_to_look(tools, cluster):
 
 def test_spaced_changes_are_predicted_as_one_push_each():
     settings = DebounceOptions(100, 10_000, True)
-    assert experiments.predict_pushes(settings, [0, 300, 600, 900, 1200]) == 5
-    assert experiments.predict_pushes(settings, [0, 30, 60, 90]) == 1
-    assert experiments.predict_pushes(DebounceOptions(100, 250, True), [i * 50 for i in range(20)]) > 1  # DEBOUNCE_MAX releases a busy batch
+    assert predict_pushes(settings, [0, 300, 600, 900, 1200]) == 5
+    assert predict_pushes(settings, [0, 30, 60, 90]) == 1
+    assert predict_pushes(DebounceOptions(100, 250, True), [i * 50 for i in range(20)]) > 1  # DEBOUNCE_MAX releases a busy batch
 
 
 def test_a_chapter_runs_end_to_end_on_the_stubs(tools, tmp_path, monkeypatch):

@@ -8,20 +8,15 @@
     mesh_request    curl -> httpbin in the sidecar namespace: the server's sidecar adds
                     X-Forwarded-Client-Cert naming the client's SPIFFE ID, so the request crossed
                     both sidecars over mutual TLS
+    KindIstiod      the cluster's istiod as the debounce experiment (meshlab.xds.pushcount) needs it
     debounce_burst  N ServiceEntries applied ``gap_ms`` apart; istiod's debounced pushes counted in
                     its metrics vs the debounce simulator's prediction for istiod's own settings
-
-A debounced push is counted by ``pilot_debounce_time``: istiod records that distribution once per
-push it releases ("Delay in seconds between the first config enters debouncing and the merged push
-request is pushed into the push queue", pilot/pkg/xds/monitoring.go), so its ``_count`` grows by one
-per debounced push.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-import time
 from dataclasses import dataclass, field
 
 from meshlab.deploy.inpod import inpod_ruleset
@@ -31,10 +26,7 @@ from meshlab.kind import observe
 from meshlab.kind.cluster import KindCluster
 from meshlab.kind.manifests import service_entries
 from meshlab.xds.debounce import DebounceOptions
-from meshlab.xds.simulate import simulate_timeline
-
-#: What marks the debounce experiment's ServiceEntries, so they are removed by label afterwards.
-EXPERIMENT_LABEL = {"meshlab.io/experiment": "debounce"}
+from meshlab.xds.pushcount import EXPERIMENT_LABEL, DebounceResult, burst
 
 
 @dataclass
@@ -95,68 +87,32 @@ def mesh_request(cluster: KindCluster, namespace: str) -> tuple[bool, str]:
                      else f"curl -> httpbin: no X-Forwarded-Client-Cert naming {client} (headers: {sorted(headers)})")
 
 
-def predict_pushes(settings: DebounceOptions, events_ms: list[float], push_ms: float = 0.0) -> int:
-    """How many debounced pushes the simulator releases for config changes at ``events_ms``."""
-    timeline = {"debounce_after_ms": settings.debounce_after_ms, "debounce_max_ms": settings.debounce_max_ms,
-                "enable_eds_debounce": settings.enable_eds_debounce, "push_ms": push_ms,
-                "events": [{"t_ms": t, "full": True, "reason": "config"} for t in events_ms]}
-    return len(simulate_timeline(timeline)["pushes"])
-
-
 @dataclass
-class DebounceResult:
-    settings: DebounceOptions
-    events_ms: list[float]
-    measured_pushes: int
-    predicted_pushes: int
+class KindIstiod:
+    """The cluster's istiod as the debounce experiment (meshlab.xds.pushcount) asks for it: settings
+    from its Deployment, its metrics through the API server's pod proxy, kubectl apply."""
 
-    def report(self) -> str:
-        spread = f"{self.events_ms[-1] - self.events_ms[0]:.0f} ms" if self.events_ms else "-"
-        return (f"{len(self.events_ms)} ServiceEntries over {spread} (PILOT_DEBOUNCE_AFTER={self.settings.debounce_after_ms:g} ms, "
-                f"PILOT_DEBOUNCE_MAX={self.settings.debounce_max_ms:g} ms): istiod pushed {self.measured_pushes} times, "
-                f"the simulator predicts {self.predicted_pushes}")
+    cluster: KindCluster
 
+    @property
+    def waits(self) -> bool:
+        return not self.cluster.runner.dry_run
 
-def _debounced_pushes(cluster: KindCluster, istiod: str) -> int:
-    return int(observe.metric_value(observe.istiod_metrics(cluster, istiod), "pilot_debounce_time_count"))
+    def debounce(self) -> DebounceOptions:
+        return observe.istiod_debounce(self.cluster)
 
+    def debounced_pushes(self) -> int:
+        return int(observe.metric_value(observe.istiod_metrics(self.cluster), "pilot_debounce_time_count"))
 
-def _settle(cluster: KindCluster, quiet_s: float, timeout_s: float = 60.0) -> int:
-    """Wait until istiod's push count has not moved for ``quiet_s``; return it."""
-    istiod = observe.istiod_pod(cluster)
-    value, since, deadline = _debounced_pushes(cluster, istiod), time.monotonic(), time.monotonic() + timeout_s
-    while not cluster.runner.dry_run and time.monotonic() - since < quiet_s:
-        if time.monotonic() > deadline:
-            raise observe.ObservationError(f"istiod kept pushing for {timeout_s:.0f} s; the debounce experiment needs a quiet cluster")
-        time.sleep(0.25)
-        now = _debounced_pushes(cluster, istiod)
-        if now != value:
-            value, since = now, time.monotonic()
-    return value
+    def apply(self, manifests: list[dict]) -> None:
+        self.cluster.apply("apply ServiceEntries", manifests)
+
+    def delete_experiment(self, namespace: str) -> None:
+        selector = ",".join(f"{k}={v}" for k, v in EXPERIMENT_LABEL.items())
+        self.cluster.kubectl("remove ServiceEntries", "-n", namespace, "delete", "serviceentries", "-l", selector, "--wait=true")
 
 
 def debounce_burst(cluster: KindCluster, namespace: str, count: int = 10, gap_ms: float = 0.0, quiet_s: float | None = None,
                    settle_timeout_s: float = 60.0) -> DebounceResult:
-    """Apply ``count`` ServiceEntries (all in one ``kubectl apply`` when ``gap_ms`` is 0, else one
-    every ``gap_ms``), count istiod's debounced pushes, and ask the simulator the same question.
-    istiod counts as settled once its push count has not moved for ``quiet_s`` (default: 2 s, or
-    three quiet periods if longer), waiting at most ``settle_timeout_s``."""
-    settings = observe.istiod_debounce(cluster)
-    quiet_s = max(2.0, 3 * settings.debounce_after_ms / 1000) if quiet_s is None else quiet_s
-    entries = service_entries(count, namespace, labels=EXPERIMENT_LABEL)
-    before = _settle(cluster, quiet_s, settle_timeout_s)
-    start = time.monotonic()
-    if gap_ms == 0:
-        cluster.apply("apply ServiceEntries", entries)
-        window = (time.monotonic() - start) * 1000
-        events = [window * i / max(count - 1, 1) for i in range(count)]
-    else:
-        events: list[float] = []
-        for index, entry in enumerate(entries):
-            if not cluster.runner.dry_run:
-                time.sleep(max(0.0, start + index * gap_ms / 1000 - time.monotonic()))
-            events.append((time.monotonic() - start) * 1000)
-            cluster.apply("apply ServiceEntries", [entry])
-    measured = _settle(cluster, quiet_s, settle_timeout_s) - before
-    cluster.kubectl("remove ServiceEntries", "-n", namespace, "delete", "serviceentries", "-l", ",".join(f"{k}={v}" for k, v in EXPERIMENT_LABEL.items()), "--wait=true")
-    return DebounceResult(settings, events, measured, predict_pushes(settings, events))
+    """``count`` ServiceEntries in ``namespace``, applied to the cluster's istiod as ``pushcount.burst`` does."""
+    return burst(KindIstiod(cluster), service_entries(count, namespace, labels=EXPERIMENT_LABEL), gap_ms, quiet_s, settle_timeout_s)

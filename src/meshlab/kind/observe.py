@@ -10,6 +10,7 @@ Parsers (pure, tested on recorded text):
     metric_value                  the sum of a metric's samples matching some labels
     go_duration_ms                "100ms", "1m30s" -> milliseconds (istiod's env format)
     debounce_from_deployment      istiod's DebounceOptions from its Deployment (env, else Istio's defaults)
+    debounce_from_env             the same from an environment (a process's /proc/PID/environ)
     parse_table                   a column table such as ``istioctl proxy-status`` prints
 
 Fetchers (each one command through the cluster's Runner):
@@ -178,7 +179,11 @@ def debounce_from_deployment(deployment: dict) -> DebounceOptions:
     discovery = next((c for c in containers if c.get("name") == "discovery"), None)
     if discovery is None:
         raise ObservationError("the Deployment has no container named 'discovery' (is this istiod?)")
-    env = {item["name"]: item.get("value", "") for item in discovery.get("env", []) if "name" in item}
+    return debounce_from_env({item["name"]: item.get("value", "") for item in discovery.get("env", []) if "name" in item})
+
+
+def debounce_from_env(env: dict[str, str]) -> DebounceOptions:
+    """istiod's debounce settings from its environment, Istio's defaults for what it does not set."""
     defaults = DebounceOptions()
     after = go_duration_ms(env["PILOT_DEBOUNCE_AFTER"]) if "PILOT_DEBOUNCE_AFTER" in env else defaults.debounce_after_ms
     most = go_duration_ms(env["PILOT_DEBOUNCE_MAX"]) if "PILOT_DEBOUNCE_MAX" in env else defaults.debounce_max_ms

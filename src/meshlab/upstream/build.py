@@ -6,8 +6,9 @@ A program is built from a wrapper module in the cache (``src/<module>-<version>/
 requires the pinned module and replaces the dependencies the module proxy refuses
 (``versions.Module.replacements``) and, for a module whose own go.mod has replace lines
 (``Module.own_replaces``), repeats those, read from that go.mod in Go's module cache; its tools.go
-names the programs, so one go.sum serves them all. Nothing of the upstream source is written into
-the repository.
+names the programs, so one go.sum serves them all; that go.sum starts with the module's ``sums``
+(lines the checksum database does not give, read in an upstream go.sum). Nothing of the upstream
+source is written into the repository.
 
     Installed      a program found: name, version, path, and whether it was built here or found on PATH
     cache_root     MESHLAB_UPSTREAM_CACHE, else $XDG_CACHE_HOME/meshlab/upstream, else ~/.cache/meshlab/upstream
@@ -102,7 +103,8 @@ def wrapper_module(module: Module) -> Path:
     imports = "".join(f'\t_ "{p.package}"\n' for p in PROGRAMS.values() if p.module == module)
     tools = f"//go:build tools\n\n// Package tools names the programs built from this module.\npackage tools\n\nimport (\n{imports})\n"
     if not (folder / "go.mod").exists() or (folder / "go.mod").read_text() != go_mod:
-        (folder / "go.sum").unlink(missing_ok=True)  # sums of other versions: go build -mod=mod writes them anew
+        # sums of other versions: go build -mod=mod writes them anew, after the ones it cannot look up
+        (folder / "go.sum").write_text("".join(f"{line}\n" for line in module.sums))
     for name, text in (("go.mod", go_mod), ("tools.go", tools)):
         (folder / name).write_text(text)
     return folder

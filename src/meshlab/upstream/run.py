@@ -11,9 +11,10 @@ from pathlib import Path
 
 
 def run(argv: list[str], doing: str, error: type[Exception], accepted: tuple[int, ...] = (0,), timeout: float = 120,
-        cwd: Path | None = None, tail: int = 600) -> subprocess.CompletedProcess:
-    """Run ``argv``; an exit status not in ``accepted`` raises ``error("<doing> failed (exit N): <last words>")``."""
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
+        cwd: Path | None = None, tail: int = 600, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv`` (``stdin`` its input); an exit status not in ``accepted`` raises
+    ``error("<doing> failed (exit N): <last words>")``."""
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
     if done.returncode not in accepted:
         said = (done.stderr.strip() or done.stdout.strip() or "no output")[-tail:]
         raise error(f"{doing} failed (exit {done.returncode}): {said}")

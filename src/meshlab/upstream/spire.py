@@ -14,14 +14,13 @@ SPIRE's doc/SPIRE101.md (``token generate``, ``run -joinToken``, ``entry create`
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from meshlab.lab.processes import ProcessRecord, record, stop
+from meshlab.lab.processes import ProcessRecord
 from meshlab.ports import free_port
+from meshlab.upstream.daemons import Daemons
 from meshlab.upstream.run import run
 
 SERVER_CONF = """server {{
@@ -79,16 +78,16 @@ class SpireError(RuntimeError):
     """SPIRE did not do what was asked; the message names the step and SPIRE's own words."""
 
 
-class Spire:
+class Spire(Daemons):
     """A SPIRE server and one agent attested with a join token; both stopped (by PID) and the folder
     removed on exit. ``agent_id`` is the agent's SPIFFE ID, the parent of the entries."""
 
     def __init__(self, server: str, agent: str, folder: Path, trust_domain: str = "meshlab.test", discover_workload_path: bool = False,
                  on_start: Callable[[ProcessRecord], None] = lambda process: None) -> None:
         """``on_start`` hears of each process as it starts (a live lab records it, so its cleanup stops it)."""
-        self.server, self.agent, self.folder, self.trust_domain = server, agent, Path(folder), trust_domain
-        self.discover_workload_path, self.on_start = discover_workload_path, on_start
-        self.processes: list[ProcessRecord] = []
+        super().__init__(folder, on_start)
+        self.server, self.agent, self.trust_domain = server, agent, trust_domain
+        self.discover_workload_path = discover_workload_path
         self.agent_id = ""
 
     @property
@@ -103,43 +102,26 @@ class Spire:
         return run(argv, f"{step}: {' '.join(argv[:3])}", SpireError, timeout=60, tail=500).stdout
 
     def _start(self, role: str, argv: list[str], healthcheck: list[str], timeout: float = 30) -> None:
-        with (self.folder / f"{role}.log").open("w") as log:  # the child keeps its own copy of the handle
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        self.processes.append(record(process.pid, f"spire-{role}"))
-        self.on_start(self.processes[-1])
-        deadline = time.monotonic() + timeout
-        while subprocess.run(healthcheck, capture_output=True, timeout=30, check=False).returncode != 0:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SpireError(f"spire-{role} did not become healthy within {timeout:.0f} s: {(self.folder / f'{role}.log').read_text()[-800:]}")
-            time.sleep(0.1)
+        process = self.start(f"spire-{role}", argv)
+        self.wait_ready(f"spire-{role}", process, lambda: subprocess.run(healthcheck, capture_output=True, timeout=30, check=False).returncode == 0,
+                        timeout, poll=0.1, error=SpireError)
 
-    def __enter__(self) -> Spire:
-        try:
-            for sub in ("server", "agent", "server-data", "agent-data"):
-                (self.folder / sub).mkdir(parents=True, exist_ok=True)
-            # SPIRE takes the agent API's port as a number and reads bind_port "0" as its default 8081 (v1.13.3)
-            values = {"folder": self.folder, "port": free_port(), "trust_domain": self.trust_domain,
-                      "discover_workload_path": str(self.discover_workload_path).lower()}
-            (self.folder / "server.conf").write_text(SERVER_CONF.format(**values))
-            (self.folder / "agent.conf").write_text(AGENT_CONF.format(**values))
-            self._start("server", [self.server, "run", "-config", str(self.folder / "server.conf")],
-                        [self.server, "healthcheck", "-socketPath", str(self.server_socket)])
-            said = self._command("generate a join token", [self.server, "token", "generate", "-spiffeID", f"spiffe://{self.trust_domain}/agent",
-                                                           "-socketPath", str(self.server_socket)])
-            token = said.split("Token:")[-1].strip()
-            self.agent_id = f"spiffe://{self.trust_domain}/spire/agent/join_token/{token}"
-            self._start("agent", [self.agent, "run", "-config", str(self.folder / "agent.conf"), "-joinToken", token],
-                        [self.agent, "healthcheck", "-socketPath", str(self.workload_socket)])
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for process in reversed(self.processes):
-            stop(process)
-        self.processes.clear()
-        shutil.rmtree(self.folder, ignore_errors=True)
+    def setup(self) -> None:
+        for sub in ("server", "agent", "server-data", "agent-data"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        # SPIRE takes the agent API's port as a number and reads bind_port "0" as its default 8081 (v1.13.3)
+        values = {"folder": self.folder, "port": free_port(), "trust_domain": self.trust_domain,
+                  "discover_workload_path": str(self.discover_workload_path).lower()}
+        (self.folder / "server.conf").write_text(SERVER_CONF.format(**values))
+        (self.folder / "agent.conf").write_text(AGENT_CONF.format(**values))
+        self._start("server", [self.server, "run", "-config", str(self.folder / "server.conf")],
+                    [self.server, "healthcheck", "-socketPath", str(self.server_socket)])
+        said = self._command("generate a join token", [self.server, "token", "generate", "-spiffeID", f"spiffe://{self.trust_domain}/agent",
+                                                       "-socketPath", str(self.server_socket)])
+        token = said.split("Token:")[-1].strip()
+        self.agent_id = f"spiffe://{self.trust_domain}/spire/agent/join_token/{token}"
+        self._start("agent", [self.agent, "run", "-config", str(self.folder / "agent.conf"), "-joinToken", token],
+                    [self.agent, "healthcheck", "-socketPath", str(self.workload_socket)])
 
     def create_entry(self, spiffe_id: str, selectors: list[str]) -> str:
         """``spire-server entry create`` under this agent; returns the entry ID."""

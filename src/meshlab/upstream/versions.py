@@ -7,8 +7,9 @@ commit after 1.30.3 whose ``tools/istio-iptables`` and ``cni/pkg/iptables`` (cod
 are byte-identical to the tag's; of what meshlab reads, only the sidecar injection template differs
 (annotation values now quoted). Read in istio/istio's history and the module zips, 2026-11-30.
 
-That commit pins four modules the proxy refuses too; a wrapper module builds Istio's programs with
-each replaced by the nearest version it serves (``ISTIO_REPLACEMENTS``). Programs are stamped with
+That commit pins five modules the proxy refuses too; a wrapper module builds Istio's programs with
+each replaced by the nearest version it serves (``ISTIO_REPLACEMENTS``; one of them with go.sum lines
+the checksum database does not give, ``ISTIO_SUMS``). Programs are stamped with
 the release they stand for, so ``pilot-agent version -s`` says ``1.30.3+9739e10eb9d7``.
 
     Module               a Go module at a pinned version, and the release it stands for
@@ -20,7 +21,10 @@ the release they stand for, so ``pilot-agent version -s`` says ``1.30.3+9739e10e
     GATEWAY_API          sigs.k8s.io/gateway-api v1.6.1, the Gateway API Envoy Gateway v1.9.0 pins
     DAPR                 github.com/dapr/dapr v1.14.0, whose go.mod's own replace lines the wrapper repeats
     GO_CONTAINERREGISTRY github.com/google/go-containerregistry v0.22.1: crane, a real OCI registry and client
-    PROGRAMS             pilot-agent, istioctl, spire-server, spire-agent, egctl, daprd, crane, by name
+    KUBERNETES           k8s.io/kubernetes v1.35.4, its staging modules replaced by their published versions
+    ETCD                 go.etcd.io/etcd/server/v3 v3.6.5, the etcd Kubernetes v1.35.4 pins
+    PROGRAMS             pilot-agent, pilot-discovery, istioctl, spire-server, spire-agent, egctl, daprd, crane,
+                         kube-apiserver, kubectl, etcd, by name
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class Module:
     #: the module's own go.mod has ``replace`` lines its build needs (``go install pkg@version`` refuses
     #: such a module): the wrapper repeats them, read from that go.mod in Go's module cache at build time
     own_replaces: bool = False
+    #: go.sum lines for replacements the checksum database does not answer for, each taken from the
+    #: go.sum of an upstream commit that pins that version (the wrapper's go.sum starts with them)
+    sums: tuple[str, ...] = ()
 
     @property
     def spec(self) -> str:
@@ -57,12 +64,44 @@ ISTIO_REPLACEMENTS = {
         "v1.36.1-0.20260713214202-ca8ce173c36f", "pinned 98966259b99a is refused; the nearest served commit"),
     "istio.io/api": ("v1.30.8", "pinned v1.30.4-0.20260824163423-69099aec2678 is refused; v1.30.8 is the 1.30 release the proxy serves"),
     "istio.io/client-go": ("v1.30.8", "its pinned pseudo-version is refused; v1.30.8 goes with istio.io/api v1.30.8"),
+    "github.com/agentgateway/agentgateway/api": (
+        "v0.0.0-20260408212224-34871c59e328",
+        "pinned 6ae4ab07bb06 (2026-05-06) is refused; 34871c59e328 (2026-04-08) is the one Istio master pinned on "
+        "2026-04-23 (b01690e6db7d) and the proxy serves; only pilot-discovery imports it (its agentgateway controller)"),
 }
+
+#: The checksum database answers 404 for that agentgateway/api version; these are the lines of Istio's
+#: go.sum at b01690e6db7d (2026-04-23), which pins it, and equal what the module proxy serves.
+ISTIO_SUMS = (
+    "github.com/agentgateway/agentgateway/api v0.0.0-20260408212224-34871c59e328 h1:nsYD9S4tgLjALlzCViCnaRckRztI0LXgLfji2QXADMQ=",
+    "github.com/agentgateway/agentgateway/api v0.0.0-20260408212224-34871c59e328/go.mod h1:5NfezCthG8NwhlxD9zOZJq9tm7PmPBK7PowNiwUBZVQ=",
+)
 
 ISTIO = Module("istio.io/istio", "v0.0.0-20260826214018-9739e10eb9d7", "1.30.3",
                "release-1.30 commit 9739e10eb9d7 (2026-08-26): the proxy refuses 1.30.3's own commit; "
                "istio-iptables and the CNI's iptables code and goldens are identical to 1.30.3's",
-               ISTIO_REPLACEMENTS)
+               ISTIO_REPLACEMENTS, sums=ISTIO_SUMS)
+
+#: Kubernetes' staging modules: k8s.io/kubernetes requires each at v0.0.0 and replaces it with its own
+#: ./staging folder, which a module built from the proxy cannot have; each is published as k8s.io/<name>
+#: at v0.<minor>.<patch> (the list is the ``=> ./staging/...`` lines of v1.35.4's go.mod).
+KUBERNETES_STAGING = (
+    "api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go", "cloud-provider",
+    "cluster-bootstrap", "code-generator", "component-base", "component-helpers", "controller-manager", "cri-api",
+    "cri-client", "csi-translation-lib", "dynamic-resource-allocation", "endpointslice", "externaljwt", "kms",
+    "kube-aggregator", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet", "metrics",
+    "mount-utils", "pod-security-admission", "sample-apiserver", "sample-cli-plugin", "sample-controller",
+)
+
+KUBERNETES = Module("k8s.io/kubernetes", "v1.35.4", "v1.35.4",
+                    "the release the proxy serves closest to the book's kind node image (v1.35.x); built as envtest's "
+                    "control plane is: kube-apiserver, kubectl and etcd, no kubelet",
+                    {f"k8s.io/{name}": ("v0.35.4", "k8s.io/kubernetes requires it at v0.0.0 from ./staging; "
+                                        "v0.35.4 is the same code published")
+                     for name in KUBERNETES_STAGING})
+ETCD = Module("go.etcd.io/etcd/server/v3", "v3.6.5", "3.6.5",
+              "the etcd Kubernetes v1.35.4 pins (its go.mod); the server module's go.mod has relative replace "
+              "lines, so it is built from a wrapper, where they do not apply")
 
 SPIRE = Module("github.com/spiffe/spire", "v1.13.3", "1.13.3",
                "SPIRE's release tag; built from a wrapper module because the proxy refuses the module's version list, "
@@ -80,7 +119,8 @@ GO_CONTAINERREGISTRY = Module("github.com/google/go-containerregistry", "v0.22.1
 #: The oldest Go that builds every pinned program (Envoy Gateway's go.mod sets the bar).
 GO_MIN = "1.26.6"
 
-MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY, GATEWAY_API, DAPR, GO_CONTAINERREGISTRY)}
+MODULES = {module.path: module for module in (ISTIO, SPIRE, ENVOY_GATEWAY, GATEWAY_API, DAPR, GO_CONTAINERREGISTRY,
+                                              KUBERNETES, ETCD)}
 
 
 @dataclass(frozen=True)
@@ -108,8 +148,17 @@ def _istio_stamp(module: Module) -> dict[str, str]:
             f"{prefix}.buildStatus": "Clean", f"{prefix}.buildTag": module.release}
 
 
+def _kubernetes_stamp(module: Module) -> dict[str, str]:
+    """What Kubernetes' release build (hack/lib/version.sh) sets in component-base/version."""
+    major, minor, _ = module.release.lstrip("v").split(".")
+    prefix = "k8s.io/component-base/version"
+    return {f"{prefix}.gitVersion": module.release, f"{prefix}.gitMajor": major, f"{prefix}.gitMinor": minor,
+            f"{prefix}.gitTreeState": "clean"}
+
+
 PROGRAMS = {program.name: program for program in (
     Program("pilot-agent", ISTIO, "istio.io/istio/pilot/cmd/pilot-agent", ("version", "-s"), _istio_stamp(ISTIO)),
+    Program("pilot-discovery", ISTIO, "istio.io/istio/pilot/cmd/pilot-discovery", ("version", "-s"), _istio_stamp(ISTIO)),
     Program("istioctl", ISTIO, "istio.io/istio/istioctl/cmd/istioctl", ("version", "--remote=false", "-s"), _istio_stamp(ISTIO)),
     Program("spire-server", SPIRE, "github.com/spiffe/spire/cmd/spire-server", ("--version",),
             {"github.com/spiffe/spire/pkg/common/version.gittag": SPIRE.release}, cgo=True),
@@ -128,4 +177,7 @@ PROGRAMS = {program.name: program for program in (
     # crane's version is the -X stamp below, as its release build sets it (cmd/crane/cmd/version.go, v0.22.1).
     Program("crane", GO_CONTAINERREGISTRY, "github.com/google/go-containerregistry/cmd/crane", ("version",),
             {"github.com/google/go-containerregistry/cmd/crane/cmd.Version": GO_CONTAINERREGISTRY.release}),
+    Program("kube-apiserver", KUBERNETES, "k8s.io/kubernetes/cmd/kube-apiserver", ("--version",), _kubernetes_stamp(KUBERNETES)),
+    Program("kubectl", KUBERNETES, "k8s.io/kubernetes/cmd/kubectl", ("version", "--client"), _kubernetes_stamp(KUBERNETES)),
+    Program("etcd", ETCD, "go.etcd.io/etcd/server/v3", ("--version",)),
 )}

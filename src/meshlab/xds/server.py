@@ -83,11 +83,13 @@ def load_config(data: dict) -> list[Service]:
     return services
 
 
-def bootstrap(port: int, node_id: str = "meshlab-client", path: Path | None = None) -> dict:
-    """What GRPC_XDS_BOOTSTRAP must point to; written to ``path`` when given."""
+def bootstrap(port: int, node_id: str = "meshlab-client", path: Path | None = None, metadata: dict[str, str] | None = None) -> dict:
+    """What GRPC_XDS_BOOTSTRAP must point to; written to ``path`` when given. ``metadata`` is the node's
+    (istiod reads GENERATOR, NAMESPACE, ... from it)."""
+    node = {"id": node_id, "cluster": "meshlab", "locality": {"zone": "meshlab"}} | ({"metadata": metadata} if metadata else {})
     config = {
         "xds_servers": [{"server_uri": f"127.0.0.1:{port}", "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
-        "node": {"id": node_id, "cluster": "meshlab", "locality": {"zone": "meshlab"}},
+        "node": node,
     }
     if path is not None:
         Path(path).write_text(json.dumps(config))

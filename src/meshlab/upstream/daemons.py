@@ -1,0 +1,66 @@
+"""Upstream programs run as servers from a folder of their own (SPIRE, etcd and kube-apiserver,
+istiod): started with their output in ``<folder>/<role>.log``, each recorded by PID and start time
+(a live lab records them too, so its cleanup stops them), waited for until ready, and on exit
+stopped by PID, last started first, and the folder removed.
+
+    NotReady  a program exited or did not become ready in time; says which and how its log ends
+    Daemons   the base: ``setup()`` starts what a subclass runs, ``with`` undoes it all, also when setup fails
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from meshlab.lab.processes import ProcessRecord, record, stop
+
+
+class NotReady(RuntimeError):
+    """A program exited or did not become ready; the message names it and ends with its log."""
+
+
+class Daemons:
+    def __init__(self, folder: Path, on_start: Callable[[ProcessRecord], None] = lambda process: None) -> None:
+        """``on_start`` hears of each process as it starts."""
+        self.folder, self.on_start = Path(folder), on_start
+        self.processes: list[ProcessRecord] = []
+
+    def setup(self) -> None:
+        """Start the programs (a subclass's work); the folder exists."""
+        raise NotImplementedError
+
+    def start(self, role: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+        with (self.folder / f"{role}.log").open("w") as log:  # the child keeps its own copy of the handle
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+        self.processes.append(record(process.pid, role))
+        self.on_start(self.processes[-1])
+        return process
+
+    def wait_ready(self, role: str, process: subprocess.Popen, ready: Callable[[], bool], timeout: float,
+                   poll: float = 0.2, error: type[Exception] = NotReady) -> None:
+        """Until ``ready()``; ``error`` (naming the program, ending with its log) if it exits or times out."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                why = f"exited with {process.returncode}" if process.returncode is not None else f"not ready within {timeout:.0f} s"
+                said = (self.folder / f"{role}.log").read_text(errors="replace")[-1500:]
+                raise error(f"{role} {why}; its log ends:\n{said}")
+            time.sleep(poll)
+
+    def __enter__(self):  # noqa: ANN204 - the subclass
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.setup()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in reversed(self.processes):
+            stop(process)
+        self.processes.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)

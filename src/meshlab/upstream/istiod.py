@@ -1,0 +1,129 @@
+"""Istio's own istiod (pilot-discovery, built by the upstream stage) run out of cluster against a
+real API server (meshlab.upstream.kube), as a developer runs it from an IDE: ``pilot-discovery
+discovery --kubeconfig``. Its CRDs, the ``istio`` and ``istio-sidecar-injector`` ConfigMaps come from
+``istioctl manifest generate`` of the same commit and are applied with the real kubectl.
+
+Every listener is on 127.0.0.1 at a port chosen here: plaintext xDS (Istio's 15010), xDS over TLS
+(15012), the webhooks (15017), monitoring (15014, /metrics), HTTP debug and readiness (8080,
+/ready, /debug/...). The debounce settings are the process's environment, read back from
+/proc/PID/environ as the kind stage reads them from istiod's Deployment.
+
+    IstiodError  a step failed; names it and what the program said
+    Istiod       with Istiod(pilot_discovery, istioctl, kube, folder, debounce) as istiod: istiod.metrics(),
+                 istiod.debounce(), istiod.xds_address; stopped by PID on exit; also the ``Istiod`` the
+                 debounce experiment asks for (meshlab.xds.pushcount)
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from meshlab.kind.observe import Sample, debounce_from_env, metric_value, parse_prometheus
+from meshlab.lab.processes import ProcessRecord
+from meshlab.ports import free_port
+from meshlab.upstream.daemons import Daemons
+from meshlab.upstream.injection import IMAGE_SETTINGS
+from meshlab.upstream.kube import KubeControlPlane, status_of
+from meshlab.upstream.run import run
+from meshlab.xds.debounce import DebounceOptions
+from meshlab.xds.pushcount import EXPERIMENT_LABEL
+
+NAMESPACE = "istio-system"
+#: istiod's own ports, named by the flag that sets each (pilot/cmd/pilot-discovery/app/cmd.go).
+PORTS = ("grpcAddr", "secureGRPCAddr", "httpsAddr", "monitoringAddr", "httpAddr")
+
+
+class IstiodError(RuntimeError):
+    """istiod or a step setting it up failed; the message names the step and the program's words."""
+
+
+def go_duration(ms: float) -> str:
+    """Milliseconds as a Go duration istiod's env parser takes ("100ms")."""
+    return f"{ms:g}ms"
+
+
+class Istiod(Daemons):
+    def __init__(self, pilot_discovery: str, istioctl: str, kube: KubeControlPlane, folder: Path,
+                 debounce: DebounceOptions = DebounceOptions(),
+                 on_start: Callable[[ProcessRecord], None] = lambda process: None) -> None:
+        """istiod's working folder is ``folder``: it reads ./etc and ./var paths relative to it, which
+        must not hold anything (certificates there would replace its CA)."""
+        super().__init__(folder, on_start)
+        self.pilot_discovery, self.istioctl, self.kube, self.settings = pilot_discovery, istioctl, kube, debounce
+        self.ports: dict[str, int] = {}
+        self.pid = 0
+
+    @property
+    def xds_address(self) -> str:
+        """Plaintext xDS, where proxyless gRPC clients and ``istioctl proxy-status --xds-address`` connect."""
+        return f"127.0.0.1:{self.ports['grpcAddr']}"
+
+    def _manifest(self) -> list[dict]:
+        said = run([self.istioctl, "manifest", "generate", *IMAGE_SETTINGS], "generate Istio's manifest: istioctl manifest generate",
+                   IstiodError, cwd=self.folder, timeout=180).stdout
+        return [document for document in yaml.safe_load_all(said) if document]
+
+    def _install(self, manifest: list[dict]) -> None:
+        """The CRDs (server-side: some are too big for the last-applied annotation), then the namespace
+        and the two ConfigMaps istiod reads."""
+        crds = [document for document in manifest if document["kind"] == "CustomResourceDefinition"]
+        self.kube.kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(crds))
+        self.kube.kubectl("wait", "--for", "condition=Established", "crd", "--all", "--timeout=60s", timeout=90)
+        maps = [document for document in manifest if document["kind"] == "ConfigMap"
+                and document["metadata"]["name"] in ("istio", "istio-sidecar-injector")]
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+        self.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([namespace, *maps]))
+        (self.folder / "mesh.yaml").write_text(next(m for m in maps if m["metadata"]["name"] == "istio")["data"]["mesh"])
+
+    def _environment(self) -> dict[str, str]:
+        # POD_NAME is istiod's identity in its leader-election locks: the same name lets a restarted istiod
+        # take its locks back at once instead of waiting out the 30 s a lock of another holder lasts
+        return {**os.environ, "POD_NAMESPACE": NAMESPACE, "POD_NAME": "istiod-meshlab", "REVISION": "default",
+                "CLUSTER_ID": "Kubernetes", "ISTIOD_CUSTOM_HOST": "127.0.0.1,localhost",
+                "KUBECONFIG": str(self.kube.kubeconfig),
+                "PILOT_DEBOUNCE_AFTER": go_duration(self.settings.debounce_after_ms),
+                "PILOT_DEBOUNCE_MAX": go_duration(self.settings.debounce_max_ms),
+                "PILOT_ENABLE_EDS_DEBOUNCE": str(self.settings.enable_eds_debounce).lower()}
+
+    def _start(self) -> None:
+        self.ports = {flag: free_port() for flag in PORTS}
+        argv = [self.pilot_discovery, "discovery", "--kubeconfig", str(self.kube.kubeconfig),
+                "--meshConfig", str(self.folder / "mesh.yaml"), "--ctrlz_port", "0",
+                *(f"--{flag}=127.0.0.1:{port}" for flag, port in self.ports.items())]
+        process = self.start("istiod", argv, env=self._environment(), cwd=self.folder)
+        self.pid = process.pid
+        self.wait_ready("istiod", process, lambda: status_of(f"http://127.0.0.1:{self.ports['httpAddr']}/ready") == 200,
+                        timeout=120, poll=0.25, error=IstiodError)
+
+    def setup(self) -> None:
+        self._install(self._manifest())
+        self._start()
+
+    # -- as the debounce experiment (meshlab.xds.pushcount) asks for it --------------------------
+
+    waits = True
+
+    def debounced_pushes(self) -> int:
+        return int(metric_value(self.metrics(), "pilot_debounce_time_count"))
+
+    def apply(self, manifests: list[dict]) -> None:
+        self.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(manifests))
+
+    def delete_experiment(self, namespace: str) -> None:
+        selector = ",".join(f"{key}={value}" for key, value in EXPERIMENT_LABEL.items())
+        self.kube.kubectl("-n", namespace, "delete", "serviceentries", "-l", selector, "--wait=true")
+
+    def metrics(self) -> list[Sample]:
+        """istiod's own /metrics on its monitoring port."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ports['monitoringAddr']}/metrics", timeout=10) as answer:
+            return parse_prometheus(answer.read().decode())
+
+    def debounce(self) -> DebounceOptions:
+        """The debounce settings the running process has, read from its environment."""
+        raw = Path(f"/proc/{self.pid}/environ").read_bytes().split(b"\0")
+        return debounce_from_env(dict(item.decode().split("=", 1) for item in raw if b"=" in item))
