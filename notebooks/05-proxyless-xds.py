@@ -5,13 +5,14 @@
 # client, and with a bootstrap file it resolves `xds:///greeter` by asking a control plane for listeners,
 # routes, clusters and endpoints, then balances its calls itself, with no sidecar in the path. This chapter
 # builds those resources, explains the protocol's versions, nonces, ACKs and NACKs, and then runs meshlab's
-# own control plane against gRPC's real xDS client.
+# own control plane, and then Istio's istiod, against gRPC's real xDS client.
 #
 # **After this chapter you can**
 # - write the bootstrap a proxyless client needs and say what each field is for;
 # - follow the LDS → RDS → CDS → EDS chain a client walks, and build each resource;
 # - read an ADS exchange: subscriptions, responses, ACKs, NACKs, stale nonces;
-# - explain what pilot-agent does for a sidecar and why a proxyless client still needs an agent.
+# - explain what pilot-agent does for a sidecar and why a proxyless client still needs an agent;
+# - point the same client at the real istiod, out of cluster, and read the names Istio gives the chain.
 
 # %%
 from meshlab.viz.architectures import proxyless_vs_sidecar
@@ -182,11 +183,126 @@ assert nacks[0]["type"] == "CDS" and records[-1]["backend"] == "v2", "CDS was re
 greeter.close()
 
 # %% [markdown]
+# ## 6 · The same client, the real istiod
+#
+# **Stage: upstream** (Go; `meshlab upstream install kube-apiserver etcd kubectl pilot-discovery istioctl`).
+# istiod runs out of cluster against a real Kubernetes API server on loopback (etcd and kube-apiserver
+# v1.35.4, no nodes; chapter 06 §7 says how). The service is a ServiceEntry whose two endpoints are the
+# backends on loopback, labelled v1 and v2; a DestinationRule names a subset per label and a
+# VirtualService weights them, all written with the real kubectl. The client's bootstrap is what Istio's
+# agent writes for a proxyless pod (pkg/istio-agent/grpcxds/grpc_bootstrap.go): node id
+# `sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`, metadata `GENERATOR: grpc` (istiod then answers
+# with its gRPC generator), the pod's namespace and its ProxyConfig. The target is `xds:///HOST:PORT`, the
+# listener name istiod builds for each service port. `istioctl proxy-status` then asks istiod, over TLS on
+# its 15012 and with a service-account token istiod has the API server review, which proxies it serves.
+
+# %% tags=["nbval-ignore-output"]
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from meshlab.upstream import build
+from meshlab.upstream.versions import PROGRAMS
+from meshlab.xds.echo import start_backend
+from meshlab.xds.pushcount import settle
+from meshlab.xds.walk import walk
+
+CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in ("kube-apiserver", "etcd", "kubectl", "pilot-discovery", "istioctl")}
+MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]
+HOST, NAMESPACE = "greeter.example.com", "shop"
+
+
+def greeter_objects(ports, weights):
+    """The ServiceEntry (backends as its endpoints), DestinationRule (a subset per version) and
+    VirtualService (the weights), as they would be written for a cluster."""
+    meta = {"name": "greeter", "namespace": NAMESPACE}
+    return [
+        {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": meta,
+         "spec": {"hosts": [HOST], "location": "MESH_INTERNAL", "resolution": "STATIC",
+                  "ports": [{"number": 7070, "name": "grpc", "protocol": "GRPC"}],
+                  "endpoints": [{"address": "127.0.0.1", "ports": {"grpc": port}, "labels": {"version": v}} for v, port in ports.items()]}},
+        {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": meta,
+         "spec": {"host": HOST, "subsets": [{"name": v, "labels": {"version": v}} for v in ports]}},
+        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": meta,
+         "spec": {"hosts": [HOST], "http": [{"route": [{"destination": {"host": HOST, "subset": v}, "weight": w} for v, w in weights.items()]}]}},
+    ]
+
+
+REAL = {}
+if MISSING:
+    print(f"upstream stage: {', '.join(MISSING)} not built here (meshlab upstream install {' '.join(MISSING)})")
+    assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1", "the upstream stage is required here"
+else:
+    from meshlab.kind.observe import parse_table
+    from meshlab.upstream.istiod import Istiod, proxyless_node
+    from meshlab.upstream.kube import KubeControlPlane
+
+    NODE, METADATA = proxyless_node("client", NAMESPACE)
+    print("node id:", NODE)
+    print("metadata:", json.dumps(METADATA))
+
+    paths = {name: program.path for name, program in CONTROL_PLANE.items()}
+    folder = Path(tempfile.mkdtemp(prefix="meshlab-istiod-"))
+    backends = {v: start_backend(v) for v in ("v1", "v2")}
+    ports = {v: port for v, (_, port) in backends.items()}
+    with KubeControlPlane(paths["kube-apiserver"], paths["etcd"], paths["kubectl"], folder / "kube") as kube, \
+            Istiod(paths["pilot-discovery"], paths["istioctl"], kube, folder / "istiod") as istiod:
+        kube.kubectl("create", "namespace", NAMESPACE)
+        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(greeter_objects(ports, {"v1": 75, "v2": 25})))
+        settle(istiod, quiet_s=1.0)  # istiod has debounced the change and pushed it
+        bootstrap(int(istiod.xds_address.rsplit(":", 1)[1]), NODE, folder / "bootstrap.json", METADATA)
+        REAL["chain"] = walk(istiod.xds_address, NODE, f"{HOST}:7070", METADATA)
+        (REAL["weighted"],) = run_clients(folder / "bootstrap.json", [f"{HOST}:7070"], 1000)
+        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(greeter_objects(ports, {"v1": 0, "v2": 100})[2:]))
+        settle(istiod, quiet_s=1.0)
+        (client,) = run_clients(folder / "bootstrap.json", [f"{HOST}:7070"], 40, interval_ms=50, wait=False)
+        time.sleep(1.0)  # connected and calling
+        status = istiod.proxy_status()  # over TLS, with a service-account token istiod reviews
+        (REAL["shifted"],) = collect([client])
+    for server, _ in backends.values():
+        server.stop(grace=None)
+    shutil.rmtree(folder)  # the client's bootstrap file
+    for label in ("weighted", "shifted"):
+        print(f"{label}: {len(REAL[label])} calls:", dict(Counter(r.get("backend") or r.get("error") for r in REAL[label])))
+    print(status)
+    weighted, shifted = (Counter(r.get("backend") for r in REAL[label]) for label in ("weighted", "shifted"))
+    assert 0.70 <= weighted["v1"] / 1000 <= 0.80 and set(shifted) == {"v2"}, "the client follows istiod's routes"
+    assert [row["NAME"] for row in parse_table(status)] == [f"client.{NAMESPACE}"]
+
+# %% [markdown]
+# The chain the client walked, asked of both control planes for the same two backends weighted 75/25
+# (`meshlab.xds.walk` requests each type in turn, as gRPC does): the structure is the same, a listener
+# whose HTTP connection manager names a route configuration, weighted clusters, their endpoints. The names
+# are Istio's own: the listener is `HOST:PORT`, the route configuration `outbound|PORT||HOST`, a subset's
+# cluster `outbound|PORT|SUBSET|HOST` (pilot/pkg/networking/grpcgen), where meshlab names them after the
+# service.
+
+# %% tags=["nbval-ignore-output"]
+if REAL:
+    greeter = Greeter()
+    greeter.control_plane.set_service(greeter.service("greeter", {"v1": 75, "v2": 25}))
+    greeter.control_plane.wait_settled()  # the change is pushed (no client yet to answer it)
+    ours = walk(f"127.0.0.1:{greeter.port}", "meshlab-client", "greeter")
+    greeter.close()
+    for real, mine in zip(REAL["chain"], ours):
+        print(f"{real.kind}  istiod:  {', '.join(real.names)}")
+        print(f"     meshlab: {', '.join(mine.names)}")
+    assert [step.kind for step in REAL["chain"]] == [step.kind for step in ours] == ["LDS", "RDS", "CDS", "EDS"]
+    assert REAL["chain"][0].names == (f"{HOST}:7070",) and REAL["chain"][1].names == (f"outbound|7070||{HOST}",)
+    assert len(REAL["chain"][3].next_names) == len(ours[3].next_names) == 2
+
+# %% [markdown]
 # ## Stage of this chapter
 #
 # Sections 1-4 run on the **model** stage (resources built and printed, no network). Section 5 runs
-# **live**: a real ADS server and gRPC's real xDS client, on loopback. On the **kind** stage, Istio's
-# proxyless gRPC (`inject.istio.io/templates: grpc-agent`) uses the same protocol with istiod.
+# **live**: a real ADS server and gRPC's real xDS client, on loopback. Section 6 runs on the **upstream**
+# stage: the same client against istiod itself, whose configuration the real kubectl writes into a real API
+# server. On the **kind** stage, Istio's proxyless gRPC (`inject.istio.io/templates: grpc-agent`) uses the
+# same protocol with istiod in a cluster.
 #
 # ## What to remember
 #

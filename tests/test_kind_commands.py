@@ -197,7 +197,7 @@ def test_the_debounce_experiment_counts_istiods_pushes_and_asks_the_simulator(to
     entries = list(yaml.safe_load_all(applied["stdin"]))
     assert [e["kind"] for e in entries] == ["ServiceEntry"] * 10
     assert tools.commands()[-1] == "kubectl -n meshlab-sidecar delete serviceentries -l meshlab.io/experiment=debounce --wait=true"
-    assert "istiod pushed 1 times, the simulator predicts 1" in result.report()
+    assert "istiod pushed 1 time, the simulator predicts 1" in result.report()
 
 
 def test_a_control_plane_that_never_settles_is_reported(tools, cluster):

@@ -15,19 +15,19 @@ import yaml
 from upstream_programs import program_path
 
 from meshlab.kind.manifests import service_entries
-from meshlab.upstream.istiod import Istiod
+from meshlab.kind.observe import parse_table
+from meshlab.upstream.istiod import Istiod, proxyless_node
 from meshlab.upstream.kube import KubeControlPlane
 from meshlab.xds.debounce import DebounceOptions
 from meshlab.xds.echo import start_backend
-from meshlab.xds.harness import run_clients
-from meshlab.xds.pushcount import EXPERIMENT_LABEL, burst, settle
+from meshlab.xds.harness import collect, run_clients
+from meshlab.xds.pushcount import EXPERIMENT_LABEL, TIMELINES, burst, settle
 from meshlab.xds.server import bootstrap
+from meshlab.xds.walk import walk
 
 pytestmark = pytest.mark.upstream
 
 DEFAULTS = DebounceOptions(100, 10_000, True)
-SLOW = DebounceOptions(500, 10_000, True)
-CAPPED = DebounceOptions(500, 1_500, True)
 
 
 class Istiods:
@@ -84,17 +84,11 @@ def test_istiod_is_ready_with_the_settings_it_was_given_and_writes_its_ca(istiod
     assert secret["type"] == "istio.io/ca-root" and "ca-cert.pem" in secret["data"]
 
 
-@pytest.mark.parametrize(("settings", "count", "gap_ms"), [
-    pytest.param(DEFAULTS, 10, 0, id="burst of 10 in one apply"),
-    pytest.param(DEFAULTS, 5, 300, id="5 spaced 3x DEBOUNCE_AFTER"),
-    pytest.param(SLOW, 5, 400, id="5 spaced just under DEBOUNCE_AFTER"),
-    pytest.param(SLOW, 4, 650, id="4 spaced just over DEBOUNCE_AFTER"),
-    pytest.param(CAPPED, 10, 300, id="10 over 2.7 s, cut by DEBOUNCE_MAX"),
-])
+@pytest.mark.parametrize(("settings", "count", "gap_ms"), [pytest.param(*row[1:], id=row[0]) for row in TIMELINES])
 def test_istiods_debounced_pushes_are_what_the_simulator_predicts(istiods, settings, count, gap_ms):
     istiod = istiods.get(settings)
     istiods.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mlburst"}}))
-    result = burst(istiod, service_entries(count, "mlburst", prefix=f"b{count}x{gap_ms}", labels=EXPERIMENT_LABEL), gap_ms)
+    result = burst(istiod, service_entries(count, "mlburst", prefix=f"b{count}x{gap_ms:g}", labels=EXPERIMENT_LABEL), gap_ms)
     print(result.report())
     assert result.settings == settings
     assert result.agrees, result.report()
@@ -128,17 +122,30 @@ def test_grpcs_own_xds_client_calls_through_the_real_istiod_and_a_virtualservice
         kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mlgrpc"}}))
         kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(grpc_service("greeter", 7070, {v: port for v, (_, port) in servers.items()})))
         settle(istiod, quiet_s=1.0)
-        node = "sidecar~127.0.0.1~client.mlgrpc~mlgrpc.svc.cluster.local"
-        metadata = {"GENERATOR": "grpc", "NAMESPACE": "mlgrpc", "CLUSTER_ID": "Kubernetes", "ISTIO_VERSION": "1.30.3"}
+        node, metadata = proxyless_node("client", "mlgrpc")
         port = int(istiod.xds_address.rsplit(":", 1)[1])
         bootstrap(port, node_id=node, path=tmp_path / "bootstrap.json", metadata=metadata)
         target = ["greeter.example.com:7070"]
+        chain = walk(istiod.xds_address, node, target[0], metadata)
+        assert [(step.kind, step.names) for step in chain[:2]] == [
+            ("LDS", ("greeter.example.com:7070",)), ("RDS", ("outbound|7070||greeter.example.com",))]
+        assert chain[2].names == ("outbound|7070||greeter.example.com",)  # no VirtualService yet: the whole service
+        assert sorted(chain[3].next_names) == sorted(f"127.0.0.1:{port}" for _, port in servers.values())
         before = run_clients(tmp_path / "bootstrap.json", target, 20)[0]
         assert {r.get("backend") for r in before} == {"greeter-v1", "greeter-v2"}, before[:3]
         kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(route("greeter", {"v1": 0, "v2": 100})))
         settle(istiod, quiet_s=1.0)  # istiod has debounced the change and pushed it
         after = run_clients(tmp_path / "bootstrap.json", target, 20)[0]
         assert {r.get("backend") for r in after} == {"greeter-v2"}, after[:3]
+
+        # while a client stays connected, the real istioctl asks istiod which proxies it serves
+        staying = run_clients(tmp_path / "bootstrap.json", target, 10, interval_ms=500, wait=False)
+        settle(istiod, quiet_s=1.0)
+        said = istiod.proxy_status()
+        rows = parse_table(said)
+        assert [row["NAME"] for row in rows] == ["client.mlgrpc"], said
+        assert (rows[0]["ISTIOD"], rows[0]["VERSION"], rows[0]["SUBSCRIBED TYPES"]) == ("istiod-meshlab", "1.30.3", "4 (CDS,LDS,EDS,RDS)"), said
+        collect(staying)
     finally:
         for server, _ in servers.values():
             server.stop(grace=None)

@@ -8,7 +8,8 @@ Every listener is on 127.0.0.1 at a port chosen here: plaintext xDS (Istio's 150
 /ready, /debug/...). The debounce settings are the process's environment, read back from
 /proc/PID/environ as the kind stage reads them from istiod's Deployment.
 
-    IstiodError  a step failed; names it and what the program said
+    IstiodError     a step failed; names it and what the program said
+    proxyless_node  the node id and metadata a proxyless gRPC client presents, as Istio's agent writes them
     Istiod       with Istiod(pilot_discovery, istioctl, kube, folder, debounce) as istiod: istiod.metrics(),
                  istiod.debounce(), istiod.xds_address; stopped by PID on exit; also the ``Istiod`` the
                  debounce experiment asks for (meshlab.xds.pushcount)
@@ -30,6 +31,7 @@ from meshlab.upstream.daemons import Daemons
 from meshlab.upstream.injection import IMAGE_SETTINGS
 from meshlab.upstream.kube import KubeControlPlane, status_of
 from meshlab.upstream.run import run
+from meshlab.upstream.versions import ISTIO
 from meshlab.xds.debounce import DebounceOptions
 from meshlab.xds.pushcount import EXPERIMENT_LABEL
 
@@ -40,6 +42,16 @@ PORTS = ("grpcAddr", "secureGRPCAddr", "httpsAddr", "monitoringAddr", "httpAddr"
 
 class IstiodError(RuntimeError):
     """istiod or a step setting it up failed; the message names the step and the program's words."""
+
+
+def proxyless_node(pod: str, namespace: str, ip: str = "127.0.0.1") -> tuple[str, dict]:
+    """The node id and metadata Istio's agent puts in a proxyless gRPC pod's bootstrap
+    (pkg/istio-agent/grpcxds/grpc_bootstrap.go): ``GENERATOR: grpc`` makes istiod answer with its gRPC
+    generators; ``PROXY_CONFIG`` (the agent sends the whole ProxyConfig; any object will do) is what
+    makes istiod count the client as a proxy in ``istioctl proxy-status`` (pilot/pkg/xds/statusgen.go)."""
+    node = f"sidecar~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local"
+    return node, {"GENERATOR": "grpc", "NAMESPACE": namespace, "CLUSTER_ID": "Kubernetes", "ISTIO_VERSION": ISTIO.release,
+                  "PROXY_CONFIG": {}}
 
 
 def go_duration(ms: float) -> str:
@@ -57,11 +69,21 @@ class Istiod(Daemons):
         self.pilot_discovery, self.istioctl, self.kube, self.settings = pilot_discovery, istioctl, kube, debounce
         self.ports: dict[str, int] = {}
         self.pid = 0
+        self.manifest: list[dict] = []  # istioctl manifest generate's objects (the webhook configurations, ...)
 
     @property
     def xds_address(self) -> str:
-        """Plaintext xDS, where proxyless gRPC clients and ``istioctl proxy-status --xds-address`` connect."""
+        """Plaintext xDS (Istio's 15010), where proxyless gRPC clients connect."""
         return f"127.0.0.1:{self.ports['grpcAddr']}"
+
+    def proxy_status(self) -> str:
+        """``istioctl proxy-status`` as an operator runs it against this istiod: over TLS (15012) with a
+        token of istio-system's default account, which istiod reviews with the API server (debug
+        requests on plaintext are refused, ENABLE_DEBUG_ENDPOINT_AUTH). ``--insecure``: istioctl does not
+        know istiod's self-signed root."""
+        return run([self.istioctl, "proxy-status", "--kubeconfig", str(self.kube.kubeconfig),
+                    "--xds-address", f"127.0.0.1:{self.ports['secureGRPCAddr']}", "--insecure"],
+                   "istioctl proxy-status", IstiodError).stdout
 
     def _manifest(self) -> list[dict]:
         said = run([self.istioctl, "manifest", "generate", *IMAGE_SETTINGS], "generate Istio's manifest: istioctl manifest generate",
@@ -77,7 +99,10 @@ class Istiod(Daemons):
         maps = [document for document in manifest if document["kind"] == "ConfigMap"
                 and document["metadata"]["name"] in ("istio", "istio-sidecar-injector")]
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-        self.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([namespace, *maps]))
+        # istioctl's debug requests (proxy-status) carry a token of this account, which istiod checks with
+        # a TokenReview; without a controller-manager nobody else creates it
+        account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": NAMESPACE}}
+        self.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([namespace, account, *maps]))
         (self.folder / "mesh.yaml").write_text(next(m for m in maps if m["metadata"]["name"] == "istio")["data"]["mesh"])
 
     def _environment(self) -> dict[str, str]:
@@ -101,7 +126,8 @@ class Istiod(Daemons):
                         timeout=120, poll=0.25, error=IstiodError)
 
     def setup(self) -> None:
-        self._install(self._manifest())
+        self.manifest = self._manifest()
+        self._install(self.manifest)
         self._start()
 
     # -- as the debounce experiment (meshlab.xds.pushcount) asks for it --------------------------

@@ -18,6 +18,7 @@ over the call.
     DebounceResult  settings, event times, measured and predicted pushes; report()
     settle          wait until the push count has not moved for a while
     burst           the experiment
+    TIMELINES       the five the upstream stage runs: (name, settings, ServiceEntries, gap in ms)
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ from meshlab.xds.simulate import simulate_timeline
 
 #: What marks the experiment's ServiceEntries, so they are removed by label afterwards.
 EXPERIMENT_LABEL = {"meshlab.io/experiment": "debounce"}
+
+#: A burst and spaced changes at Istio's defaults, then gaps just under and just over a 500 ms
+#: PILOT_DEBOUNCE_AFTER (kubectl's own run time, ~90 ms, varies by tens of ms: the gaps keep clear of
+#: that), and a stream of changes longer than PILOT_DEBOUNCE_MAX, which releases it in pieces.
+TIMELINES = (
+    ("burst of 10 in one apply", DebounceOptions(100, 10_000, True), 10, 0.0),
+    ("5 spaced 3x DEBOUNCE_AFTER", DebounceOptions(100, 10_000, True), 5, 300.0),
+    ("5 spaced just under DEBOUNCE_AFTER", DebounceOptions(500, 10_000, True), 5, 400.0),
+    ("4 spaced just over DEBOUNCE_AFTER", DebounceOptions(500, 10_000, True), 4, 650.0),
+    ("10 over 2.7 s, cut by DEBOUNCE_MAX", DebounceOptions(500, 1_500, True), 10, 300.0),
+)
 
 
 class Istiod(Protocol):
@@ -76,7 +88,8 @@ class DebounceResult:
     def report(self) -> str:
         spread = f"{self.events_ms[-1] - self.events_ms[0]:.0f} ms" if self.events_ms else "-"
         return (f"{len(self.events_ms)} ServiceEntries over {spread} (PILOT_DEBOUNCE_AFTER={self.settings.debounce_after_ms:g} ms, "
-                f"PILOT_DEBOUNCE_MAX={self.settings.debounce_max_ms:g} ms): istiod pushed {self.measured_pushes} times, "
+                f"PILOT_DEBOUNCE_MAX={self.settings.debounce_max_ms:g} ms): istiod pushed {self.measured_pushes} "
+                f"time{'' if self.measured_pushes == 1 else 's'}, "
                 f"the simulator predicts {self.predicted_pushes}")
 
 

@@ -83,7 +83,7 @@ def load_config(data: dict) -> list[Service]:
     return services
 
 
-def bootstrap(port: int, node_id: str = "meshlab-client", path: Path | None = None, metadata: dict[str, str] | None = None) -> dict:
+def bootstrap(port: int, node_id: str = "meshlab-client", path: Path | None = None, metadata: dict | None = None) -> dict:
     """What GRPC_XDS_BOOTSTRAP must point to; written to ``path`` when given. ``metadata`` is the node's
     (istiod reads GENERATOR, NAMESPACE, ... from it)."""
     node = {"id": node_id, "cluster": "meshlab", "locality": {"zone": "meshlab"}} | ({"metadata": metadata} if metadata else {})

@@ -1,0 +1,160 @@
+"""The real control plane's figures (issue 20): etcd, kube-apiserver and istiod on loopback.
+
+Run: ``.venv/bin/python benchmarks/bench_controlplane.py`` (the upstream programs built first: ``make
+upstream``). Four measurements, each printed with how it was made:
+1. build: finding the four programs in meshlab's cache (warm), and building them into a new meshlab cache
+   with Go's caches as they are (``--rebuild``; with ``--cold`` also new GOCACHE and GOMODCACHE, which
+   downloads every module again);
+2. start: from nothing to the API server's /readyz, then to istiod's /ready (CRDs and ConfigMaps from
+   ``istioctl manifest generate`` applied with kubectl in between);
+3. memory: resident set of etcd, kube-apiserver and istiod, idle and after the pushes of 4 (target: all
+   three under 1.5 GB together);
+4. a full push to 50 xDS subscriptions (5 gRPC client processes x 10 targets, each target a ServiceEntry
+   with 10 endpoints), debounce 0: from the change stored (kubectl apply returned) until istiod has recorded
+   ``pilot_proxy_convergence_time`` for all 5 connections, 5 rounds; against meshlab's control plane pushing
+   10 services of 10 backends (10 weighted clusters of one endpoint each) to 5 x 10 clients until all have
+   answered (bench_xds.full_push), in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from bench_xds import full_push
+
+from meshlab.kind.observe import metric_value
+from meshlab.procfs import status_field
+from meshlab.upstream import build
+from meshlab.upstream.istiod import Istiod
+from meshlab.upstream.kube import KubeControlPlane
+from meshlab.upstream.versions import PROGRAMS
+from meshlab.xds.debounce import DebounceOptions
+from meshlab.xds.echo import start_backend
+from meshlab.xds.harness import collect, run_clients
+from meshlab.xds.server import bootstrap
+
+NAMES = ("etcd", "kube-apiserver", "kubectl", "pilot-discovery")
+TARGETS, ENDPOINTS, ROUNDS = 10, 10, 5
+
+
+def builds(rebuild: bool, cold: bool) -> None:
+    started = time.perf_counter()
+    for name in (*NAMES, "istioctl"):
+        if build.find(PROGRAMS[name]) is None:
+            sys.exit(f"{name} is not built: make upstream first")
+    print(f"1. build, warm (found in meshlab's cache): {(time.perf_counter() - started) * 1000:.0f} ms for {len(NAMES) + 1} programs")
+    if not rebuild:
+        return
+    with tempfile.TemporaryDirectory(prefix="meshlab-bench-build-") as folder:
+        os.environ["MESHLAB_UPSTREAM_CACHE"] = folder
+        if cold:
+            os.environ["GOCACHE"], os.environ["GOMODCACHE"] = f"{folder}/gocache", f"{folder}/gomodcache"
+        for name in NAMES:
+            started = time.perf_counter()
+            build.install(PROGRAMS[name])
+            print(f"   {name}: {time.perf_counter() - started:.0f} s ({'empty Go caches' if cold else 'Go caches as they were'}, new meshlab cache)")
+    for variable in ("MESHLAB_UPSTREAM_CACHE", "GOCACHE", "GOMODCACHE"):
+        os.environ.pop(variable, None)
+
+
+def rss_mb(pid: int) -> float:
+    return int(status_field(pid, "VmRSS").split()[0]) / 1024
+
+
+def memory(label: str, kube: KubeControlPlane, istiod: Istiod) -> None:
+    sizes = {process.role: rss_mb(process.pid) for process in (*kube.processes, *istiod.processes)}
+    print(f"3. memory, {label}: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in sizes.items())
+          + f"; together {sum(sizes.values()):.0f} MB (target < 1536 MB)")
+
+
+def services(ports: list[int], timeout_s: int) -> list[dict]:
+    """TARGETS ServiceEntries of ENDPOINTS loopback endpoints each, and a VirtualService per target whose
+    timeout changes each round (a config change: a full push)."""
+    documents = []
+    for index in range(TARGETS):
+        host = f"svc{index:02d}.example.com"
+        documents.append({"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": f"svc{index:02d}", "namespace": "mlbench"},
+                          "spec": {"hosts": [host], "location": "MESH_INTERNAL", "resolution": "STATIC",
+                                   "ports": [{"number": 7070, "name": "grpc", "protocol": "GRPC"}],
+                                   "endpoints": [{"address": "127.0.0.1", "ports": {"grpc": port}} for port in ports]}})
+        documents.append({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": f"svc{index:02d}", "namespace": "mlbench"},
+                          "spec": {"hosts": [host], "http": [{"timeout": f"{timeout_s}s", "route": [{"destination": {"host": host}}]}]}})
+    return documents
+
+
+def converged(istiod: Istiod) -> int:
+    return int(metric_value(istiod.metrics(), "pilot_proxy_convergence_time_count"))
+
+
+def real_full_push(kube: KubeControlPlane, istiod: Istiod, folder: Path) -> list[float]:
+    backends = [start_backend(f"b{i}") for i in range(ENDPOINTS)]
+    ports = [port for _, port in backends]
+    kube.kubectl("create", "namespace", "mlbench")
+    kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(services(ports, 10)))
+    metadata = {"GENERATOR": "grpc", "NAMESPACE": "mlbench", "CLUSTER_ID": "Kubernetes", "ISTIO_VERSION": "1.30.3"}
+    bootstrap(int(istiod.xds_address.rsplit(":", 1)[1]), node_id="sidecar~127.0.0.1~bench.mlbench~mlbench.svc.cluster.local",
+              path=folder / "bootstrap.json", metadata=metadata)
+    clients = run_clients(folder / "bootstrap.json", [f"svc{i:02d}.example.com:7070" for i in range(TARGETS)], 30, interval_ms=1000,
+                          processes=5, wait=False)
+    time.sleep(5.0)  # every client connected and served
+    times = []
+    for round_ in range(ROUNDS):
+        before = converged(istiod)
+        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(services(ports, 11 + round_)))
+        started = time.monotonic()
+        while converged(istiod) < before + 5:
+            if time.monotonic() - started > 30:
+                sys.exit("istiod did not converge 5 connections within 30 s")
+            time.sleep(0.005)
+        times.append((time.monotonic() - started) * 1000)
+        time.sleep(0.5)
+    for process in clients:
+        process.kill()
+    collect_all(clients)
+    for server, _ in backends:
+        server.stop(grace=None)
+    return times
+
+
+def collect_all(processes) -> None:
+    try:
+        collect(processes, timeout=10)
+    except RuntimeError:
+        pass  # killed on purpose: their output is not wanted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rebuild", action="store_true", help="also build the programs into a new meshlab cache")
+    parser.add_argument("--cold", action="store_true", help="with --rebuild: empty Go caches too (downloads every module)")
+    args = parser.parse_args()
+    builds(args.rebuild or args.cold, args.cold)
+    paths = {name: build.find(PROGRAMS[name]).path for name in (*NAMES, "istioctl")}
+    folder = Path(tempfile.mkdtemp(prefix="meshlab-bench-cp-"))
+    started = time.perf_counter()
+    with KubeControlPlane(paths["kube-apiserver"], paths["etcd"], paths["kubectl"], folder / "kube") as kube:
+        api_ready = time.perf_counter() - started
+        with Istiod(paths["pilot-discovery"], paths["istioctl"], kube, folder / "istiod", DebounceOptions(0, 10_000, True)) as istiod:
+            istiod_ready = time.perf_counter() - started
+            print(f"2. start: API server ready after {api_ready:.1f} s, istiod ready after {istiod_ready:.1f} s "
+                  f"(CRDs and ConfigMaps applied in between)")
+            memory("idle", kube, istiod)
+            real = real_full_push(kube, istiod, folder)
+            memory("after the pushes", kube, istiod)
+    ours = full_push(0.0, ROUNDS)
+    print(f"4. full push to 5 clients x {TARGETS} targets ({ENDPOINTS} endpoints each), debounce 0: "
+          f"istiod median {statistics.median(real):.0f} ms (max {max(real):.0f}), "
+          f"meshlab's control plane median {statistics.median(ours):.0f} ms (max {max(ours):.0f}); "
+          f"ratio {statistics.median(real) / statistics.median(ours):.1f}x")
+    folder.rmdir()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""A live lab registered with a real API server and served by Istio's own istiod: pods stored with the
+lab's IPs and Running status, injected by istiod's webhook (called by the API server) when their
+namespace asks for it, services and EndpointSlices istiod turns into xDS for the lab's endpoints; and
+``lab down`` or ``cleanup`` after SIGKILL leaves none of the control plane's processes or files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from live.host import cleanup_after_kill_9
+from upstream_programs import program_path
+
+from meshlab.intercept import build_rules
+from meshlab.intercept.compare import compare
+from meshlab.lab import Lab, PodSpec
+from meshlab.lab.spec import APP_PORT
+
+pytestmark = [pytest.mark.live, pytest.mark.upstream, pytest.mark.skipif(os.geteuid() != 0, reason="the live lab needs root here")]
+
+NAMES = ("kube-apiserver", "etcd", "kubectl", "pilot-discovery", "istioctl")
+
+
+def programs() -> dict[str, str]:
+    return {name: program_path(name) for name in NAMES}
+
+
+@pytest.fixture(scope="module")
+def plane():
+    from meshlab.lab.istiod import LabIstiod
+
+    specs = [PodSpec("web", k8s_namespace="shop", service_account="web", labels={"version": "v1"}),
+             PodSpec("client", k8s_namespace="shop"), PodSpec("plain", sidecar=False, k8s_namespace="legacy")]
+    with Lab("mlist").up(specs) as lab:
+        lab.add_service("web", 80, ["web"])
+        with LabIstiod(lab, programs()) as registered:
+            yield registered
+
+
+def test_the_lab_pods_are_stored_with_their_ips_and_running(plane):
+    stored = json.loads(plane.kube.kubectl("get", "pods", "-A", "-o", "json"))["items"]
+    seen = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in stored}
+    assert set(seen) == {("shop", "web"), ("shop", "client"), ("legacy", "plain")}
+    for name, pod in plane.lab.pods.items():
+        status = seen[(pod.k8s_namespace, name)]["status"]
+        assert (status["phase"], status["podIP"]) == ("Running", pod.ip)
+    assert seen[("shop", "web")]["spec"]["serviceAccountName"] == "web"
+    namespaces = json.loads(plane.kube.kubectl("get", "namespaces", "-o", "json"))["items"]
+    labels = {n["metadata"]["name"]: n["metadata"].get("labels", {}) for n in namespaces}
+    assert labels["shop"].get("istio-injection") == "enabled" and "istio-injection" not in labels["legacy"]
+
+
+def test_the_api_server_has_istiods_webhook_inject_the_sidecar_pods_only(plane):
+    web, plain = plane.pod("web"), plane.pod("plain")
+    # Kubernetes >= 1.29 has native sidecars, and Istio 1.30 injects istio-proxy as one: an init container
+    # that keeps running (restartPolicy Always), started after istio-init and before the app
+    assert [c["name"] for c in web["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
+    assert web["spec"]["initContainers"][1]["restartPolicy"] == "Always"
+    assert [c["name"] for c in web["spec"]["containers"]] == ["app"]
+    assert web["metadata"]["annotations"]["sidecar.istio.io/status"]
+    assert "initContainers" not in plain["spec"] and [c["name"] for c in plain["spec"]["containers"]] == ["app"]
+
+
+def test_the_pod_holds_the_rules_the_injected_istio_init_asks_for(plane):
+    injected = plane.injected_rules("web")
+    differences = compare(injected, plane.lab.iptables_save("web"))
+    assert differences == [], "\n".join(map(str, differences))
+    # what the injector asks for beyond the lab's own default sidecar pod: the proxy's ports stay reachable
+    # from outside (Envoy's Prometheus 15090, the agent's health 15021 and merged metrics 15020)
+    beyond = compare(build_rules(PodSpec("web").capture).restore_text(4), injected)
+    assert [(d.chain, d.found) for d in beyond] == [
+        ("ISTIO_INBOUND", f"-p tcp -m tcp --dport {port} -j RETURN") for port in (15090, 15021, 15020)]
+
+
+def test_istiod_serves_the_labs_service_with_the_pods_endpoints(plane):
+    from meshlab.upstream.istiod import proxyless_node
+    from meshlab.xds.pushcount import settle
+    from meshlab.xds.walk import walk
+
+    settle(plane.istiod, quiet_s=1.0)
+    node, metadata = proxyless_node("client", "shop", plane.lab.pod("client").ip)
+    chain = walk(plane.istiod.xds_address, node, "web.shop.svc.cluster.local:80", metadata)
+    assert chain[0].names == ("web.shop.svc.cluster.local:80",)
+    assert chain[-1].next_names == (f"{plane.lab.pod('web').ip}:{APP_PORT}",)
+
+
+def test_a_control_plane_killed_with_its_python_is_removed_by_cleanup():
+    names = json.dumps(programs())
+    cleanup_after_kill_9(f"from meshlab.lab import Lab\nfrom meshlab.lab.istiod import LabIstiod\n"
+                         f"lab = Lab('mlisk').up(1)\nLabIstiod(lab, {names}).__enter__()", "mlisk")
