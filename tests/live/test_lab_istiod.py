@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from live.host import cleanup_after_kill_9
@@ -16,6 +18,7 @@ from meshlab.intercept import build_rules
 from meshlab.intercept.compare import compare
 from meshlab.lab import Lab, PodSpec
 from meshlab.lab.spec import APP_PORT
+from meshlab.lab.state import read_state, state_dir
 
 pytestmark = [pytest.mark.live, pytest.mark.upstream, pytest.mark.skipif(os.geteuid() != 0, reason="the live lab needs root here")]
 
@@ -89,3 +92,36 @@ def test_a_control_plane_killed_with_its_python_is_removed_by_cleanup():
     names = json.dumps(programs())
     cleanup_after_kill_9(f"from meshlab.lab import Lab\nfrom meshlab.lab.istiod import LabIstiod\n"
                          f"lab = Lab('mlisk').up(1)\nLabIstiod(lab, {names}).__enter__()", "mlisk")
+
+
+def meshlab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "meshlab.cli", *args], capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_the_cli_starts_a_lab_served_by_istiod_shows_it_and_takes_it_down():
+    for program in programs().values():
+        assert os.path.exists(program)  # built: the command finds them as the test did
+    try:
+        up = meshlab("lab", "up", "--prefix", "mlisc", "--pods", "2", "--control-plane", "istiod")
+        assert up.returncode == 0, up.stderr
+        assert "served by the real istiod" in up.stdout
+        status = json.loads(meshlab("lab", "status", "--prefix", "mlisc", "--json").stdout)
+        plane = status["control_plane"]
+        kubectl = [programs()["kubectl"], "--kubeconfig", plane["kubeconfig"]]
+        pods = json.loads(subprocess.run([*kubectl, "get", "pods", "-o", "json"], capture_output=True, text=True, check=True).stdout)["items"]
+        assert {p["metadata"]["name"]: p["status"]["podIP"] for p in pods} == {p["name"]: p["ip"] for p in status["pods"]}
+        assert all("istio-proxy" in [c["name"] for c in p["spec"]["initContainers"]] for p in pods)
+        assert "control plane: istiod" in meshlab("lab", "status", "--prefix", "mlisc").stdout
+        started = read_state(state_dir("mlisc")).processes
+        assert {owner for owner, _ in started} >= {"istiod"}
+    finally:
+        down = meshlab("lab", "down", "--prefix", "mlisc")
+    assert down.returncode == 0, down.stderr
+    assert not any(process.alive() for _, process in started) and not state_dir("mlisc").exists()
+
+
+def test_the_cli_refuses_istiod_with_the_ebpf_datapath_and_makes_nothing():
+    refused = meshlab("lab", "up", "--prefix", "mlisb", "--control-plane", "istiod", "--datapath", "ebpf")
+    assert refused.returncode == 2
+    assert "--control-plane istiod injects sidecars" in refused.stderr and "--datapath iptables" in refused.stderr
+    assert not state_dir("mlisb").exists()

@@ -23,7 +23,7 @@ from meshlab.cli.common import UsageError
 from meshlab.lab.spec import DATAPATHS, DEFAULT_PREFIX, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES, PodSpec
 
 #: What ``lab up`` does unless told otherwise; with --clusters, only --pods (per cluster) applies.
-UP_DEFAULTS = {"nodes": 1, "proxy_mode": "sidecar", "datapath": "iptables"}
+UP_DEFAULTS = {"nodes": 1, "proxy_mode": "sidecar", "datapath": "iptables", "control_plane": "none"}
 
 
 def _pod_count(text: str) -> int:
@@ -39,13 +39,40 @@ def _up(args: argparse.Namespace) -> int:
         return _up_clusters(args)
     if args.dataplane and args.proxy_mode != "sidecar":
         raise UsageError("--dataplane gives each pod's sidecar its HTTP side and an agent: it needs --proxy-mode sidecar")
+    programs = _istiod_programs(args) if args.control_plane == "istiod" else None
     pods = [PodSpec(f"pod{i}", node=i % args.nodes, dataplane=args.dataplane) for i in range(args.pods)]
-    Lab(args.prefix).up(pods, nodes=args.nodes, proxy_mode=args.proxy_mode, datapath=args.datapath, collector=args.collector)
+    lab = Lab(args.prefix).up(pods, nodes=args.nodes, proxy_mode=args.proxy_mode, datapath=args.datapath, collector=args.collector)
+    if programs is not None:
+        from meshlab.lab.istiod import LabIstiod
+
+        try:
+            LabIstiod(lab, programs).__enter__()  # it outlives this command: `lab down` stops it
+        except BaseException:
+            lab.down()
+            raise
     proxies = "a sidecar each" if args.proxy_mode == "sidecar" else "one proxy per node"
     extras = (", HTTP side and pilot-agent in every pod" if args.dataplane else "") + (", a telemetry collector" if args.collector else "")
+    extras += ", served by the real istiod (its kubeconfig: `meshlab lab status`)" if programs is not None else ""
     print(f"lab {args.prefix!r} is up: {args.pods} pods on {args.nodes} node(s), {proxies}, {args.datapath} datapath{extras}; "
           f"`meshlab lab status --prefix {args.prefix}`")
     return 0
+
+
+def _istiod_programs(args: argparse.Namespace) -> dict[str, str]:
+    """The upstream programs a lab served by istiod runs, checked before anything is made."""
+    from meshlab.lab.istiod import PROGRAM_NAMES
+    from meshlab.upstream import build
+    from meshlab.upstream.versions import PROGRAMS
+
+    if args.proxy_mode != "sidecar" or args.datapath != "iptables":
+        raise UsageError("--control-plane istiod injects sidecars and applies istio-init's iptables rules: "
+                         "it needs --proxy-mode sidecar and --datapath iptables")
+    found = {name: build.find(PROGRAMS[name]) for name in PROGRAM_NAMES}
+    missing = [name for name, program in found.items() if program is None]
+    if missing:
+        raise UsageError(f"--control-plane istiod runs upstream programs not built here: {', '.join(missing)}; "
+                         f"fix: meshlab upstream install {' '.join(missing)}")
+    return {name: program.path for name, program in found.items()}
 
 
 def _wasm_apply(args: argparse.Namespace) -> int:
@@ -188,6 +215,9 @@ def _print_lab(status: dict) -> None:
     print(f"lab {status['prefix']} (datapath {status['datapath']}, proxies: {status['proxy_mode']})")
     for pod in status["pods"]:
         print(f"  {pod['name']:<8} {pod['node']:<6} {pod['ip']:<15} app :{pod['app_port']}  sidecar: {'yes' if pod['sidecar'] else 'no'}")
+    if plane := status.get("control_plane"):
+        print(f"  control plane: istiod, xDS {plane['xds']}, metrics {plane['metrics']}")
+        print(f"  API server {plane['api_server']}: kubectl --kubeconfig {plane['kubeconfig']} get pods -A")
 
 
 def _print_mesh(status: dict) -> None:
@@ -269,6 +299,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--dataplane", action="store_true",
                     help="each sidecar serves HTTP by Envoy's inbound listener (filters, Wasm, access logs), with a pilot-agent beside it")
     up.add_argument("--collector", action="store_true", help="a collector pod for access logs (ALS) and spans (OTLP)")
+    up.add_argument("--control-plane", choices=("none", "istiod"), default="none",
+                    help="istiod: a real API server and Istio's istiod (upstream stage) with the pods registered and injected")
     up.set_defaults(run=_lab_errors(_up))
 
     wasm = lab_commands.add_parser("wasm", help="WasmPlugins on a lab started with --dataplane (chapter 10)")

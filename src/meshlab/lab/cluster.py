@@ -275,12 +275,17 @@ class Lab(Composition):
         return self.pods[name]
 
     def status(self) -> dict:
-        return {
+        """The pods; with ``control_plane`` when the real istiod serves the lab (meshlab.lab.istiod wrote its addresses)."""
+        status = {
             "prefix": self.prefix,
             "datapath": self.datapath,
             "proxy_mode": self.proxy_mode,
             "pods": [{"name": p.name, "ip": p.ip, "app_port": p.app_port, "sidecar": p.sidecar, "node": f"node{p.node}"} for p in self.pods.values()],
         }
+        addresses = self.state_dir / "istiod.json"
+        if addresses.exists():
+            status["control_plane"] = {"name": "istiod", **json.loads(addresses.read_text())}
+        return status
 
     def exec(self, pod: str, command: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
         """Run a command inside a pod's network namespace (as root)."""

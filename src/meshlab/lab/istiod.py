@@ -19,7 +19,8 @@ The lab's kubelet part then does what the injected istio-init does: meshlab rend
 meshlab's sidecar stays the proxy (there is no Envoy here).
 
     LabIstiod   with LabIstiod(lab, programs) as plane: plane.register(); plane.pod(name); plane.kube;
-                plane.istiod. Its processes are the lab's (``lab down`` and ``cleanup`` stop them).
+                plane.istiod. Its processes are the lab's (``lab down`` and ``cleanup`` stop them); its
+                addresses are in the lab's state folder (ADDRESSES), for ``lab status``
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ from meshlab.upstream.kube import KubeControlPlane
 from meshlab.xds.debounce import DebounceOptions
 
 INJECTION_LABEL = {"istio-injection": "enabled"}
+#: The upstream programs it runs.
+PROGRAM_NAMES = ("kube-apiserver", "etcd", "kubectl", "pilot-discovery", "istioctl")
+#: Where in the lab's state folder ``lab status`` finds the control plane's addresses.
+ADDRESSES = "istiod.json"
 
 
 class LabIstiod:
@@ -60,12 +65,16 @@ class LabIstiod:
             self.istiod.__enter__()
             self._webhook()
             self.register()
+            addresses = {"kubeconfig": str(self.kube.kubeconfig), "api_server": self.kube.server, "xds": self.istiod.xds_address,
+                         "metrics": f"http://127.0.0.1:{self.istiod.ports['monitoringAddr']}/metrics"}
+            (self.lab.state_dir / ADDRESSES).write_text(json.dumps(addresses))
         except BaseException:
             self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc) -> None:
+        (self.lab.state_dir / ADDRESSES).unlink(missing_ok=True)
         self.istiod.__exit__()
         self.kube.__exit__()
 
