@@ -380,7 +380,69 @@ if LIVE.available:
     print("lab ml02 is down")
 
 # %% [markdown]
-# ## 6 · On a real cluster
+# ## 6 · Injected by the API server, without a cluster
+#
+# **Stage: upstream and live as root** (`meshlab upstream install kube-apiserver etcd kubectl
+# pilot-discovery istioctl`). In a cluster nobody runs `istioctl kube-inject`: the API server sends every
+# new pod to istiod's injection webhook before storing it. Here that happens for real with no cluster: etcd
+# and kube-apiserver v1.35.4 on loopback, istiod out of cluster with the chart's MutatingWebhookConfiguration
+# pointed at its webhook port, and a live lab registered as a kubelet would register it
+# (`meshlab.lab.istiod`: its Node with its kubelet version, its pods with their IPs, in a namespace
+# labelled `istio-injection=enabled`; `meshlab lab up --control-plane istiod` does the same from a shell).
+# Then the pod of section 1 is created with the real kubectl and read back: the API server stored it
+# injected. The lab then does what the injected istio-init does, applying meshlab's rendering of its
+# arguments in the pod.
+
+# %% tags=["nbval-ignore-output"]
+import json
+
+import yaml
+
+from meshlab.lab.istiod import PROGRAM_NAMES
+
+CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in PROGRAM_NAMES}
+MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]
+if MISSING or not (doctor.check_live().available and os.geteuid() == 0):
+    print(f"needs the upstream stage ({', '.join(MISSING) or 'built'}) and the live stage as root: nothing run here")
+    assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1" or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1"
+else:
+    from meshlab.intercept.compare import compare
+    from meshlab.lab import Lab, PodSpec
+    from meshlab.lab.istiod import LabIstiod
+
+    with Lab("ml02i").up([PodSpec("web", k8s_namespace="default")]) as lab, \
+            LabIstiod(lab, {name: program.path for name, program in CONTROL_PLANE.items()}) as plane:
+        plane.kube.kubectl("create", "-f", "-", stdin=yaml.safe_dump(PLAIN_POD))
+        stored = json.loads(plane.kube.kubectl("-n", "default", "get", "pod", "reviews", "-o", "json"))
+        web_rules, web_kernel = plane.injected_rules("web"), lab.iptables_save("web")
+    print("kubectl create, then get: init containers",
+          [(c["name"], c.get("restartPolicy", "-")) for c in stored["spec"]["initContainers"]],
+          "containers", [c["name"] for c in stored["spec"]["containers"]])
+    webhook_args, webhook_env = observe.init_container(stored)
+    print("  istio-init runs:")
+    print(command(webhook_args))
+    same = INJECTED is not None and observe.capture_config_from_init(webhook_args, webhook_env) == INJECTED
+    print("  the same capture as istioctl kube-inject's in section 1:", same)
+    beyond = compare(build_rules(PodSpec("web").capture).restore_text(4), web_rules)
+    print("pod web, injected: its rules beyond those of the lab's default sidecar pod:")
+    print("\n".join(f"  {d.table}:{d.chain} {d.found}" for d in beyond))
+    print("the kernel holds the injected rendering:", compare(web_rules, web_kernel) == [])
+    assert [c["name"] for c in stored["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
+    assert stored["spec"]["initContainers"][1]["restartPolicy"] == "Always" and same
+    assert compare(web_rules, web_kernel) == [] and {d.found.split("--dport ")[1].split()[0] for d in beyond} == {"15090", "15021", "15020"}
+
+# %% [markdown]
+# The arguments are the ones `istioctl kube-inject` gave offline, but the pod is not: istio-proxy comes
+# back as an **init container with `restartPolicy: Always`**, a Kubernetes native sidecar (stable since
+# 1.33), started after istio-init and before the app, and stopped after it. istiod decides that per pod
+# from the kubelet version of the pod's node (`DetectNativeSidecar`, pkg/kube/inject/webhook.go;
+# ENABLE_NATIVE_SIDECARS defaults to `auto`); offline, with no nodes to ask, kube-inject keeps the older
+# layout, istio-proxy as an ordinary container. The injected rules differ from the lab's default sidecar
+# pod by three RETURN rules: Istio keeps the proxy's own ports (15090 Envoy's Prometheus, 15021 health,
+# 15020 merged metrics) out of inbound capture, so the kubelet and Prometheus reach them directly.
+
+# %% [markdown]
+# ## 7 · On a real cluster
 #
 # **Stage: kind** (Docker, kind >= v0.33.0, kubectl, istioctl 1.30.3; `meshlab doctor --stage kind` says
 # what is missing). Everything above used meshlab's rendering of Istio's rules. Here a real Istio 1.30.3
@@ -425,11 +487,11 @@ else:
 #
 # Sections 1-3 run on the **model** stage (the rule generator and the packet walk, anywhere); section 1's
 # injection runs on the **upstream** stage (Istio's own istioctl and pilot-agent, built from their Go
-# module). Sections
-# 4-5 run on the **live** stage: real network namespaces, Istio's rules applied with iptables-restore,
-# real sidecar processes as uid 1337, and netfilter's own trace. Section 6 runs on the **kind** stage: a
-# real injected pod's rules, from istio-init's log, a debug container and the kernel, against `meshlab
-# intercept` for the same istio-init arguments.
+# module). Sections 4-5 run on the **live** stage: real network namespaces, Istio's rules applied with
+# iptables-restore, real sidecar processes as uid 1337, and netfilter's own trace. Section 6 runs on the
+# **upstream and live** stages together: a real API server has istiod's webhook inject the live lab's pods.
+# Section 7 runs on the **kind** stage: a real injected pod's rules, from istio-init's log, a debug
+# container and the kernel, against `meshlab intercept` for the same istio-init arguments.
 #
 # **Lab 02** (`labs/02-excluding-a-port.ipynb`) asks you to exclude a metrics port from inbound capture
 # and prove it in the live lab.

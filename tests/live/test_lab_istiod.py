@@ -60,6 +60,8 @@ def test_the_api_server_has_istiods_webhook_inject_the_sidecar_pods_only(plane):
     # that keeps running (restartPolicy Always), started after istio-init and before the app
     assert [c["name"] for c in web["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
     assert web["spec"]["initContainers"][1]["restartPolicy"] == "Always"
+    # decided from the pod's Node's kubelet version (>= 1.33), not for want of a node
+    assert "not found in cluster" not in (plane.istiod.folder / "istiod.log").read_text()
     assert [c["name"] for c in web["spec"]["containers"]] == ["app"]
     assert web["metadata"]["annotations"]["sidecar.istio.io/status"]
     assert "initContainers" not in plain["spec"] and [c["name"] for c in plain["spec"]["containers"]] == ["app"]
@@ -74,6 +76,16 @@ def test_the_pod_holds_the_rules_the_injected_istio_init_asks_for(plane):
     beyond = compare(build_rules(PodSpec("web").capture).restore_text(4), injected)
     assert [(d.chain, d.found) for d in beyond] == [
         ("ISTIO_INBOUND", f"-p tcp -m tcp --dport {port} -j RETURN") for port in (15090, 15021, 15020)]
+
+
+def test_istios_own_istio_iptables_renders_the_injected_arguments_as_meshlab_does(plane):
+    from meshlab.kind.observe import capture_config_from_init, init_container
+    from meshlab.upstream.iptables import IstioIptables, meshlab_rendering
+
+    capture = capture_config_from_init(*init_container(plane.pod("web")))
+    with IstioIptables(program_path("pilot-agent"), "mlisu") as real:
+        theirs = real.dry_run(capture)
+    assert theirs.returncode == 0 and theirs.text == meshlab_rendering(capture)
 
 
 def test_istiod_serves_the_labs_service_with_the_pods_endpoints(plane):
@@ -125,3 +137,8 @@ def test_the_cli_refuses_istiod_with_the_ebpf_datapath_and_makes_nothing():
     assert refused.returncode == 2
     assert "--control-plane istiod injects sidecars" in refused.stderr and "--datapath iptables" in refused.stderr
     assert not state_dir("mlisb").exists()
+
+
+def test_the_lab_nodes_are_registered_with_the_kubelet_version_istiods_injector_reads(plane):
+    nodes = json.loads(plane.kube.kubectl("get", "nodes", "-o", "json"))["items"]
+    assert [(n["metadata"]["name"], n["status"]["nodeInfo"]["kubeletVersion"]) for n in nodes] == [("mlist-node0", "v1.35.4")]

@@ -2,7 +2,8 @@
 istiod on the host's loopback, the lab's pods and services written into the API server as a kubelet
 and Kubernetes' controllers would write them, and Istio's sidecar injector called by the API server.
 
-What a kubelet and the controllers do, done here by meshlab once, at registration: a Namespace per pod
+What a kubelet and the controllers do, done here by meshlab once, at registration: a Node per lab node
+(its kubelet version the API server's, as a kubelet of that release reports), a Namespace per pod
 namespace (labelled ``istio-injection=enabled`` when it holds sidecar pods), a Pod per lab pod (its
 labels and service account, bound to its node, its IP and Running status written to the status
 subresource as a kubelet reports them), a Service per lab service (its ClusterIP the lab's virtual
@@ -108,6 +109,7 @@ class LabIstiod:
             if pod.sidecar:
                 labels.update(INJECTION_LABEL)
         self._apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}} for name, labels in namespaces.items()])
+        self._nodes()
         existing = set(self.kube.kubectl("get", "pods", "-A", "-o", "jsonpath={range .items[*]}{.metadata.name}.{.metadata.namespace} {end}").split())
         for pod in pods:
             if f"{pod.name}.{pod.k8s_namespace}" not in existing:
@@ -118,6 +120,17 @@ class LabIstiod:
                                  "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}]}}
             self.kube.kubectl("-n", pod.k8s_namespace, "patch", "pod", pod.name, "--subresource=status", "--type=merge", "-p", json.dumps(status))
         self._apply([document for name, service in self.lab.services.items() for document in self._service(name, service)])
+
+    def _nodes(self) -> None:
+        """A Node per lab node, with the kubelet version a kubelet reports (the API server's own): istiod's
+        injector reads it to decide on native sidecars (pkg/kube/inject/webhook.go, DetectNativeSidecar)."""
+        version = self.kube.kubectl("version", "-o", "json")
+        kubelet = json.loads(version)["serverVersion"]["gitVersion"]
+        names = [f"{self.lab.prefix}-node{node}" for node in range(self.lab.node_count)]
+        self._apply([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}} for name in names])
+        for name in names:
+            status = {"status": {"nodeInfo": {"kubeletVersion": kubelet}, "conditions": [{"type": "Ready", "status": "True"}]}}
+            self.kube.kubectl("patch", "node", name, "--subresource=status", "--type=merge", "-p", json.dumps(status))
 
     def _pod(self, pod) -> dict:
         labels = {"app": pod.name, **pod.labels}
