@@ -257,3 +257,11 @@ def test_without_the_kind_stage_a_chapter_says_why_and_what_it_would_run(monkeyp
     assert run.text().startswith("kind stage not available here, so nothing was compared") and "docker" not in run.text()
     with pytest.raises(KindError, match="no kind section for chapter '99'"):
         stage.plan("99")
+
+
+@pytest.mark.parametrize("settings", [DebounceOptions(), DebounceOptions(500, 1_500, False), DebounceOptions(0, 2_500.5, True)])
+def test_debounce_settings_go_to_istiods_environment_and_are_read_back(settings):
+    environment = settings.environment()
+    assert set(environment) == {"PILOT_DEBOUNCE_AFTER", "PILOT_DEBOUNCE_MAX", "PILOT_ENABLE_EDS_DEBOUNCE"}
+    assert observe.debounce_from_env(environment) == settings
+    assert DebounceOptions().environment()["PILOT_DEBOUNCE_MAX"] == "10s"

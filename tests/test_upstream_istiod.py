@@ -149,3 +149,12 @@ def test_grpcs_own_xds_client_calls_through_the_real_istiod_and_a_virtualservice
     finally:
         for server, _ in servers.values():
             server.stop(grace=None)
+
+
+def test_an_api_server_that_cannot_start_is_named_and_nothing_is_left(tmp_path):
+    from meshlab.upstream.kube import KubeError
+
+    plane = KubeControlPlane("/bin/false", program_path("etcd"), program_path("kubectl"), tmp_path / "kube")
+    with pytest.raises(KubeError, match="kube-apiserver exited with 1; its log ends"):
+        plane.__enter__()
+    assert plane.processes == [] and not (tmp_path / "kube").exists()

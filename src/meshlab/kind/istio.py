@@ -34,18 +34,12 @@ def istioctl_version(cluster: KindCluster) -> str:
     return found.group(1)
 
 
-def go_duration(ms: float) -> str:
-    """Milliseconds as a Go duration, the format istiod's PILOT_DEBOUNCE_* variables take."""
-    return f"{ms / 1000:g}s" if ms >= 1000 and ms % 1000 == 0 else f"{ms:g}ms"
-
-
 def install_args(mode: str, debounce: DebounceOptions | None = None) -> list[str]:
     if mode not in PROFILES:
         raise KindError("install Istio", f"data-plane mode {mode!r}", f"one of {', '.join(PROFILES)}")
     args = ["install", "-y", "--set", f"profile={PROFILES[mode]}"]
     if debounce is not None:
-        for name, value in (("PILOT_DEBOUNCE_AFTER", go_duration(debounce.debounce_after_ms)), ("PILOT_DEBOUNCE_MAX", go_duration(debounce.debounce_max_ms)),
-                            ("PILOT_ENABLE_EDS_DEBOUNCE", str(debounce.enable_eds_debounce).lower())):
+        for name, value in debounce.environment().items():
             args += ["--set", f"values.pilot.env.{name}={value}"]
     return args
 

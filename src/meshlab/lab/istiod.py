@@ -35,7 +35,7 @@ from meshlab.intercept import build_rules
 from meshlab.kind.observe import capture_config_from_init, init_container
 from meshlab.lab.cluster import Lab
 from meshlab.lab.netns import LabError
-from meshlab.lab.spec import APP_PORT
+from meshlab.lab.spec import APP_PORT, Pod
 from meshlab.upstream.istiod import Istiod
 from meshlab.upstream.kube import KubeControlPlane
 from meshlab.xds.debounce import DebounceOptions
@@ -132,7 +132,7 @@ class LabIstiod:
             status = {"status": {"nodeInfo": {"kubeletVersion": kubelet}, "conditions": [{"type": "Ready", "status": "True"}]}}
             self.kube.kubectl("patch", "node", name, "--subresource=status", "--type=merge", "-p", json.dumps(status))
 
-    def _pod(self, pod) -> dict:
+    def _pod(self, pod: Pod) -> dict:
         labels = {"app": pod.name, **pod.labels}
         if not pod.sidecar:
             labels["sidecar.istio.io/inject"] = "false"

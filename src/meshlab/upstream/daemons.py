@@ -1,7 +1,8 @@
 """Upstream programs run as servers from a folder of their own (SPIRE, etcd and kube-apiserver,
 istiod): started with their output in ``<folder>/<role>.log``, each recorded by PID and start time
-(a live lab records them too, so its cleanup stops them), waited for until ready, and on exit
-stopped by PID, last started first, and the folder removed.
+(a live lab records them too, so its cleanup stops them, also after this process died), waited for
+until ready, and on exit stopped (SIGTERM, SIGKILL after GRACE), last started first, reaped, and the
+folder removed.
 
     NotReady  a program exited or did not become ready in time; says which and how its log ends
     Daemons   the base: ``setup()`` starts what a subclass runs, ``with`` undoes it all, also when setup fails
@@ -14,8 +15,12 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
-from meshlab.lab.processes import ProcessRecord, record, stop
+from meshlab.lab.processes import ProcessRecord, record
+
+#: Seconds a program has to exit after SIGTERM before it is killed.
+GRACE = 2.0
 
 
 class NotReady(RuntimeError):
@@ -27,6 +32,7 @@ class Daemons:
         """``on_start`` hears of each process as it starts."""
         self.folder, self.on_start = Path(folder), on_start
         self.processes: list[ProcessRecord] = []
+        self.children: list[subprocess.Popen] = []  # what exit stops, last started first, and reaps
 
     def setup(self) -> None:
         """Start the programs (a subclass's work); the folder exists."""
@@ -35,7 +41,11 @@ class Daemons:
     def start(self, role: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
         with (self.folder / f"{role}.log").open("w") as log:  # the child keeps its own copy of the handle
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
-        self.processes.append(record(process.pid, role))
+        self.children.append(process)
+        try:
+            self.processes.append(record(process.pid, role))
+        except ProcessLookupError:
+            return process  # it exited at once: wait_ready says so, with its log
         self.on_start(self.processes[-1])
         return process
 
@@ -50,7 +60,7 @@ class Daemons:
                 raise error(f"{role} {why}; its log ends:\n{said}")
             time.sleep(poll)
 
-    def __enter__(self):  # noqa: ANN204 - the subclass
+    def __enter__(self) -> Self:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.setup()
@@ -60,7 +70,14 @@ class Daemons:
         return self
 
     def __exit__(self, *exc) -> None:
-        for process in reversed(self.processes):
-            stop(process)
+        for child in reversed(self.children):  # our own children: Popen knows them (a PID is not reused before it reaps)
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=GRACE)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
         self.processes.clear()
+        self.children.clear()
         shutil.rmtree(self.folder, ignore_errors=True)

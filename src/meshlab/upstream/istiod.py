@@ -11,8 +11,8 @@ Every listener is on 127.0.0.1 at a port chosen here: plaintext xDS (Istio's 150
     IstiodError     a step failed; names it and what the program said
     proxyless_node  the node id and metadata a proxyless gRPC client presents, as Istio's agent writes them
     Istiod       with Istiod(pilot_discovery, istioctl, kube, folder, debounce) as istiod: istiod.metrics(),
-                 istiod.debounce(), istiod.xds_address; stopped by PID on exit; also the ``Istiod`` the
-                 debounce experiment asks for (meshlab.xds.pushcount)
+                 istiod.debounce(), istiod.xds_address; stopped by PID on exit; also the ``ObservedIstiod``
+                 the debounce experiment asks for (meshlab.xds.pushcount)
 """
 
 from __future__ import annotations
@@ -52,11 +52,6 @@ def proxyless_node(pod: str, namespace: str, ip: str = "127.0.0.1") -> tuple[str
     node = f"sidecar~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local"
     return node, {"GENERATOR": "grpc", "NAMESPACE": namespace, "CLUSTER_ID": "Kubernetes", "ISTIO_VERSION": ISTIO.release,
                   "PROXY_CONFIG": {}}
-
-
-def go_duration(ms: float) -> str:
-    """Milliseconds as a Go duration istiod's env parser takes ("100ms")."""
-    return f"{ms:g}ms"
 
 
 class Istiod(Daemons):
@@ -110,10 +105,7 @@ class Istiod(Daemons):
         # take its locks back at once instead of waiting out the 30 s a lock of another holder lasts
         return {**os.environ, "POD_NAMESPACE": NAMESPACE, "POD_NAME": "istiod-meshlab", "REVISION": "default",
                 "CLUSTER_ID": "Kubernetes", "ISTIOD_CUSTOM_HOST": "127.0.0.1,localhost",
-                "KUBECONFIG": str(self.kube.kubeconfig),
-                "PILOT_DEBOUNCE_AFTER": go_duration(self.settings.debounce_after_ms),
-                "PILOT_DEBOUNCE_MAX": go_duration(self.settings.debounce_max_ms),
-                "PILOT_ENABLE_EDS_DEBOUNCE": str(self.settings.enable_eds_debounce).lower()}
+                "KUBECONFIG": str(self.kube.kubeconfig), **self.settings.environment()}
 
     def _start(self) -> None:
         self.ports = {flag: free_port() for flag in PORTS}

@@ -117,7 +117,7 @@ class KubeControlPlane(Daemons):
             "--disable-admission-plugins", "ServiceAccount",
         ])
         self.wait_ready("kube-apiserver", process, lambda: self._readyz() == 200, timeout=90, error=KubeError)
-        (self.kubeconfig).write_text(KUBECONFIG.format(server=self.server, ca=certificates / "apiserver.crt", token=self.token))
+        self.kubeconfig.write_text(KUBECONFIG.format(server=self.server, ca=certificates / "apiserver.crt", token=self.token))
         self.kubeconfig.chmod(0o600)
 
     def _readyz(self) -> int:

@@ -38,6 +38,14 @@ class DebounceOptions:
         if self.debounce_after_ms < 0 or self.debounce_max_ms < 0:
             raise ValueError("debounce_after_ms and debounce_max_ms must be >= 0")
 
+    def environment(self) -> dict[str, str]:
+        """The settings as istiod's environment variables, durations in Go's format ("100ms", "10s")."""
+        def duration(ms: float) -> str:
+            return f"{ms / 1000:g}s" if ms >= 1000 and ms % 1000 == 0 else f"{ms:g}ms"
+
+        return {"PILOT_DEBOUNCE_AFTER": duration(self.debounce_after_ms), "PILOT_DEBOUNCE_MAX": duration(self.debounce_max_ms),
+                "PILOT_ENABLE_EDS_DEBOUNCE": str(self.enable_eds_debounce).lower()}
+
 
 #: push(request, merged_events, done): start a push; call done() when it has finished.
 PushFn = Callable[[PushRequest, int, Callable[[], None]], None]

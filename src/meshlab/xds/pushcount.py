@@ -1,7 +1,7 @@
 """The debounce experiment: ServiceEntries applied to a real istiod, in a burst or spaced, its
 debounced pushes counted in its own metrics, and meshlab's debounce simulator asked the same question
 for the settings the istiod process has. The kind stage runs it on istiod in a cluster, the upstream
-stage on istiod out of cluster against a real API server; each hands over an ``Istiod``.
+stage on istiod out of cluster against a real API server; each hands over an ``ObservedIstiod``.
 
 A debounced push is counted by ``pilot_debounce_time``: istiod records that distribution once per
 push it releases ("Delay in seconds between the first config enters debouncing and the merged push
@@ -13,7 +13,7 @@ istiod's informer hears of it within milliseconds, while the command's start is 
 earlier (kubectl's own start-up). One kubectl call applying a whole burst spreads its events evenly
 over the call.
 
-    Istiod          what the experiment needs of an istiod: its settings, its push count, apply, delete
+    ObservedIstiod  what the experiment needs of an istiod: its settings, its push count, apply, delete
     predict_pushes  how many debounced pushes the simulator releases for config changes at given times
     DebounceResult  settings, event times, measured and predicted pushes; report()
     settle          wait until the push count has not moved for a while
@@ -45,7 +45,7 @@ TIMELINES = (
 )
 
 
-class Istiod(Protocol):
+class ObservedIstiod(Protocol):
     #: False when commands are only recorded (the kind stage's plan): nothing to wait for
     waits: bool
 
@@ -93,7 +93,7 @@ class DebounceResult:
                 f"the simulator predicts {self.predicted_pushes}")
 
 
-def settle(istiod: Istiod, quiet_s: float, timeout_s: float = 60.0) -> int:
+def settle(istiod: ObservedIstiod, quiet_s: float, timeout_s: float = 60.0) -> int:
     """Wait until istiod's push count has not moved for ``quiet_s``; return it."""
     value, since, deadline = istiod.debounced_pushes(), time.monotonic(), time.monotonic() + timeout_s
     while istiod.waits and time.monotonic() - since < quiet_s:
@@ -106,7 +106,7 @@ def settle(istiod: Istiod, quiet_s: float, timeout_s: float = 60.0) -> int:
     return value
 
 
-def burst(istiod: Istiod, entries: list[dict], gap_ms: float = 0.0, quiet_s: float | None = None,
+def burst(istiod: ObservedIstiod, entries: list[dict], gap_ms: float = 0.0, quiet_s: float | None = None,
           settle_timeout_s: float = 60.0) -> DebounceResult:
     """Apply ``entries`` (all in one ``kubectl apply`` when ``gap_ms`` is 0, else one every ``gap_ms``),
     count istiod's debounced pushes, and ask the simulator the same question. istiod counts as settled

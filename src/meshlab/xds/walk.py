@@ -37,6 +37,12 @@ class Step:
     next_names: tuple[str, ...]  # what these resources point to: route, clusters, EDS names, endpoints
 
 
+def _unpack(packed, message):
+    resource = message()
+    packed.Unpack(resource)
+    return resource
+
+
 def _next(kind: str, resource) -> list[str]:
     if kind == "LDS":
         manager = hcm_pb2.HttpConnectionManager()
@@ -65,14 +71,9 @@ def walk(server: str, node_id: str, target: str, metadata: dict | None = None, t
             response = next(responses)
             requests.put(discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=sorted(set(names)),
                                                         version_info=response.version_info, response_nonce=response.nonce))
-            resources = [any_resource for any_resource in response.resources]
-            unpacked = []
-            for any_resource in resources:
-                resource = message()
-                any_resource.Unpack(resource)
-                unpacked.append(resource)
+            unpacked = [_unpack(packed, message) for packed in response.resources]
             names = [name for resource in unpacked for name in _next(kind, resource)]
-            steps.append(Step(kind, response.version_info, tuple(sorted(r.name if kind != "EDS" else r.cluster_name for r in unpacked)),
+            steps.append(Step(kind, response.version_info, tuple(sorted(r.cluster_name if kind == "EDS" else r.name for r in unpacked)),
                               tuple(dict.fromkeys(names))))
         requests.put(None)
         responses.cancel()
