@@ -415,9 +415,9 @@ else:
         plane.kube.kubectl("create", "-f", "-", stdin=yaml.safe_dump(PLAIN_POD))
         stored = json.loads(plane.kube.kubectl("-n", "default", "get", "pod", "reviews", "-o", "json"))
         web_rules, web_kernel = plane.injected_rules("web"), lab.iptables_save("web")
-    print("kubectl create, then get: init containers",
-          [(c["name"], c.get("restartPolicy", "-")) for c in stored["spec"]["initContainers"]],
-          "containers", [c["name"] for c in stored["spec"]["containers"]])
+    print(fit(f"kubectl create, then get: init containers "
+              f"{[(c['name'], c.get('restartPolicy', '-')) for c in stored['spec']['initContainers']]}, "
+              f"containers {[c['name'] for c in stored['spec']['containers']]}"))
     webhook_args, webhook_env = observe.init_container(stored)
     print("  istio-init runs:")
     print(command(webhook_args))

@@ -243,7 +243,7 @@ else:
 
     NODE, METADATA = proxyless_node("client", NAMESPACE)
     print("node id:", NODE)
-    print("metadata:", json.dumps(METADATA))
+    print(fit(f"metadata: {json.dumps(METADATA)}"))
 
     paths = {name: program.path for name, program in CONTROL_PLANE.items()}
     folder = Path(tempfile.mkdtemp(prefix="meshlab-istiod-"))
