@@ -11,14 +11,14 @@ upstream``). Four measurements, each printed with how it was made:
    and ``meshlab lab down``;
 3. memory: resident set of etcd, kube-apiserver and istiod, idle and after the pushes of 4 (target: all
    three under 1.5 GB together);
-4. a full push to 50 xDS subscriptions (5 gRPC client processes x 10 targets, each target a ServiceEntry
-   with 10 endpoints), debounce 0, made by changing one VirtualService's timeout (a config change: istiod
-   pushes everything again): from ``kubectl apply`` returning (the object is stored; the write is a few
+4. a full push to 50 xDS subscriptions (5 gRPC client processes x 10 targets, each a ServiceEntry of 10
+   endpoints, a subset each, weighted by a VirtualService), debounce 0, made by changing one VirtualService's
+   weights (a config change: istiod pushes everything again): from ``kubectl apply`` returning (the object is stored; the write is a few
    ms of kubectl's ~200 ms, most of which is kubectl starting and reading the object first) until istiod
    has recorded ``pilot_proxy_convergence_time`` for all 5 connections (istiod records it once a connection has been
    sent every type it watches, not when the client ACKs), 5 rounds; against meshlab's control plane pushing
-   10 services of 10 backends (10 weighted clusters of one endpoint each) to 5 x 10 clients until all have
-   answered (bench_xds.full_push), in this run.
+   the same shape (10 services of 10 weighted clusters of one endpoint each) to 5 x 10 clients until all
+   have answered (bench_xds.full_push), in this run.
 """
 
 from __future__ import annotations
@@ -34,17 +34,17 @@ import time
 from pathlib import Path
 
 import yaml
-from bench_xds import full_push
+from bench_xds import collect_quietly, full_push
 
 from meshlab.kind.observe import metric_value
 from meshlab.procfs import status_field
 from meshlab.upstream import build
-from meshlab.upstream.istiod import Istiod
+from meshlab.upstream.istiod import Istiod, loopback_service
 from meshlab.upstream.kube import KubeControlPlane
 from meshlab.upstream.versions import PROGRAMS
 from meshlab.xds.debounce import DebounceOptions
 from meshlab.xds.echo import start_backend
-from meshlab.xds.harness import collect, run_clients
+from meshlab.xds.harness import run_clients
 from meshlab.xds.server import bootstrap
 
 NAMES = ("etcd", "kube-apiserver", "kubectl", "pilot-discovery")
@@ -96,19 +96,12 @@ def memory(label: str, kube: KubeControlPlane, istiod: Istiod) -> None:
           + f"; together {sum(sizes.values()):.0f} MB (target < 1536 MB)")
 
 
-def services(ports: list[int], timeout_s: int) -> list[dict]:
-    """TARGETS ServiceEntries of ENDPOINTS loopback endpoints each, and a VirtualService per target with
-    this timeout."""
-    documents = []
-    for index in range(TARGETS):
-        host = f"svc{index:02d}.example.com"
-        documents.append({"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": f"svc{index:02d}", "namespace": "mlbench"},
-                          "spec": {"hosts": [host], "location": "MESH_INTERNAL", "resolution": "STATIC",
-                                   "ports": [{"number": 7070, "name": "grpc", "protocol": "GRPC"}],
-                                   "endpoints": [{"address": "127.0.0.1", "ports": {"grpc": port}} for port in ports]}})
-        documents.append({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": f"svc{index:02d}", "namespace": "mlbench"},
-                          "spec": {"hosts": [host], "http": [{"timeout": f"{timeout_s}s", "route": [{"destination": {"host": host}}]}]}})
-    return documents
+def services(backends: dict[str, int], round_: int) -> list[dict]:
+    """TARGETS services, each of the ENDPOINTS backends as a subset, weighted as meshlab's full_push weights
+    its clusters in this round (1 + (round + i) % 3)."""
+    weights = {name: 1 + (round_ + i) % 3 for i, name in enumerate(backends)}
+    return [document for index in range(TARGETS)
+            for document in loopback_service(f"svc{index:02d}.example.com", "mlbench", 7070, backends, weights)]
 
 
 def converged(istiod: Istiod) -> int:
@@ -116,10 +109,10 @@ def converged(istiod: Istiod) -> int:
 
 
 def real_full_push(kube: KubeControlPlane, istiod: Istiod, folder: Path) -> list[float]:
-    backends = [start_backend(f"b{i}") for i in range(ENDPOINTS)]
-    ports = [port for _, port in backends]
+    servers = {f"b{i}": start_backend(f"b{i}") for i in range(ENDPOINTS)}
+    backends = {name: port for name, (_, port) in servers.items()}
     kube.kubectl("create", "namespace", "mlbench")
-    kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(services(ports, 10)))
+    kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(services(backends, 0)))
     metadata = {"GENERATOR": "grpc", "NAMESPACE": "mlbench", "CLUSTER_ID": "Kubernetes", "ISTIO_VERSION": "1.30.3"}
     bootstrap(int(istiod.xds_address.rsplit(":", 1)[1]), node_id="sidecar~127.0.0.1~bench.mlbench~mlbench.svc.cluster.local",
               path=folder / "bootstrap.json", metadata=metadata)
@@ -130,7 +123,7 @@ def real_full_push(kube: KubeControlPlane, istiod: Istiod, folder: Path) -> list
     for round_ in range(ROUNDS):
         before = converged(istiod)
         started = time.monotonic()
-        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(services(ports, 11 + round_)[1]))  # one VirtualService: a full push
+        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(services(backends, round_ + 1)[2]))  # one VirtualService: a full push
         applies.append((time.monotonic() - started) * 1000)
         while converged(istiod) < before + 5:
             if time.monotonic() - started > 30:
@@ -140,17 +133,10 @@ def real_full_push(kube: KubeControlPlane, istiod: Istiod, folder: Path) -> list
         time.sleep(0.5)
     for process in clients:
         process.kill()
-    collect_all(clients)
-    for server, _ in backends:
+    collect_quietly(clients)  # killed on purpose: their output is not wanted
+    for server, _ in servers.values():
         server.stop(grace=None)
     return times, applies
-
-
-def collect_all(processes) -> None:
-    try:
-        collect(processes, timeout=10)
-    except RuntimeError:
-        pass  # killed on purpose: their output is not wanted
 
 
 def main() -> None:

@@ -398,7 +398,7 @@ import json
 
 import yaml
 
-from meshlab.lab.istiod import PROGRAM_NAMES
+from meshlab.upstream.istiod import PROGRAM_NAMES
 
 CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in PROGRAM_NAMES}
 MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]

@@ -206,38 +206,21 @@ from pathlib import Path
 import yaml
 
 from meshlab.upstream import build
+from meshlab.upstream.istiod import PROGRAM_NAMES
 from meshlab.upstream.versions import PROGRAMS
 from meshlab.xds.echo import start_backend
 from meshlab.xds.pushcount import settle
 from meshlab.xds.walk import walk
 
-CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in ("kube-apiserver", "etcd", "kubectl", "pilot-discovery", "istioctl")}
+CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in PROGRAM_NAMES}
 MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]
 HOST, NAMESPACE = "greeter.example.com", "shop"
-
-
-def greeter_objects(ports, weights):
-    """The ServiceEntry (backends as its endpoints), DestinationRule (a subset per version) and
-    VirtualService (the weights), as they would be written for a cluster."""
-    meta = {"name": "greeter", "namespace": NAMESPACE}
-    return [
-        {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": meta,
-         "spec": {"hosts": [HOST], "location": "MESH_INTERNAL", "resolution": "STATIC",
-                  "ports": [{"number": 7070, "name": "grpc", "protocol": "GRPC"}],
-                  "endpoints": [{"address": "127.0.0.1", "ports": {"grpc": port}, "labels": {"version": v}} for v, port in ports.items()]}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": meta,
-         "spec": {"host": HOST, "subsets": [{"name": v, "labels": {"version": v}} for v in ports]}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": meta,
-         "spec": {"hosts": [HOST], "http": [{"route": [{"destination": {"host": HOST, "subset": v}, "weight": w} for v, w in weights.items()]}]}},
-    ]
-
-
 REAL = {}
 if MISSING:
     print(f"upstream stage: {', '.join(MISSING)} not built here (meshlab upstream install {' '.join(MISSING)})")
     assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1", "the upstream stage is required here"
 else:
-    from meshlab.upstream.istiod import Istiod, proxyless_node
+    from meshlab.upstream.istiod import Istiod, loopback_service, proxyless_node
     from meshlab.upstream.kube import KubeControlPlane
 
     NODE, METADATA = proxyless_node("client", NAMESPACE)
@@ -251,12 +234,12 @@ else:
     with KubeControlPlane(paths["kube-apiserver"], paths["etcd"], paths["kubectl"], folder / "kube") as kube, \
             Istiod(paths["pilot-discovery"], paths["istioctl"], kube, folder / "istiod") as istiod:
         kube.kubectl("create", "namespace", NAMESPACE)
-        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(greeter_objects(ports, {"v1": 75, "v2": 25})))
+        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(loopback_service(HOST, NAMESPACE, 7070, ports, {"v1": 75, "v2": 25})))
         settle(istiod, quiet_s=1.0)  # istiod has debounced the change and pushed it
         bootstrap(int(istiod.xds_address.rsplit(":", 1)[1]), NODE, folder / "bootstrap.json", METADATA)
         REAL["chain"] = walk(istiod.xds_address, NODE, f"{HOST}:7070", METADATA)
         (REAL["weighted"],) = run_clients(folder / "bootstrap.json", [f"{HOST}:7070"], 1000)
-        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(greeter_objects(ports, {"v1": 0, "v2": 100})[2:]))
+        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(loopback_service(HOST, NAMESPACE, 7070, ports, {"v1": 0, "v2": 100})[2:]))
         settle(istiod, quiet_s=1.0)
         (client,) = run_clients(folder / "bootstrap.json", [f"{HOST}:7070"], 40, interval_ms=50, wait=False)
         time.sleep(1.0)  # connected and calling

@@ -393,9 +393,10 @@ else:
 # has stored the object; kubectl's own start-up takes about 90 ms before that).
 
 # %% tags=["nbval-ignore-output"]
+from meshlab.upstream.istiod import PROGRAM_NAMES
 from meshlab.xds.pushcount import EXPERIMENT_LABEL, TIMELINES, burst
 
-CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in ("kube-apiserver", "etcd", "kubectl", "pilot-discovery", "istioctl")}
+CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in PROGRAM_NAMES}
 MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]
 REAL = []
 if MISSING:

@@ -16,7 +16,7 @@ from upstream_programs import program_path
 
 from meshlab.kind.manifests import service_entries
 from meshlab.kind.observe import parse_table
-from meshlab.upstream.istiod import Istiod, proxyless_node
+from meshlab.upstream.istiod import Istiod, loopback_service, proxyless_node
 from meshlab.upstream.kube import KubeControlPlane
 from meshlab.xds.debounce import DebounceOptions
 from meshlab.xds.echo import start_backend
@@ -95,32 +95,13 @@ def test_istiods_debounced_pushes_are_what_the_simulator_predicts(istiods, setti
     assert istiods.kube.kubectl("-n", "mlburst", "get", "serviceentries", "-o", "name") == ""
 
 
-def grpc_service(name: str, port: int, backends: dict[str, int]) -> list[dict]:
-    """A ServiceEntry whose endpoints are the backends on loopback (labelled by version), and the
-    DestinationRule naming a subset per version."""
-    entry = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": name, "namespace": "mlgrpc"},
-             "spec": {"hosts": [f"{name}.example.com"], "location": "MESH_INTERNAL", "resolution": "STATIC",
-                      "ports": [{"number": port, "name": "grpc", "protocol": "GRPC"}],
-                      "endpoints": [{"address": "127.0.0.1", "ports": {"grpc": bound}, "labels": {"version": version}}
-                                    for version, bound in backends.items()]}}
-    rule = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": name, "namespace": "mlgrpc"},
-            "spec": {"host": f"{name}.example.com", "subsets": [{"name": v, "labels": {"version": v}} for v in backends]}}
-    return [entry, rule]
-
-
-def route(name: str, weights: dict[str, int]) -> dict:
-    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": name, "namespace": "mlgrpc"},
-            "spec": {"hosts": [f"{name}.example.com"],
-                     "http": [{"route": [{"destination": {"host": f"{name}.example.com", "subset": v}, "weight": w} for v, w in weights.items()]}]}}
-
-
 def test_grpcs_own_xds_client_calls_through_the_real_istiod_and_a_virtualservice_shifts_it(istiods, tmp_path):
     istiod = istiods.get(DEFAULTS)
     servers = {version: start_backend(f"greeter-{version}") for version in ("v1", "v2")}
     try:
         kube = istiods.kube
         kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mlgrpc"}}))
-        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(grpc_service("greeter", 7070, {v: port for v, (_, port) in servers.items()})))
+        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(loopback_service("greeter.example.com", "mlgrpc", 7070, {v: port for v, (_, port) in servers.items()})))
         settle(istiod, quiet_s=1.0)
         node, metadata = proxyless_node("client", "mlgrpc")
         port = int(istiod.xds_address.rsplit(":", 1)[1])
@@ -133,7 +114,8 @@ def test_grpcs_own_xds_client_calls_through_the_real_istiod_and_a_virtualservice
         assert sorted(chain[3].next_names) == sorted(f"127.0.0.1:{port}" for _, port in servers.values())
         before = run_clients(tmp_path / "bootstrap.json", target, 20)[0]
         assert {r.get("backend") for r in before} == {"greeter-v1", "greeter-v2"}, before[:3]
-        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(route("greeter", {"v1": 0, "v2": 100})))
+        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(loopback_service("greeter.example.com", "mlgrpc", 7070, {v: port for v, (_, port) in servers.items()},
+                                                                  {"v1": 0, "v2": 100})))
         settle(istiod, quiet_s=1.0)  # istiod has debounced the change and pushed it
         after = run_clients(tmp_path / "bootstrap.json", target, 20)[0]
         assert {r.get("backend") for r in after} == {"greeter-v2"}, after[:3]

@@ -19,14 +19,12 @@ from meshlab.intercept.compare import compare
 from meshlab.lab import Lab, PodSpec
 from meshlab.lab.spec import APP_PORT
 from meshlab.lab.state import read_state, state_dir
+from meshlab.upstream.istiod import PROGRAM_NAMES
 
 pytestmark = [pytest.mark.live, pytest.mark.upstream, pytest.mark.skipif(os.geteuid() != 0, reason="the live lab needs root here")]
 
-NAMES = ("kube-apiserver", "etcd", "kubectl", "pilot-discovery", "istioctl")
-
-
 def programs() -> dict[str, str]:
-    return {name: program_path(name) for name in NAMES}
+    return {name: program_path(name) for name in PROGRAM_NAMES}
 
 
 @pytest.fixture(scope="module")

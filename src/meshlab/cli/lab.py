@@ -60,7 +60,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _istiod_programs(args: argparse.Namespace) -> dict[str, str]:
     """The upstream programs a lab served by istiod runs, checked before anything is made."""
-    from meshlab.lab.istiod import PROGRAM_NAMES
+    from meshlab.upstream.istiod import PROGRAM_NAMES
     from meshlab.upstream import build
     from meshlab.upstream.versions import PROGRAMS
 

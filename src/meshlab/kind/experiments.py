@@ -26,7 +26,7 @@ from meshlab.kind import observe
 from meshlab.kind.cluster import KindCluster
 from meshlab.kind.manifests import service_entries
 from meshlab.xds.debounce import DebounceOptions
-from meshlab.xds.pushcount import EXPERIMENT_LABEL, DebounceResult, burst
+from meshlab.xds.pushcount import DEBOUNCED_PUSHES, EXPERIMENT_LABEL, EXPERIMENT_SELECTOR, DebounceResult, burst
 
 
 @dataclass
@@ -102,14 +102,13 @@ class KindIstiod:
         return observe.istiod_debounce(self.cluster)
 
     def debounced_pushes(self) -> int:
-        return int(observe.metric_value(observe.istiod_metrics(self.cluster), "pilot_debounce_time_count"))
+        return int(observe.metric_value(observe.istiod_metrics(self.cluster), DEBOUNCED_PUSHES))
 
     def apply(self, manifests: list[dict]) -> None:
         self.cluster.apply("apply ServiceEntries", manifests)
 
     def delete_experiment(self, namespace: str) -> None:
-        selector = ",".join(f"{k}={v}" for k, v in EXPERIMENT_LABEL.items())
-        self.cluster.kubectl("remove ServiceEntries", "-n", namespace, "delete", "serviceentries", "-l", selector, "--wait=true")
+        self.cluster.kubectl("remove ServiceEntries", "-n", namespace, "delete", "serviceentries", "-l", EXPERIMENT_SELECTOR, "--wait=true")
 
 
 def debounce_burst(cluster: KindCluster, namespace: str, count: int = 10, gap_ms: float = 0.0, quiet_s: float | None = None,

@@ -41,8 +41,6 @@ from meshlab.upstream.kube import KubeControlPlane
 from meshlab.xds.debounce import DebounceOptions
 
 INJECTION_LABEL = {"istio-injection": "enabled"}
-#: The upstream programs it runs.
-PROGRAM_NAMES = ("kube-apiserver", "etcd", "kubectl", "pilot-discovery", "istioctl")
 #: Where in the lab's state folder ``lab status`` finds the control plane's addresses.
 ADDRESSES = "istiod.json"
 

@@ -9,6 +9,7 @@ Every listener is on 127.0.0.1 at a port chosen here: plaintext xDS (Istio's 150
 /proc/PID/environ as the kind stage reads them from istiod's Deployment.
 
     IstiodError     a step failed; names it and what the program said
+    loopback_service  a service of servers on loopback as Istio objects: ServiceEntry, DestinationRule, VirtualService
     proxyless_node  the node id and metadata a proxyless gRPC client presents, as Istio's agent writes them
     Istiod       with Istiod(pilot_discovery, istioctl, kube, folder, debounce) as istiod: istiod.metrics(),
                  istiod.debounce(), istiod.xds_address; stopped by PID on exit; also the ``ObservedIstiod``
@@ -33,15 +34,37 @@ from meshlab.upstream.kube import KubeControlPlane, status_of
 from meshlab.upstream.run import run
 from meshlab.upstream.versions import ISTIO
 from meshlab.xds.debounce import DebounceOptions
-from meshlab.xds.pushcount import EXPERIMENT_LABEL
+from meshlab.xds.pushcount import DEBOUNCED_PUSHES, EXPERIMENT_SELECTOR
 
 NAMESPACE = "istio-system"
+#: The upstream programs a control plane of a real API server and istiod runs.
+PROGRAM_NAMES = ("kube-apiserver", "etcd", "kubectl", "pilot-discovery", "istioctl")
 #: istiod's own ports, named by the flag that sets each (pilot/cmd/pilot-discovery/app/cmd.go).
 PORTS = ("grpcAddr", "secureGRPCAddr", "httpsAddr", "monitoringAddr", "httpAddr")
 
 
 class IstiodError(RuntimeError):
     """istiod or a step setting it up failed; the message names the step and the program's words."""
+
+
+def loopback_service(host: str, namespace: str, port: int, backends: dict[str, int], weights: dict[str, int] | None = None) -> list[dict]:
+    """A gRPC service whose endpoints are servers on this host's loopback, as Istio's API says it: a
+    ServiceEntry (STATIC, one endpoint per backend, labelled ``version: <name>``), a DestinationRule with a
+    subset per version and, with ``weights``, a VirtualService splitting the traffic between subsets."""
+    meta = {"name": host.split(".")[0], "namespace": namespace}
+    documents = [
+        {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": meta,
+         "spec": {"hosts": [host], "location": "MESH_INTERNAL", "resolution": "STATIC",
+                  "ports": [{"number": port, "name": "grpc", "protocol": "GRPC"}],
+                  "endpoints": [{"address": "127.0.0.1", "ports": {"grpc": bound}, "labels": {"version": version}}
+                                for version, bound in backends.items()]}},
+        {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": meta,
+         "spec": {"host": host, "subsets": [{"name": version, "labels": {"version": version}} for version in backends]}}]
+    if weights is not None:
+        documents.append({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": meta,
+                          "spec": {"hosts": [host], "http": [{"route": [{"destination": {"host": host, "subset": version}, "weight": weight}
+                                                                         for version, weight in weights.items()]}]}})
+    return documents
 
 
 def proxyless_node(pod: str, namespace: str, ip: str = "127.0.0.1") -> tuple[str, dict]:
@@ -127,14 +150,13 @@ class Istiod(Daemons):
     waits = True
 
     def debounced_pushes(self) -> int:
-        return int(metric_value(self.metrics(), "pilot_debounce_time_count"))
+        return int(metric_value(self.metrics(), DEBOUNCED_PUSHES))
 
     def apply(self, manifests: list[dict]) -> None:
         self.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(manifests))
 
     def delete_experiment(self, namespace: str) -> None:
-        selector = ",".join(f"{key}={value}" for key, value in EXPERIMENT_LABEL.items())
-        self.kube.kubectl("-n", namespace, "delete", "serviceentries", "-l", selector, "--wait=true")
+        self.kube.kubectl("-n", namespace, "delete", "serviceentries", "-l", EXPERIMENT_SELECTOR, "--wait=true")
 
     def metrics(self) -> list[Sample]:
         """istiod's own /metrics on its monitoring port."""

@@ -32,6 +32,9 @@ from meshlab.xds.simulate import simulate_timeline
 
 #: What marks the experiment's ServiceEntries, so they are removed by label afterwards.
 EXPERIMENT_LABEL = {"meshlab.io/experiment": "debounce"}
+EXPERIMENT_SELECTOR = ",".join(f"{key}={value}" for key, value in EXPERIMENT_LABEL.items())
+#: The sample whose growth counts istiod's debounced pushes.
+DEBOUNCED_PUSHES = "pilot_debounce_time_count"
 
 #: A burst and spaced changes at Istio's defaults, then gaps just under and just over a 500 ms
 #: PILOT_DEBOUNCE_AFTER (kubectl's own run time, ~90 ms, varies by tens of ms: the gaps keep clear of

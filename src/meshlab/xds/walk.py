@@ -22,11 +22,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import json_format, struct_pb2
 
-PREFIX = "type.googleapis.com/envoy.config."
-TYPES = {"LDS": (f"{PREFIX}listener.v3.Listener", listener_pb2.Listener),
-         "RDS": (f"{PREFIX}route.v3.RouteConfiguration", route_pb2.RouteConfiguration),
-         "CDS": (f"{PREFIX}cluster.v3.Cluster", cluster_pb2.Cluster),
-         "EDS": (f"{PREFIX}endpoint.v3.ClusterLoadAssignment", endpoint_pb2.ClusterLoadAssignment)}
+from meshlab.xds.resources import TYPE_URLS
+
+#: The message of each type the chain walks, in the order a client asks.
+MESSAGES = {"LDS": listener_pb2.Listener, "RDS": route_pb2.RouteConfiguration, "CDS": cluster_pb2.Cluster,
+            "EDS": endpoint_pb2.ClusterLoadAssignment}
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ def walk(server: str, node_id: str, target: str, metadata: dict | None = None, t
     with grpc.insecure_channel(server) as channel:
         responses = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(iter(requests.get, None), timeout=timeout)
         names = [target]
-        for kind in TYPES:
-            type_url, message = TYPES[kind]
+        for kind, message in MESSAGES.items():
+            type_url = TYPE_URLS[kind]
             requests.put(discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=sorted(set(names))))
             response = next(responses)
             requests.put(discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=sorted(set(names)),
