@@ -386,12 +386,12 @@ if LIVE.available:
 # pilot-discovery istioctl`). In a cluster nobody runs `istioctl kube-inject`: the API server sends every
 # new pod to istiod's injection webhook before storing it. Here that happens for real with no cluster: etcd
 # and kube-apiserver v1.35.4 on loopback, istiod out of cluster with the chart's MutatingWebhookConfiguration
-# pointed at its webhook port, and a live lab registered as a kubelet would register it
-# (`meshlab.lab.istiod`: its Node with its kubelet version, its pods with their IPs, in a namespace
-# labelled `istio-injection=enabled`; `meshlab lab up --control-plane istiod` does the same from a shell).
-# Then the pod of section 1 is created with the real kubectl and read back: the API server stored it
-# injected. The lab then does what the injected istio-init does, applying meshlab's rendering of its
-# arguments in the pod.
+# pointed at its webhook port, and a live lab whose pods exist in the API server before the lab makes them,
+# as in Kubernetes (`meshlab.lab.istiod`: its Node with its kubelet version, each pod created in a namespace
+# labelled `istio-injection=enabled`, then its IP reported as a kubelet would; `meshlab lab up
+# --control-plane istiod` does the same from a shell). The lab's pod `web` came back injected, and the lab
+# made it as the injected istio-init asks, with meshlab's rendering of its arguments. Then the pod of
+# section 1 is created with the real kubectl and read back: the API server stored it injected too.
 
 # %% tags=["nbval-ignore-output"]
 import json
@@ -410,18 +410,18 @@ else:
     from meshlab.lab import Lab, PodSpec
     from meshlab.lab.istiod import LabIstiod
 
-    with Lab("ml02i").up([PodSpec("web", k8s_namespace="default")]) as lab, \
-            LabIstiod(lab, {name: program.path for name, program in CONTROL_PLANE.items()}) as plane:
+    paths = {name: program.path for name, program in CONTROL_PLANE.items()}
+    with LabIstiod(Lab("ml02i"), paths).up([PodSpec("web", k8s_namespace="default")]) as plane:
         plane.kube.kubectl("create", "-f", "-", stdin=yaml.safe_dump(PLAIN_POD))
         stored = json.loads(plane.kube.kubectl("-n", "default", "get", "pod", "reviews", "-o", "json"))
-        web_rules, web_kernel = plane.injected_rules("web"), lab.iptables_save("web")
+        web_rules, web_kernel = plane.injected_rules("web"), plane.lab.iptables_save("web")
     print(fit(f"kubectl create, then get: init containers "
               f"{[(c['name'], c.get('restartPolicy', '-')) for c in stored['spec']['initContainers']]}, "
               f"containers {[c['name'] for c in stored['spec']['containers']]}"))
-    webhook_args, webhook_env = observe.init_container(stored)
+    webhook_args, _ = observe.init_container(stored)
     print("  istio-init runs:")
     print(command(webhook_args))
-    same = INJECTED is not None and observe.capture_config_from_init(webhook_args, webhook_env) == INJECTED
+    same = INJECTED is not None and observe.injected_capture(stored) == INJECTED
     print("  the same capture as istioctl kube-inject's in section 1:", same)
     beyond = compare(build_rules(PodSpec("web").capture).restore_text(4), web_rules)
     print("pod web, injected: its rules beyond those of the lab's default sidecar pod:")

@@ -183,77 +183,88 @@ assert nacks[0]["type"] == "CDS" and records[-1]["backend"] == "v2", "CDS was re
 greeter.close()
 
 # %% [markdown]
-# ## 6 · The same client, the real istiod
+# ## 6 · The same client, the real istiod, in a pod
 #
-# **Stage: upstream** (Go; `meshlab upstream install kube-apiserver etcd kubectl pilot-discovery istioctl`).
-# istiod runs out of cluster against a real Kubernetes API server on loopback (etcd and kube-apiserver
-# v1.35.4, no nodes; chapter 06 §7 says how). The service is a ServiceEntry whose two endpoints are the
-# backends on loopback, labelled v1 and v2; a DestinationRule names a subset per label and a
-# VirtualService weights them, all written with the real kubectl. The client's bootstrap is what Istio's
-# agent writes for a proxyless pod (pkg/istio-agent/grpcxds/grpc_bootstrap.go): node id
+# **Stage: upstream and live, as root** (Go; `meshlab upstream install kube-apiserver etcd kubectl
+# pilot-discovery istioctl`). istiod runs out of cluster against a real Kubernetes API server (etcd and
+# kube-apiserver v1.35.4, no kubelet; chapter 06 §7 says how), and the live lab's pods are its pods: the lab
+# creates each Pod with the real kubectl before it makes the pod, and reports its IP as a kubelet would
+# (`meshlab.lab.istiod`). Three pods in namespace `shop`, all proxyless: `client`, and `greet1` and
+# `greet2`, gRPC servers answering with their names, labelled `version: v1` and `v2` behind a Service
+# `greeter` (port named `grpc`). A pod annotated `inject.istio.io/templates: grpc-agent` comes back from the
+# API server with Istio's proxyless template: an `istio-proxy` container that runs pilot-agent without
+# Envoy, `GRPC_XDS_BOOTSTRAP` set in the app, and no istio-init (no traffic is captured).
+#
+# That agent writes the client's bootstrap (pkg/istio-agent/grpcxds/grpc_bootstrap.go): node id
 # `sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`, metadata `GENERATOR: grpc` (istiod then answers
-# with its gRPC generator), the pod's namespace and its ProxyConfig. The target is `xds:///HOST:PORT`, the
-# listener name istiod builds for each service port. `istioctl proxy-status` then asks istiod, over TLS on
-# its 15012 and with a service-account token istiod has the API server review, which proxies it serves.
+# with its gRPC generator), the pod's namespace and ProxyConfig, and as the server its own Unix socket
+# `./etc/istio/proxy/XDS`, which it relays to istiod. The lab writes the same bootstrap and runs that socket
+# as a byte relay on the host (`meshlab.lab.xdsrelay`): istiod listens on the host's loopback, which no pod
+# reaches, and a socket is a file both sides can open. The target is `xds:///HOST:PORT`, the listener name
+# istiod builds for each service port. A DestinationRule names a subset per version and a VirtualService
+# weights them, written with the real kubectl; `istioctl proxy-status` then asks istiod, over TLS on its
+# 15012 and with a service-account token istiod has the API server review, which proxies it serves.
 
 # %% tags=["nbval-ignore-output"]
 import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import yaml
 
+from meshlab import doctor
+from meshlab.lab import Lab, PodSpec
 from meshlab.upstream import build
-from meshlab.upstream.istiod import PROGRAM_NAMES
+from meshlab.upstream.istiod import PROGRAM_NAMES, version_routing
 from meshlab.upstream.versions import PROGRAMS
-from meshlab.xds.echo import start_backend
 from meshlab.xds.pushcount import settle
 from meshlab.xds.walk import walk
 
 CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in PROGRAM_NAMES}
 MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]
-HOST, NAMESPACE = "greeter.example.com", "shop"
+NAMESPACE, HOST = "shop", "greeter.shop.svc.cluster.local"
+TARGET = f"{HOST}:7070"
 REAL = {}
-if MISSING:
-    print(f"upstream stage: {', '.join(MISSING)} not built here (meshlab upstream install {' '.join(MISSING)})")
-    assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1", "the upstream stage is required here"
+if MISSING or not (doctor.check_live().available and os.geteuid() == 0):
+    print(f"needs the upstream stage ({', '.join(MISSING) or 'built'}) and the live stage as root: nothing run here")
+    assert os.environ.get("MESHLAB_REQUIRE_UPSTREAM") != "1" or os.environ.get("MESHLAB_REQUIRE_LIVE") != "1"
 else:
-    from meshlab.upstream.istiod import Istiod, loopback_service, proxyless_node
-    from meshlab.upstream.kube import KubeControlPlane
+    from meshlab.lab.istiod import LabIstiod
 
-    NODE, METADATA = proxyless_node("client", NAMESPACE)
-    print("node id:", NODE)
-    print(fit(f"metadata: {json.dumps(METADATA)}"))
-
-    paths = {name: program.path for name, program in CONTROL_PLANE.items()}
-    folder = Path(tempfile.mkdtemp(prefix="meshlab-istiod-"))
-    backends = {v: start_backend(v) for v in ("v1", "v2")}
-    ports = {v: port for v, (_, port) in backends.items()}
-    with KubeControlPlane(paths["kube-apiserver"], paths["etcd"], paths["kubectl"], folder / "kube") as kube, \
-            Istiod(paths["pilot-discovery"], paths["istioctl"], kube, folder / "istiod") as istiod:
-        kube.kubectl("create", "namespace", NAMESPACE)
-        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(loopback_service(HOST, NAMESPACE, 7070, ports, {"v1": 75, "v2": 25})))
-        settle(istiod, quiet_s=1.0)  # istiod has debounced the change and pushed it
-        bootstrap(int(istiod.xds_address.rsplit(":", 1)[1]), NODE, folder / "bootstrap.json", METADATA)
-        REAL["chain"] = walk(istiod.xds_address, NODE, f"{HOST}:7070", METADATA)
-        (REAL["weighted"],) = run_clients(folder / "bootstrap.json", [f"{HOST}:7070"], 1000)
-        kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(loopback_service(HOST, NAMESPACE, 7070, ports, {"v1": 0, "v2": 100})[2:]))
-        settle(istiod, quiet_s=1.0)
-        (client,) = run_clients(folder / "bootstrap.json", [f"{HOST}:7070"], 40, interval_ms=50, wait=False)
+    pods = [PodSpec("client", sidecar=False, proxyless=True, k8s_namespace=NAMESPACE, ports=()),
+            *(PodSpec(f"greet{n}", sidecar=False, proxyless=True, k8s_namespace=NAMESPACE, app="grpc", ports=(7070,),
+                      labels={"version": f"v{n}"}) for n in (1, 2))]
+    with LabIstiod(Lab("ml05i"), {name: program.path for name, program in CONTROL_PLANE.items()}).up(pods) as plane:
+        plane.add_service("greeter", 7070, ["greet1", "greet2"], target_port=7070, protocol="grpc")
+        route = version_routing(HOST, NAMESPACE, ["v1", "v2"], {"v1": 75, "v2": 25})
+        plane.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(route))
+        settle(plane.istiod, quiet_s=1.0)  # istiod has debounced the changes and pushed them
+        stored, in_client = plane.pod("client"), plane.lab.pod("client").namespace.argv
+        BOOT = json.loads(plane.bootstrap_path("client").read_text())
+        NODE = BOOT["node"]
+        REAL["chain"] = walk(BOOT["xds_servers"][0]["server_uri"], NODE["id"], TARGET, NODE["metadata"])
+        (REAL["weighted"],) = run_clients(plane.bootstrap_path("client"), [TARGET], 1000, within=in_client)
+        shift = version_routing(HOST, NAMESPACE, ["v1", "v2"], {"v1": 0, "v2": 100})[1]  # the VirtualService alone
+        plane.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(shift))
+        settle(plane.istiod, quiet_s=1.0)
+        (client,) = run_clients(plane.bootstrap_path("client"), [TARGET], 40, interval_ms=50, wait=False, within=in_client)
         time.sleep(1.0)  # connected and calling
-        status = istiod.proxy_status()  # over TLS, with a service-account token istiod reviews
+        status = plane.istiod.proxy_status()  # over TLS, with a service-account token istiod reviews
         (REAL["shifted"],) = collect([client])
-    for server, _ in backends.values():
-        server.stop(grace=None)
-    shutil.rmtree(folder)  # the client's bootstrap file
+        pod_ips = {name: pod.ip for name, pod in plane.lab.pods.items()}
+    containers = {c["name"]: c for c in stored["spec"]["containers"]}
+    print("pod client from the API server: containers", list(containers), "| init containers",
+          [c["name"] for c in stored["spec"].get("initContainers", [])])
+    print(fit(f"  app env: {({e['name']: e['value'] for e in containers['app'].get('env', []) if 'value' in e})}"))
+    print("bootstrap: node id", NODE["id"])
+    print(fit(f"  server_uri {BOOT['xds_servers'][0]['server_uri']}, metadata {json.dumps(NODE['metadata'])}"))
     for label in ("weighted", "shifted"):
         print(f"{label}: {len(REAL[label])} calls:", dict(Counter(r.get("backend") or r.get("error") for r in REAL[label])))
     print(status)
     weighted, shifted = (Counter(r.get("backend") for r in REAL[label]) for label in ("weighted", "shifted"))
-    assert 0.70 <= weighted["v1"] / 1000 <= 0.80 and set(shifted) == {"v2"}, "the client follows istiod's routes"
+    assert "istio-proxy" in containers and "initContainers" not in stored["spec"], "the grpc-agent template: an agent, no istio-init"
+    assert 0.70 <= weighted["greet1"] / 1000 <= 0.80 and set(shifted) == {"greet2"}, "the client follows istiod's routes"
     assert [line.split()[0] for line in status.splitlines()[1:]] == [f"client.{NAMESPACE}"], "istiod lists the client"
+    assert sorted(REAL["chain"][-1].next_names) == sorted(f"{pod_ips[name]}:7070" for name in ("greet1", "greet2"))
 
 # %% [markdown]
 # The chain the client walked, asked of both control planes for the same two backends weighted 75/25
@@ -271,7 +282,7 @@ if REAL:
     ours = walk(f"127.0.0.1:{greeter.port}", "meshlab-client", "greeter")
     greeter.close()
     for real, mine in zip(REAL["chain"], ours):
-        print(f"{real.kind}  istiod:  {', '.join(real.names)}")
+        print(f"{real.kind}  istiod:  {real.names[0]}" + "".join(f"\n              {name}" for name in real.names[1:]))
         print(f"     meshlab: {', '.join(mine.names)}")
     assert [step.kind for step in REAL["chain"]] == [step.kind for step in ours] == ["LDS", "RDS", "CDS", "EDS"]
     assert REAL["chain"][0].names == (f"{HOST}:7070",) and REAL["chain"][1].names == (f"outbound|7070||{HOST}",)
@@ -282,9 +293,11 @@ if REAL:
 #
 # Sections 1-4 run on the **model** stage (resources built and printed, no network). Section 5 runs
 # **live**: a real ADS server and gRPC's real xDS client, on loopback. Section 6 runs on the **upstream**
-# stage: the same client against istiod itself, whose configuration the real kubectl writes into a real API
-# server. On the **kind** stage, Istio's proxyless gRPC (`inject.istio.io/templates: grpc-agent`) uses the
-# same protocol with istiod in a cluster.
+# and **live** stages, as root: the same client in a lab pod, against istiod itself, whose configuration the
+# real kubectl writes into a real API server and whose injector gave the pod Istio's `grpc-agent` template.
+# What is not Istio's there: the pods are network namespaces (no kubelet, no containers), and the agent's
+# xDS socket is a byte relay rather than pilot-agent's gRPC proxy. On the **kind** stage, the same template
+# runs the real agent in a cluster.
 #
 # ## What to remember
 #

@@ -44,7 +44,7 @@ def main() -> int:
     pod["spec"].update(RUNNING)
     pod["status"] = STATUS
     (DATA / "pod-httpbin-sidecar.json").write_text(json.dumps(pod, indent=1) + "\n")
-    config = observe.capture_config_from_init(*observe.init_container(pod))
+    config = observe.injected_capture(pod)
     with IstioIptables(build.install(PROGRAMS["pilot-agent"]).path, "mlrec") as real:
         applied = real.apply(config)
     if applied.returncode != 0:

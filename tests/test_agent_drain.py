@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from meshlab.agent.drain import DrainSettings, active_connections, drain_path, drain_timeline, go_duration
+from meshlab.agent.drain import DrainSettings, active_connections, drain_path, drain_timeline
 
 #: Envoy's admin /stats?usedonly&filter=downstream_cx_active$ (text: "name: value" lines)
 STATS = """http.inbound_0.0.0.0_8080.downstream_cx_active: 4
@@ -52,17 +52,6 @@ def test_long_lived_connections_hold_the_drain_until_the_grace_period():
 def test_the_count_is_per_listener_without_workers_internal_or_istios_own_listeners():
     assert active_connections(STATS) == 3  # 15006's 2 + 15001's 1
     assert active_connections("") == -1
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("5s", 5.0), ("500ms", 0.5), ("1m30s", 90.0), ("0s", 0.0)])
-def test_go_durations_are_read(text, seconds):
-    assert go_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["5", "five seconds", "", "5s extra"])
-def test_a_bad_duration_is_refused_with_an_example(text):
-    with pytest.raises(ValueError, match="Go duration such as 5s"):
-        go_duration(text)
 
 
 def test_a_negative_duration_is_refused():

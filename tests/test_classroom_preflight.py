@@ -99,9 +99,9 @@ def test_what_a_chapter_uses_is_what_its_text_says(parts):
 
 def test_loopback_only_parts_need_no_live_stage(parts):
     by_name = {part.name: part for part in parts}
-    # chapter 05's and lab 11's live sections run on loopback (gRPC, the MetaProtocol proxy): no root, no namespaces;
-    # chapter 05's last section runs istiod itself, on the upstream stage
-    assert by_name["chapter 05"].stages == ("upstream",) and by_name["lab 11"].stages == ()
+    # lab 11's live section runs on loopback (the MetaProtocol proxy): no root, no namespaces; chapter 05's does too,
+    # but its last section runs istiod itself (upstream) serving a live lab's pods
+    assert by_name["chapter 05"].stages == ("live", "upstream") and by_name["lab 11"].stages == ()
     assert by_name["lab 02"].stages == ("live",), "lab 02's check_live starts a live lab (meshlab.check.lab02)"
 
 

@@ -82,15 +82,9 @@ def test_a_malformed_metrics_line_is_named():
         observe.parse_prometheus('# TYPE x counter\npilot_xds_pushes{type="cds"}\n')
 
 
-@pytest.mark.parametrize(("text", "ms"), [("100ms", 100), ("10s", 10_000), ("1.5s", 1500), ("1m30s", 90_000), ("250us", 0.25), ("0", 0), ("2h", 7_200_000)])
-def test_go_durations(text, ms):
-    assert observe.go_duration_ms(text) == pytest.approx(ms)
-
-
-@pytest.mark.parametrize("text", ["100", "ms", "1d", "1s5", "-1s", ""])
-def test_bad_go_durations_are_refused(text):
-    with pytest.raises(observe.ObservationError, match="not a Go duration"):
-        observe.go_duration_ms(text)
+def test_a_bad_debounce_duration_is_named_with_its_variable():
+    with pytest.raises(observe.ObservationError, match="PILOT_DEBOUNCE_MAX: '1d' is not a Go duration"):
+        observe.debounce_from_env({"PILOT_DEBOUNCE_MAX": "1d"})
 
 
 def test_debounce_settings_come_from_istiods_deployment_with_istios_defaults_for_the_rest():

@@ -9,19 +9,28 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections import Counter
 
 import pytest
+import yaml
 from live.host import cleanup_after_kill_9
 from upstream_programs import program_path
 
 from meshlab.intercept import build_rules
 from meshlab.intercept.compare import compare
+from meshlab.kind.observe import injected_capture
 from meshlab.lab import Lab, PodSpec
+from meshlab.lab.netns import LabError
 from meshlab.lab.spec import APP_PORT
 from meshlab.lab.state import read_state, state_dir
 from meshlab.upstream.istiod import PROGRAM_NAMES
 
 pytestmark = [pytest.mark.live, pytest.mark.upstream, pytest.mark.skipif(os.geteuid() != 0, reason="the live lab needs root here")]
+
+GRPC_PORT = 7070
+GREETER = "greeter.grpc.svc.cluster.local"
+
 
 def programs() -> dict[str, str]:
     return {name: program_path(name) for name in PROGRAM_NAMES}
@@ -32,17 +41,20 @@ def plane():
     from meshlab.lab.istiod import LabIstiod
 
     specs = [PodSpec("web", k8s_namespace="shop", service_account="web", labels={"version": "v1"}),
-             PodSpec("client", k8s_namespace="shop"), PodSpec("plain", sidecar=False, k8s_namespace="legacy")]
-    with Lab("mlist").up(specs) as lab:
-        lab.add_service("web", 80, ["web"])
-        with LabIstiod(lab, programs()) as registered:
-            yield registered
+             PodSpec("client", k8s_namespace="shop"), PodSpec("plain", sidecar=False, k8s_namespace="legacy"),
+             PodSpec("grpcc", sidecar=False, proxyless=True, k8s_namespace="grpc", ports=()),
+             *(PodSpec(f"greet{n}", sidecar=False, proxyless=True, k8s_namespace="grpc", app="grpc", ports=(GRPC_PORT,),
+                       labels={"version": f"v{n}"}) for n in (1, 2))]
+    with LabIstiod(Lab("mlist"), programs()).up(specs) as registered:
+        registered.add_service("web", 80, ["web"])
+        registered.add_service("greeter", GRPC_PORT, ["greet1", "greet2"], target_port=GRPC_PORT, protocol="grpc")
+        yield registered
 
 
 def test_the_lab_pods_are_stored_with_their_ips_and_running(plane):
     stored = json.loads(plane.kube.kubectl("get", "pods", "-A", "-o", "json"))["items"]
     seen = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in stored}
-    assert set(seen) == {("shop", "web"), ("shop", "client"), ("legacy", "plain")}
+    assert set(seen) == {("shop", "web"), ("shop", "client"), ("legacy", "plain"), ("grpc", "grpcc"), ("grpc", "greet1"), ("grpc", "greet2")}
     for name, pod in plane.lab.pods.items():
         status = seen[(pod.k8s_namespace, name)]["status"]
         assert (status["phase"], status["podIP"]) == ("Running", pod.ip)
@@ -50,6 +62,7 @@ def test_the_lab_pods_are_stored_with_their_ips_and_running(plane):
     namespaces = json.loads(plane.kube.kubectl("get", "namespaces", "-o", "json"))["items"]
     labels = {n["metadata"]["name"]: n["metadata"].get("labels", {}) for n in namespaces}
     assert labels["shop"].get("istio-injection") == "enabled" and "istio-injection" not in labels["legacy"]
+    assert labels["grpc"].get("istio-injection") == "enabled"
 
 
 def test_the_api_server_has_istiods_webhook_inject_the_sidecar_pods_only(plane):
@@ -67,6 +80,9 @@ def test_the_api_server_has_istiods_webhook_inject_the_sidecar_pods_only(plane):
 
 def test_the_pod_holds_the_rules_the_injected_istio_init_asks_for(plane):
     injected = plane.injected_rules("web")
+    # made with them (the lab's state says so), not with the lab's default sidecar rules
+    saved = {pod["name"]: pod for pod in read_state(plane.lab.state_dir).pods}
+    assert saved["web"]["capture"] == injected_capture(plane.pod("web")).istio_fields() != PodSpec("web").capture.istio_fields()
     differences = compare(injected, plane.lab.iptables_save("web"))
     assert differences == [], "\n".join(map(str, differences))
     # what the injector asks for beyond the lab's own default sidecar pod: the proxy's ports stay reachable
@@ -77,10 +93,9 @@ def test_the_pod_holds_the_rules_the_injected_istio_init_asks_for(plane):
 
 
 def test_istios_own_istio_iptables_renders_the_injected_arguments_as_meshlab_does(plane):
-    from meshlab.kind.observe import capture_config_from_init, init_container
     from meshlab.upstream.iptables import IstioIptables, meshlab_rendering
 
-    capture = capture_config_from_init(*init_container(plane.pod("web")))
+    capture = injected_capture(plane.pod("web"))
     with IstioIptables(program_path("pilot-agent"), "mlisu") as real:
         theirs = real.dry_run(capture)
     assert theirs.returncode == 0 and theirs.text == meshlab_rendering(capture)
@@ -101,7 +116,7 @@ def test_istiod_serves_the_labs_service_with_the_pods_endpoints(plane):
 def test_a_control_plane_killed_with_its_python_is_removed_by_cleanup():
     names = json.dumps(programs())
     cleanup_after_kill_9(f"from meshlab.lab import Lab\nfrom meshlab.lab.istiod import LabIstiod\n"
-                         f"lab = Lab('mlisk').up(1)\nLabIstiod(lab, {names}).__enter__()", "mlisk")
+                         f"LabIstiod(Lab('mlisk'), {names}).up(1)", "mlisk")
 
 
 def meshlab(*args: str) -> subprocess.CompletedProcess:
@@ -140,3 +155,39 @@ def test_the_cli_refuses_istiod_with_the_ebpf_datapath_and_makes_nothing():
 def test_the_lab_nodes_are_registered_with_the_kubelet_version_istiods_injector_reads(plane):
     nodes = json.loads(plane.kube.kubectl("get", "nodes", "-o", "json"))["items"]
     assert [(n["metadata"]["name"], n["status"]["nodeInfo"]["kubeletVersion"]) for n in nodes] == [("mlist-node0", "v1.35.4")]
+
+
+def test_a_proxyless_pod_gets_istios_grpc_agent_template_no_rules_and_the_agents_bootstrap(plane):
+    stored = plane.pod("grpcc")
+    containers = {c["name"]: c for c in stored["spec"]["containers"]}
+    assert list(containers) == ["app", "istio-proxy"] and "initContainers" not in stored["spec"]
+    assert {e["name"]: e.get("value") for e in containers["app"]["env"]}["GRPC_XDS_BOOTSTRAP"] == "/etc/istio/proxy/grpc-bootstrap.json"
+    assert {e["name"]: e.get("value") for e in containers["istio-proxy"]["env"]}["ISTIO_META_GENERATOR"] == "grpc"
+    assert "ISTIO_" not in plane.lab.iptables_save("grpcc")
+    boot = json.loads(plane.bootstrap_path("grpcc").read_text())
+    assert boot["node"]["id"] == f"sidecar~{plane.lab.pod('grpcc').ip}~grpcc.grpc~grpc.svc.cluster.local"
+    assert boot["xds_servers"][0]["server_uri"] == f"unix://{plane.agent_folder('grpcc') / 'XDS'}"
+    with pytest.raises(LabError, match="pod web is not proxyless"):
+        plane.bootstrap_path("web")
+
+
+def test_a_proxyless_client_in_a_pod_follows_istiods_routes_to_the_pods_behind_the_service(plane):
+    from meshlab.upstream.istiod import version_routing
+    from meshlab.xds.harness import collect, run_clients
+    from meshlab.xds.pushcount import settle
+
+    in_pod, target = plane.lab.pod("grpcc").namespace.argv, f"{GREETER}:{GRPC_PORT}"
+    for weights in ({"v1": 75, "v2": 25}, {"v1": 0, "v2": 100}):
+        plane.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(version_routing(GREETER, "grpc", ["v1", "v2"], weights)))
+        settle(plane.istiod, quiet_s=1.0)
+        (client,) = run_clients(plane.bootstrap_path("grpcc"), [target], 400, interval_ms=2, wait=False, within=in_pod)
+        time.sleep(0.5)
+        status = plane.istiod.proxy_status()
+        (records,) = collect([client])
+        answered = Counter(r.get("backend") or r.get("error") for r in records)
+        # istiod serves the pod's client by its node id; the sidecar pods have no proxy here (meshlab's stands in)
+        assert [line.split()[0] for line in status.splitlines()[1:]] == ["grpcc.grpc"]
+        if weights["v1"]:
+            assert set(answered) == {"greet1", "greet2"} and 0.65 <= answered["greet1"] / 400 <= 0.85, answered
+        else:
+            assert answered == {"greet2": 400}

@@ -28,10 +28,11 @@ from pathlib import Path
 
 from meshlab.agent.bootstrap import ADMIN_PORT, ENVOY_PROMETHEUS_PORT, ENVOY_STATUS_PORT, STATUS_PORT, ProxyNode, bootstrap_json
 from meshlab.agent.dns import DNS_PORT, DnsProxy, LookupTable, NameInfo, resolv_conf
-from meshlab.agent.drain import CHECK_INTERVAL, DrainSettings, active_connections, after_check, drain_path, go_duration
+from meshlab.agent.drain import CHECK_INTERVAL, DrainSettings, active_connections, after_check, drain_path
 from meshlab.agent.metrics import prometheus_target
 from meshlab.agent.sds import SdsServer, WorkloadSecrets
 from meshlab.agent.status import ProxyAdmin, StatusServer
+from meshlab import goduration
 from meshlab.filewatch import ChangedFile
 
 
@@ -122,7 +123,7 @@ async def _run(args: argparse.Namespace) -> int:
     (config / "envoy-rev.json").write_text(bootstrap_json(node))
     settings = DrainSettings(termination_drain_duration=args.termination_drain_duration,
                              exit_on_zero_active_connections=os.environ.get("EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "false").lower() == "true",
-                             minimum_drain_duration=go_duration(os.environ.get("MINIMUM_DRAIN_DURATION", "5s")))
+                             minimum_drain_duration=goduration.seconds(os.environ.get("MINIMUM_DRAIN_DURATION", "5s")))
     proxy = ProxyAdmin(admin_port=args.admin_port, prometheus_port=args.prometheus_port)
     try:
         probers = json.loads(os.environ.get("ISTIO_KUBE_APP_PROBERS") or "{}")

@@ -17,12 +17,10 @@ ProxyConfig docs (istio.io/api mesh/v1alpha1/proxy.proto terminationDrainDuratio
     active_connections  Envoy's ``/stats?usedonly&filter=downstream_cx_active$`` text -> the count the agent uses
     drain_timeline  settings + the proxy's active connections over time -> when the proxy is ended, and why
     after_check     one active-connections check -> end now (and why) or keep waiting
-    go_duration     "5s", "500ms", "1m30s" -> seconds
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -103,11 +101,3 @@ def after_check(count: int | None, failures: int) -> tuple[str | None, int]:
     if count == 0:
         return "no active connections: proxy killed", 0
     return None, 0
-
-
-def go_duration(text: str) -> float:
-    """A Go duration as Istio's env vars take them ("5s", "1m30s", "500ms") -> seconds."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    if not text or "".join(number + unit for number, unit in parts) != text:
-        raise ValueError(f"duration {text!r}: expected a Go duration such as 5s, 500ms or 1m30s")
-    return sum(float(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit] for number, unit in parts)

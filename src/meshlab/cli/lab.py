@@ -41,15 +41,13 @@ def _up(args: argparse.Namespace) -> int:
         raise UsageError("--dataplane gives each pod's sidecar its HTTP side and an agent: it needs --proxy-mode sidecar")
     programs = _istiod_programs(args) if args.control_plane == "istiod" else None
     pods = [PodSpec(f"pod{i}", node=i % args.nodes, dataplane=args.dataplane) for i in range(args.pods)]
-    lab = Lab(args.prefix).up(pods, nodes=args.nodes, proxy_mode=args.proxy_mode, datapath=args.datapath, collector=args.collector)
-    if programs is not None:
+    options = {"nodes": args.nodes, "proxy_mode": args.proxy_mode, "datapath": args.datapath, "collector": args.collector}
+    if programs is None:
+        Lab(args.prefix).up(pods, **options)
+    else:  # its control plane outlives this command: `lab down` stops it
         from meshlab.lab.istiod import LabIstiod
 
-        try:
-            LabIstiod(lab, programs).__enter__()  # it outlives this command: `lab down` stops it
-        except BaseException:
-            lab.down()
-            raise
+        LabIstiod(Lab(args.prefix), programs).up(pods, **options)
     proxies = "a sidecar each" if args.proxy_mode == "sidecar" else "one proxy per node"
     extras = (", HTTP side and pilot-agent in every pod" if args.dataplane else "") + (", a telemetry collector" if args.collector else "")
     extras += ", served by the real istiod (its kubeconfig: `meshlab lab status`)" if programs is not None else ""

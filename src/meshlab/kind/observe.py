@@ -6,9 +6,9 @@ Parsers (pure, tested on recorded text):
                                   Istio 1.25+'s format ("Final iptables state (IPv4):") or 1.24's
                                   ("Running command (...): iptables-save" then "Command output:")
     capture_config_from_init      the CaptureConfig for an istio-init container's args and env
+    injected_capture              the same, read from an injected pod's istio-init
     parse_prometheus              Prometheus text exposition -> samples
     metric_value                  the sum of a metric's samples matching some labels
-    go_duration_ms                "100ms", "1m30s" -> milliseconds (istiod's env format)
     debounce_from_deployment      istiod's DebounceOptions from its Deployment (env, else Istio's defaults)
     debounce_from_env             the same from an environment (a process's /proc/PID/environ)
     parse_table                   a column table such as ``istioctl proxy-status`` prints
@@ -26,6 +26,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from meshlab import goduration
 from meshlab.intercept import flags
 from meshlab.intercept.config import CaptureConfig, ConfigError
 from meshlab.kind.cluster import KindCluster
@@ -158,21 +159,6 @@ def metric_value(samples: list[Sample], name: str, **labels: str) -> float:
     return sum(s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()) and not math.isnan(s.value))
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
-
-
-def go_duration_ms(text: str) -> float:
-    """A Go duration (``time.ParseDuration``: "100ms", "1.5s", "1m30s") in milliseconds."""
-    value = text.strip()
-    if value == "0":
-        return 0.0
-    parts = _DURATION_PART.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise ObservationError(f"{text!r} is not a Go duration such as 100ms, 1.5s or 1m30s")
-    return sum(float(number) * _UNIT_MS[unit] for number, unit in parts)
-
-
 def debounce_from_deployment(deployment: dict) -> DebounceOptions:
     """istiod's debounce settings: its ``discovery`` container's env, Istio's defaults for the rest."""
     containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
@@ -185,12 +171,21 @@ def debounce_from_deployment(deployment: dict) -> DebounceOptions:
 def debounce_from_env(env: dict[str, str]) -> DebounceOptions:
     """istiod's debounce settings from its environment, Istio's defaults for what it does not set."""
     defaults = DebounceOptions()
-    after = go_duration_ms(env["PILOT_DEBOUNCE_AFTER"]) if "PILOT_DEBOUNCE_AFTER" in env else defaults.debounce_after_ms
-    most = go_duration_ms(env["PILOT_DEBOUNCE_MAX"]) if "PILOT_DEBOUNCE_MAX" in env else defaults.debounce_max_ms
+    after = _milliseconds(env, "PILOT_DEBOUNCE_AFTER", defaults.debounce_after_ms)
+    most = _milliseconds(env, "PILOT_DEBOUNCE_MAX", defaults.debounce_max_ms)
     eds = env.get("PILOT_ENABLE_EDS_DEBOUNCE", str(defaults.enable_eds_debounce)).strip().lower()
     if eds not in ("true", "false", "1", "0"):
         raise ObservationError(f"PILOT_ENABLE_EDS_DEBOUNCE={eds!r} is not a boolean")
     return DebounceOptions(after, most, eds in ("true", "1"))
+
+
+def _milliseconds(env: dict[str, str], name: str, default: float) -> float:
+    if name not in env:
+        return default
+    try:
+        return goduration.seconds(env[name].strip()) * 1000
+    except ValueError as error:
+        raise ObservationError(f"{name}: {error}") from None
 
 
 def parse_table(text: str) -> list[dict[str, str]]:
@@ -228,6 +223,11 @@ def init_container(pod_object: dict) -> tuple[list[str], dict[str, str]]:
             env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
             return list(container.get("args", [])), env
     raise ObservationError("the pod has no istio-init container: not injected, or istio-cni writes its rules")
+
+
+def injected_capture(pod_object: dict) -> CaptureConfig:
+    """What the injected pod's istio-init will capture: its args and env as a CaptureConfig."""
+    return capture_config_from_init(*init_container(pod_object))
 
 
 def init_log(cluster: KindCluster, namespace: str, name: str) -> str:

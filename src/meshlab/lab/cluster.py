@@ -28,6 +28,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -39,7 +40,7 @@ from meshlab.lab.admin import ADMIN_PORT
 from meshlab.lab.client import Reply, local_http, send
 from meshlab.lab.composition import Composition
 from meshlab.lab.netns import Host, LabError, LabUsageError, NetNS
-from meshlab.lab.processes import ProcessRecord, stop
+from meshlab.lab.processes import ProcessRecord, record, stop
 from meshlab.lab.spec import (APP_PORT, COLLECTOR_POD, COLLECTOR_PORT, DATAPATHS, DEFAULT_PREFIX, FIRST_POD_HOST, LOG_ROLES, MAX_NODES, MAX_PODS, PROXY_MODES,
                               SERVICE_NETWORK, SIDECAR_GID, SIDECAR_UID, Pod, PodSpec, capture_for)
 from meshlab.lab.state import LabState, read_state
@@ -62,7 +63,7 @@ class Lab(Composition):
 
     # -- life cycle ------------------------------------------------------------------------
     def up(self, pods: int | list[PodSpec] = 2, down_at_exit: bool = False, nodes: int = 1, proxy_mode: str = "sidecar", datapath: str = "iptables",
-           collector: bool = False) -> Lab:
+           collector: bool = False, admit: Callable[[list[PodSpec]], list[PodSpec]] | None = None) -> Lab:
         """Create the nodes and pods, apply the rules, start apps and proxies; undo everything on failure.
 
         ``pods`` is a count (spread over the nodes in turn) or PodSpecs. ``proxy_mode`` "sidecar"
@@ -73,7 +74,11 @@ class Lab(Composition):
         ``down_at_exit`` stops the lab when this Python process exits (for notebooks, whose cells
         cannot share a ``with`` block); the CLI leaves it off, since its lab outlives the command.
         ``collector`` adds a pod ``collector`` running a telemetry collector (Envoy's ALS and OTLP on
-        4317), where the data-plane pods' access logs and spans can go (``meshlab.lab.proxyconfig``)."""
+        4317), where the data-plane pods' access logs and spans can go (``meshlab.lab.proxyconfig``).
+        ``admit``, if given, sees the pods' specs once the lab's state folder exists and before any pod is
+        made, and returns them as admitted, as an admission webhook changes a pod before a kubelet sees it
+        (``meshlab.lab.istiod``: istiod's injector sets each sidecar pod's capture); what it starts, it
+        adopts (``adopt``), so that a failure later takes it down with the rest."""
         specs = [PodSpec(f"pod{i}", node=i % nodes) for i in range(pods)] if isinstance(pods, int) else list(pods)
         if collector:
             specs.append(PodSpec(COLLECTOR_POD, sidecar=False, ports=()))
@@ -114,12 +119,13 @@ class Lab(Composition):
             if self.rootless:
                 self.host = rootless.start_holder(self.state_dir)
             self._write_services()
+            admitted = admit(specs) if admit is not None else specs
             for node in range(nodes):
                 network.create_node(self.host, self.prefix, node)
             if nodes > 1:
                 network.create_fabric(self.host, self.prefix, nodes)
             hosts = dict.fromkeys(range(nodes), FIRST_POD_HOST)
-            for index, spec in enumerate(specs):
+            for index, spec in enumerate(admitted):
                 self._create_pod(spec, f"{network.POD_NETWORK}.{spec.node}.{hosts[spec.node]}", index)
                 hosts[spec.node] += 1
             if proxy_mode == "per-node":
@@ -134,7 +140,7 @@ class Lab(Composition):
                 from meshlab.lab.proxyconfig import configure_pods  # the HTTP side's control plane: only for such labs
 
                 configure_pods(self)  # each data-plane sidecar finds its inbound listener when it starts
-            self._start_processes(specs)
+            self._start_processes(admitted)
             self._save()
         return self.bring_up(build, down_at_exit)
 
@@ -169,6 +175,21 @@ class Lab(Composition):
         lab.processes, lab.services = state.processes, state.services
         return lab
 
+    def spawn(self, pod: str, role: str, argv: list[str], in_pod: bool = True, environment: dict[str, str] | None = None,
+              cwd: Path | None = None, wait_ready: bool = False) -> subprocess.Popen:
+        """Start a program of ``pod`` in its network namespace (``ip netns exec`` execs it: the PID is the
+        program's) or, with ``in_pod`` False, on the host; it logs to the pod's log of ``role`` and is
+        adopted, so ``down`` and ``cleanup`` end it. With ``wait_ready``, returns once its log says it is
+        ready, as the lab's own processes do (``kubelet.wait_ready``)."""
+        namespace = self.pod(pod).namespace
+        with self._log(pod, role).open("w") as log:  # the child keeps its own copy of the handle
+            process = subprocess.Popen(namespace.argv(argv) if in_pod else argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       cwd=cwd, env={**os.environ, **(environment or {})}, start_new_session=True)
+        self.adopt(pod, record(process.pid, role))
+        if wait_ready:
+            kubelet.wait_ready([{"pod": pod, "role": role, "log": str(self._log(pod, role))}], self.state_dir)
+        return process
+
     def adopt(self, owner: str, process: ProcessRecord) -> None:
         """Record a process started for this lab by someone else (SPIRE's server and agent, say), so that
         ``down`` and ``cleanup`` (which read the state file) stop it too."""
@@ -197,7 +218,8 @@ class Lab(Composition):
         for spec in specs:
             pod = self.pods[spec.name]
             cgroup = str(self.ebpf.cgroup) if self.datapath == "ebpf" and spec.sidecar else None
-            processes.append({"role": "app", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "app")), "ports": list(pod.ports), "cgroup": cgroup})
+            processes.append({"role": "app", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "app")), "ports": list(pod.ports),
+                              "app": spec.app, "cgroup": cgroup})
             if spec.sidecar:
                 dataplane = {"dataplane": str(self.dataplane_file(pod.name))} if spec.dataplane else {}
                 processes.append({"role": "sidecar", "pod": pod.name, "netns": pod.netns, "log": str(self._log(pod.name, "sidecar")),

@@ -39,7 +39,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -54,7 +53,6 @@ from meshlab.lab.client import HttpClient, Reply
 from meshlab.lab.cluster import Lab
 from meshlab.lab.composition import Composition
 from meshlab.lab.netns import LabError, LabUsageError
-from meshlab.lab.processes import record
 from meshlab.lab.spec import APP_PORT, DEFAULT_CAPTURE, DEFAULT_PREFIX, PodSpec
 
 CHECKOUT, ORDERS = "checkout", "orders"
@@ -232,15 +230,6 @@ class DaprLab(Composition):
     def _folder(self, pod: str) -> Path:
         return self.lab.state_dir / "dapr" / pod
 
-    def _spawn(self, pod: str, role: str, argv: list[str], environment: dict[str, str] | None = None) -> subprocess.Popen:
-        """Start ``argv`` in the pod (``ip netns exec`` execs it: the PID is the program's), working in the
-        pod's Dapr folder, and record it."""
-        with self._log(pod, role).open("w") as log:  # the child keeps its own copy of the handle
-            process = subprocess.Popen(self.lab.pod(pod).namespace.argv(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       cwd=self._folder(pod), env={**os.environ, **(environment or {})}, start_new_session=True)
-        self.lab.adopt(pod, record(process.pid, role))
-        return process
-
     def _start(self) -> None:
         addresses = {name: self.lab.pod(name).ip for name in (CHECKOUT, ORDERS)}
         for name in addresses:
@@ -249,7 +238,8 @@ class DaprLab(Composition):
                 (self._folder(name) / file).write_text(text)
         apps = [{"pod": name, "role": "dapr-app", "log": str(self._log(name, "dapr-app"))} for name in addresses]
         for spec in apps:
-            self._spawn(spec["pod"], "dapr-app", [sys.executable, "-m", "meshlab.lab.dapr", "app", spec["pod"], str(APP_PORT)])
+            self.lab.spawn(spec["pod"], "dapr-app", [sys.executable, "-m", "meshlab.lab.dapr", "app", spec["pod"], str(APP_PORT)],
+                           cwd=self._folder(spec["pod"]))
         kubelet.wait_ready(apps, self.lab.state_dir)
         daprds = {}
         for name, ip in addresses.items():
@@ -258,7 +248,7 @@ class DaprLab(Composition):
                     "--dapr-http-port", str(DAPR_HTTP_PORT), "--dapr-grpc-port", str(DAPR_GRPC_PORT),
                     "--dapr-internal-grpc-port", str(DAPR_INTERNAL_GRPC_PORT), "--metrics-port", str(DAPR_METRICS_PORT),
                     "--resources-path", str(folder), "--config", str(folder / "configuration.yaml"), "--log-as-json", "--enable-api-logging"]
-            daprds[name] = self._spawn(name, "daprd", argv, {"DAPR_HOST_IP": ip})
+            daprds[name] = self.lab.spawn(name, "daprd", argv, environment={"DAPR_HOST_IP": ip}, cwd=folder)
         deadline = time.monotonic() + READY_TIMEOUT_S
         waiting = set(daprds)
         while waiting:

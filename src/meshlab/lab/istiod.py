@@ -2,80 +2,118 @@
 istiod on the host's loopback, the lab's pods and services written into the API server as a kubelet
 and Kubernetes' controllers would write them, and Istio's sidecar injector called by the API server.
 
-What a kubelet and the controllers do, done here by meshlab once, at registration: a Node per lab node
-(its kubelet version the API server's, as a kubelet of that release reports), a Namespace per pod
-namespace (labelled ``istio-injection=enabled`` when it holds sidecar pods), a Pod per lab pod (its
-labels and service account, bound to its node, its IP and Running status written to the status
-subresource as a kubelet reports them), a Service per lab service (its ClusterIP the lab's virtual
-IP) and an EndpointSlice with the pods' IPs (the EndpointSlice controller's work). Nothing follows
-later changes: register again after adding a service.
+The order is Kubernetes': a pod exists in the API server, admitted (and injected) by its webhooks,
+before a kubelet makes it. So the control plane starts inside ``Lab.up``, as its admission
+(``Lab.up(admit=...)``): a Namespace per pod namespace (``istio-injection=enabled`` when it holds
+sidecar or proxyless pods), a Node per lab node (with the kubelet version the API server's own, as a
+kubelet of that release reports: istiod's injector reads it to choose native sidecars), and every Pod
+created with the real kubectl. The API server sends each to istiod's injector (the chart's
+MutatingWebhookConfiguration, pointed at istiod's webhook port on loopback: with no Service and no
+cluster DNS the API server cannot reach ``istiod.istio-system.svc``); a sidecar pod comes back with
+istio-init, whose arguments become the pod's capture, so the lab applies the injected rules when it
+makes the pod (and its state says so), as istio-init would before the app starts. meshlab's sidecar
+stays the proxy (there is no Envoy here).
 
-Injection for real: the MutatingWebhookConfiguration from ``istioctl manifest generate`` is applied
-with its webhooks pointing at istiod's webhook port on loopback (``clientConfig.url``: with no
-Service and no cluster DNS the API server cannot reach ``istiod.istio-system.svc``); istiod fills in
-its CA bundle itself (the configuration carries ``istio.io/rev: default``, istiod's REVISION). So a
-Pod created in an enabled namespace comes back from the API server with istio-init and istio-proxy.
-The lab's kubelet part then does what the injected istio-init does: meshlab renders its arguments
-(``injected_rules``) and applies them in the pod, in place of the rules the lab started it with;
-meshlab's sidecar stays the proxy (there is no Envoy here).
+Once the pods have addresses, what a kubelet reports: each Pod's IP and Running status (the status
+subresource). A proxyless pod (``PodSpec(proxyless=True)``) is injected with Istio's ``grpc-agent``
+template (an istio-proxy container running pilot-agent without Envoy, no istio-init); in its place the
+lab writes the gRPC bootstrap that agent writes and runs its xDS socket (``meshlab.lab.xdsrelay``), so
+the pod's gRPC clients reach istiod. Services added through ``add_service`` are written with their
+EndpointSlices (the EndpointSlice controller's work); pods go with the whole control plane, at ``down``.
 
-    LabIstiod   with LabIstiod(lab, programs) as plane: plane.register(); plane.pod(name); plane.kube;
-                plane.istiod. Its processes are the lab's (``lab down`` and ``cleanup`` stop them); its
-                addresses are in the lab's state folder (ADDRESSES), for ``lab status``
+    LabIstiod   LabIstiod(Lab(prefix), programs).up(specs) as plane: plane.add_service(...); plane.pod(name);
+                plane.bootstrap_path(pod); plane.kube; plane.istiod. Its processes are the lab's (``lab down``
+                and ``cleanup`` stop them); its addresses are in the lab's state folder (ADDRESSES), for
+                ``lab status``
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import yaml
 
 from meshlab.intercept import build_rules
-from meshlab.kind.observe import capture_config_from_init, init_container
+from meshlab.kind.observe import injected_capture
 from meshlab.lab.cluster import Lab
 from meshlab.lab.netns import LabError
-from meshlab.lab.spec import APP_PORT, Pod
-from meshlab.upstream.istiod import Istiod
+from meshlab.lab.spec import APP_PORT, PodSpec
+from meshlab.upstream.istiod import Istiod, proxyless_node
 from meshlab.upstream.kube import KubeControlPlane
 from meshlab.xds.debounce import DebounceOptions
+from meshlab.xds.server import bootstrap
 
 INJECTION_LABEL = {"istio-injection": "enabled"}
+#: The injection template Istio gives proxyless gRPC pods (the chart's ``grpc-agent``).
+PROXYLESS_TEMPLATE = {"inject.istio.io/templates": "grpc-agent"}
 #: Where in the lab's state folder ``lab status`` finds the control plane's addresses.
 ADDRESSES = "istiod.json"
 
 
 class LabIstiod:
     def __init__(self, lab: Lab, programs: dict[str, str], debounce: DebounceOptions = DebounceOptions()) -> None:
-        """``programs``: the paths of kube-apiserver, etcd, kubectl, pilot-discovery and istioctl."""
-        folder = lab.state_dir / "istiod"
-        self.lab = lab
-        self.kube = KubeControlPlane(programs["kube-apiserver"], programs["etcd"], programs["kubectl"], folder / "kube",
+        """``lab``: not yet up. ``programs``: the paths of kube-apiserver, etcd, kubectl, pilot-discovery and istioctl."""
+        self.lab, self.folder = lab, lab.state_dir / "istiod"
+        self.kube = KubeControlPlane(programs["kube-apiserver"], programs["etcd"], programs["kubectl"], self.folder / "kube",
                                      on_start=lambda process: lab.adopt("istiod", process))
-        self.istiod = Istiod(programs["pilot-discovery"], programs["istioctl"], self.kube, folder / "istiod", debounce,
+        self.istiod = Istiod(programs["pilot-discovery"], programs["istioctl"], self.kube, self.folder / "istiod", debounce,
                              on_start=lambda process: lab.adopt("istiod", process))
+        self.specs: dict[str, PodSpec] = {}
 
-    def __enter__(self) -> LabIstiod:
-        if self.lab.rootless or self.lab.datapath != "iptables":
-            raise LabError("a lab served by istiod needs root and the iptables datapath (the injected istio-init's "
+    def up(self, pods: int | list[PodSpec] = 2, down_at_exit: bool = False, **options) -> LabIstiod:
+        """``Lab.up`` (``options`` are its own: nodes, collector) with istiod admitting the pods; then
+        their status, and the proxyless pods' bootstraps and xDS sockets. Undoes everything on failure."""
+        if self.lab.rootless or options.get("datapath", "iptables") != "iptables" or options.get("proxy_mode", "sidecar") != "sidecar":
+            raise LabError("a lab served by istiod needs root, sidecar proxies and the iptables datapath (the injected istio-init's "
                            "rules are applied in each pod as iptables rules); start the lab as root without --datapath ebpf")
-        self.kube.__enter__()
+        self.lab.up(pods, down_at_exit=down_at_exit, admit=self._admit, **options)
         try:
-            self.istiod.__enter__()
-            self._webhook()
-            self.register()
+            self._report_status()
+            for spec in self.specs.values():
+                if spec.proxyless:
+                    self._start_grpc_agent(spec.name)
             addresses = {"kubeconfig": str(self.kube.kubeconfig), "api_server": self.kube.server, "xds": self.istiod.xds_address,
                          "metrics": f"http://127.0.0.1:{self.istiod.ports['monitoringAddr']}/metrics"}
             (self.lab.state_dir / ADDRESSES).write_text(json.dumps(addresses))
         except BaseException:
-            self.__exit__()
+            self.down()
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
-        (self.lab.state_dir / ADDRESSES).unlink(missing_ok=True)
+    def down(self) -> None:
+        """Stop istiod, the API server and etcd (reaped: they are this process's children), then the lab."""
         self.istiod.__exit__()
         self.kube.__exit__()
+        self.lab.down()
+
+    def __enter__(self) -> LabIstiod:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    # -- admission: before the lab makes any pod -----------------------------------------------
+    def _admit(self, specs: list[PodSpec]) -> list[PodSpec]:
+        """Start the control plane, create the pods in the API server (istiod injects them), and return
+        each sidecar pod's spec with the capture its injected istio-init asks for."""
+        self.specs = {spec.name: spec for spec in specs}
+        try:
+            self.kube.__enter__()
+            self.istiod.__enter__()
+            self._webhook()
+            self._namespaces(specs)
+            self._nodes()
+            self.kube.kubectl("create", "-f", "-", stdin=yaml.safe_dump_all([self._pod(spec) for spec in specs]))
+            stored = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in json.loads(self.kube.kubectl("get", "pods", "-A", "-o", "json"))["items"]}
+        except BaseException:
+            self.istiod.__exit__()
+            self.kube.__exit__()
+            raise
+        return [replace(spec, capture=injected_capture(stored[(spec.k8s_namespace, spec.name)])) if spec.sidecar else spec for spec in specs]
 
     def _apply(self, documents: list[dict]) -> None:
         if documents:  # kubectl refuses an apply of nothing
@@ -98,60 +136,85 @@ class LabIstiod:
         scope = ["-n", namespace] if namespace else []
         return json.loads(self.kube.kubectl(*scope, "get", kind, name, "-o", "json"))
 
-    def register(self) -> None:
-        """Write the lab's namespaces, pods (with their status), services and EndpointSlices."""
-        pods = list(self.lab.pods.values())
-        namespaces = {}
-        for pod in pods:
-            labels = namespaces.setdefault(pod.k8s_namespace, {})
-            if pod.sidecar:
+    def _namespaces(self, specs: list[PodSpec]) -> None:
+        namespaces: dict[str, dict[str, str]] = {}
+        for spec in specs:
+            labels = namespaces.setdefault(spec.k8s_namespace, {})
+            if spec.sidecar or spec.proxyless:
                 labels.update(INJECTION_LABEL)
         self._apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}} for name, labels in namespaces.items()])
-        self._nodes()
-        existing = set(self.kube.kubectl("get", "pods", "-A", "-o", "jsonpath={range .items[*]}{.metadata.name}.{.metadata.namespace} {end}").split())
-        for pod in pods:
-            if f"{pod.name}.{pod.k8s_namespace}" not in existing:
-                self.kube.kubectl("create", "-f", "-", stdin=yaml.safe_dump(self._pod(pod)))  # the API server calls the injector
-                if pod.sidecar:  # what the injected istio-init then does in the pod: its rules replace the lab's
-                    pod.namespace.run(["iptables-restore"], stdin=self.injected_rules(pod.name))
-            status = {"status": {"phase": "Running", "podIP": pod.ip, "podIPs": [{"ip": pod.ip}], "hostIP": "127.0.0.1",
-                                 "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}]}}
-            self.kube.kubectl("-n", pod.k8s_namespace, "patch", "pod", pod.name, "--subresource=status", "--type=merge", "-p", json.dumps(status))
-        self._apply([document for name, service in self.lab.services.items() for document in self._service(name, service)])
+
+    def _node_name(self, node: int) -> str:
+        return f"{self.lab.prefix}-node{node}"
 
     def _nodes(self) -> None:
         """A Node per lab node, with the kubelet version a kubelet reports (the API server's own): istiod's
         injector reads it to decide on native sidecars (pkg/kube/inject/webhook.go, DetectNativeSidecar)."""
-        version = self.kube.kubectl("version", "-o", "json")
-        kubelet = json.loads(version)["serverVersion"]["gitVersion"]
-        names = [f"{self.lab.prefix}-node{node}" for node in range(self.lab.node_count)]
-        self._apply([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}} for name in names])
-        for name in names:
-            status = {"status": {"nodeInfo": {"kubeletVersion": kubelet}, "conditions": [{"type": "Ready", "status": "True"}]}}
-            self.kube.kubectl("patch", "node", name, "--subresource=status", "--type=merge", "-p", json.dumps(status))
+        kubelet_version = json.loads(self.kube.kubectl("version", "-o", "json"))["serverVersion"]["gitVersion"]
+        nodes = sorted({spec.node for spec in self.specs.values()})
+        self._apply([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": self._node_name(n), "labels": {"kubernetes.io/hostname": self._node_name(n)}}}
+                     for n in nodes])
+        for node in nodes:
+            status = {"status": {"nodeInfo": {"kubeletVersion": kubelet_version}, "conditions": [{"type": "Ready", "status": "True"}]}}
+            self.kube.kubectl("patch", "node", self._node_name(node), "--subresource=status", "--type=merge", "-p", json.dumps(status))
 
-    def _pod(self, pod: Pod) -> dict:
-        labels = {"app": pod.name, **pod.labels}
-        if not pod.sidecar:
+    def _pod(self, spec: PodSpec) -> dict:
+        labels, annotations = {"app": spec.name, **spec.labels}, {}
+        if spec.proxyless:
+            annotations = dict(PROXYLESS_TEMPLATE)
+        elif not spec.sidecar:
             labels["sidecar.istio.io/inject"] = "false"
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod.name, "namespace": pod.k8s_namespace, "labels": labels},
-                "spec": {"serviceAccountName": pod.service_account, "nodeName": f"{self.lab.prefix}-node{pod.node}",
-                         "containers": [{"name": "app", "image": "meshlab/app", "ports": [{"containerPort": port} for port in pod.ports]}]}}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": spec.name, "namespace": spec.k8s_namespace, "labels": labels, "annotations": annotations},
+                "spec": {"serviceAccountName": spec.service_account, "nodeName": self._node_name(spec.node),
+                         "containers": [{"name": "app", "image": f"meshlab/{spec.app}-app", "ports": [{"containerPort": port} for port in spec.ports]}]}}
 
-    def _service(self, name: str, service: dict) -> list[dict]:
-        by_ip = {pod.ip: pod for pod in self.lab.pods.values()}
-        members = [(by_ip[address.rsplit(":", 1)[0]], int(address.rsplit(":", 1)[1])) for address in service["endpoints"]]
-        namespace = members[0][0].k8s_namespace if members else "default"
-        target = members[0][1] if members else APP_PORT
-        port = {"name": "http", "port": service["port"], "targetPort": target, "protocol": "TCP"}
-        return [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
-                 "spec": {"clusterIP": service["vip"], "ports": [port]}},
-                {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                 "metadata": {"name": f"{name}-meshlab", "namespace": namespace, "labels": {"kubernetes.io/service-name": name}},
-                 "addressType": "IPv4", "ports": [{"name": "http", "port": target, "protocol": "TCP"}],
-                 "endpoints": [{"addresses": [pod.ip], "conditions": {"ready": True}, "nodeName": f"{self.lab.prefix}-node{pod.node}",
-                                "targetRef": {"kind": "Pod", "name": pod.name, "namespace": pod.k8s_namespace}} for pod, _ in members]}]
+    # -- the kubelet's part, once the pods run -------------------------------------------------
+    def _report_status(self) -> None:
+        for pod in self.lab.pods.values():
+            status = {"status": {"phase": "Running", "podIP": pod.ip, "podIPs": [{"ip": pod.ip}], "hostIP": "127.0.0.1",
+                                 "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}]}}
+            self.kube.kubectl("-n", pod.k8s_namespace, "patch", "pod", pod.name, "--subresource=status", "--type=merge", "-p", json.dumps(status))
 
+    def agent_folder(self, pod: str) -> Path:
+        """A proxyless pod's agent files: its xDS socket ``XDS`` and ``grpc-bootstrap.json`` (the agent's
+        ./etc/istio/proxy in the istio-proxy container)."""
+        return self.folder / "agents" / self.lab.pod(pod).name
+
+    def bootstrap_path(self, pod: str) -> Path:
+        """The gRPC bootstrap of a proxyless pod, what its GRPC_XDS_BOOTSTRAP names."""
+        spec = self.specs.get(pod)
+        if spec is None or not spec.proxyless:
+            raise LabError(f"pod {pod} is not proxyless: it has no gRPC bootstrap (start it with PodSpec(..., sidecar=False, proxyless=True))")
+        return self.agent_folder(pod) / "grpc-bootstrap.json"
+
+    def _start_grpc_agent(self, name: str) -> None:
+        """What the grpc-agent template's pilot-agent does for the pod's gRPC clients: the bootstrap,
+        naming the pod as Istio does and its xDS socket as the server, and the socket itself."""
+        pod, folder = self.lab.pod(name), self.agent_folder(name)
+        folder.mkdir(parents=True)
+        socket = folder / "XDS"
+        self.lab.spawn(name, "agent", [sys.executable, "-m", "meshlab.lab.xdsrelay", str(socket), self.istiod.xds_address], in_pod=False,
+                       wait_ready=True)
+        node, metadata = proxyless_node(name, pod.k8s_namespace, pod.ip)
+        bootstrap(f"unix://{socket}", node, self.bootstrap_path(name), metadata)
+
+    def add_service(self, name: str, port: int, pods: list[str], target_port: int = APP_PORT, protocol: str = "http") -> str:
+        """``Lab.add_service``, and the Service (its ClusterIP the lab's virtual IP; its port named for
+        ``protocol``, which is how Istio tells gRPC from HTTP) and its EndpointSlice written to the API
+        server; returns the virtual IP."""
+        vip = self.lab.add_service(name, port, pods, target_port)
+        members = [self.lab.pod(pod) for pod in pods]
+        namespace = members[0].k8s_namespace if members else "default"
+        self._apply([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+                      "spec": {"clusterIP": vip, "ports": [{"name": protocol, "port": port, "targetPort": target_port, "protocol": "TCP"}]}},
+                     {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                      "metadata": {"name": f"{name}-meshlab", "namespace": namespace, "labels": {"kubernetes.io/service-name": name}},
+                      "addressType": "IPv4", "ports": [{"name": protocol, "port": target_port, "protocol": "TCP"}],
+                      "endpoints": [{"addresses": [pod.ip], "conditions": {"ready": True}, "nodeName": self._node_name(pod.node),
+                                     "targetRef": {"kind": "Pod", "name": pod.name, "namespace": pod.k8s_namespace}} for pod in members]}])
+        return vip
+
+    # -- looking ---------------------------------------------------------------------------------
     def pod(self, name: str) -> dict:
         """The Pod as the API server stores it (injected, if its namespace asked for injection)."""
         pod = self.lab.pod(name)
@@ -159,5 +222,4 @@ class LabIstiod:
 
     def injected_rules(self, name: str) -> str:
         """The iptables-restore text the injected istio-init of this pod asks for, rendered by meshlab."""
-        args, env = init_container(self.pod(name))
-        return build_rules(capture_config_from_init(args, env)).restore_text(4)
+        return build_rules(injected_capture(self.pod(name))).restore_text(4)

@@ -7,9 +7,10 @@ a sidecar then drops to uid 1337 itself (or, in a lab without root, marks its so
 exits; the children live on until the lab stops them.
 
 Run as ``python -m meshlab.lab.kubelet`` with the spec on standard input:
-``{"processes": [{"role": "app"|"sidecar"|"node-proxy"|"gateway"|"agent"|"collector", "pod", "netns", "log", "ports", "uid", "gid", "mark",
-"services", "cgroup", "config", "xds", "dataplane"}]}``
-(a gateway, meshlab's gateway proxy, reads its ``config`` file: ``meshlab.gateway.proxy.run``; a
+``{"processes": [{"role": "app"|"sidecar"|"node-proxy"|"gateway"|"agent"|"collector", "pod", "netns", "log", "ports", "app", "uid", "gid",
+"mark", "services", "cgroup", "config", "xds", "dataplane"}]}``
+(an app is the HTTP echo app, or with ``"app": "grpc"`` the gRPC one: ``meshlab.xds.echo.serve``;
+a gateway, meshlab's gateway proxy, reads its ``config`` file: ``meshlab.gateway.proxy.run``; a
 sidecar with ``xds`` takes its configuration from a control plane, one with ``dataplane`` serves HTTP
 by the listener in that file: ``meshlab.lab.sidecar.run``).
 
@@ -75,7 +76,11 @@ def _child(spec: dict) -> None:
     if spec.get("cgroup"):  # the eBPF datapath's programs see only sockets of processes in its cgroup
         join_cgroup(spec["cgroup"])
     NetNS(spec["netns"]).enter()
-    if spec["role"] == "app":
+    if spec["role"] == "app" and spec.get("app") == "grpc":
+        from meshlab.xds.echo import serve  # imported by main() before the fork
+
+        serve(spec["pod"], spec["ports"])
+    elif spec["role"] == "app":
         apps.run(spec["pod"], spec["ports"])
     elif spec["role"] == "agent":  # pilot-agent runs as the proxy's uid, as in the istio-proxy container
         if spec["uid"] is not None:
@@ -103,6 +108,8 @@ def main() -> int:
     specs = json.load(sys.stdin)["processes"]
     if any(spec["role"] == "gateway" for spec in specs):
         importlib.import_module("meshlab.gateway.proxy")  # once, before forking: each gateway starts without importing
+    if any(spec.get("app") == "grpc" for spec in specs):
+        importlib.import_module("meshlab.xds.echo")  # gRPC imported, not started, before the fork
     if any(spec.get("xds") for spec in specs):
         importlib.import_module("meshlab.lab.xdsclient")  # gRPC too: imported, not started, before the fork
     if any(spec.get("dataplane") for spec in specs):

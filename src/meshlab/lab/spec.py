@@ -1,7 +1,8 @@
 """What a live lab is made of, before and after it runs: its prefix, its pods, its numbers.
 
     check_prefix     a prefix short enough for interface names and safe in file names
-    PodSpec          what to create: name, sidecar or not, capture configuration, app ports, Kubernetes metadata
+    PodSpec          what to create: name, sidecar or not (or proxyless), capture configuration, app and its ports,
+                     Kubernetes metadata
     Pod              a running pod: name, namespace, IP, ports, sidecar
     DEFAULT_CAPTURE  everything in and out, as a sidecar-injected pod gets by default
     capture_for      a pod's capture on a datapath: with eBPF, connect4 replaces outbound capture
@@ -25,6 +26,9 @@ PROXY_MODES = ("sidecar", "per-node")
 #: The processes whose logs ``Lab.logs`` reads (a gateway runs in a lab of several clusters).
 LOG_ROLES = ("app", "sidecar", "node-proxy", "gateway", "agent", "collector")
 DATAPATHS = ("iptables", "ebpf")
+#: What a pod's app serves on its ports: the HTTP echo app (``meshlab.lab.apps``), or a gRPC server
+#: answering with the pod's name (``meshlab.xds.echo``), what proxyless clients call (chapter 05).
+APPS = ("http", "grpc")
 MAX_NODES = 8
 SERVICE_NETWORK = "10.96.0"  # ClusterIPs, as Kubernetes' default service CIDR 10.96.0.0/12
 APP_PORT = 8080
@@ -69,10 +73,21 @@ class PodSpec:
     #: The sidecar's HTTP side (chapters 07 and 10): Envoy's inbound listener with HTTP filters, an
     #: admin port, and a pilot-agent process beside the proxy.
     dataplane: bool = False
+    app: str = "http"
+    #: A proxyless gRPC pod (chapter 05): no sidecar and no rules. Served by istiod (``meshlab.lab.istiod``)
+    #: it is injected with Istio's ``grpc-agent`` template and its gRPC clients reach istiod through the
+    #: agent's xDS socket.
+    proxyless: bool = False
 
     def __post_init__(self) -> None:
         if self.dataplane and not self.sidecar:
             raise LabUsageError(f"pod {self.name}: dataplane needs a sidecar (the HTTP side is the sidecar's)")
+        if self.proxyless and self.sidecar:
+            raise LabUsageError(f"pod {self.name}: a proxyless pod has no sidecar; give it sidecar=False")
+        if self.app not in APPS:
+            raise LabUsageError(f"pod {self.name}: app {self.app!r} is not one of {', '.join(APPS)}")
+        if self.app == "grpc" and not self.ports:
+            raise LabUsageError(f"pod {self.name}: a gRPC app needs a port to serve on (ports=(7070,), say)")
         if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.name):
             raise LabUsageError(f"pod name {self.name!r} is not valid; use 1-8 lowercase letters or digits, starting with a letter")
         for what, value in (("namespace", self.k8s_namespace), ("service account", self.service_account)):

@@ -10,6 +10,7 @@ Every listener is on 127.0.0.1 at a port chosen here: plaintext xDS (Istio's 150
 
     IstiodError     a step failed; names it and what the program said
     loopback_service  a service of servers on loopback as Istio objects: ServiceEntry, DestinationRule, VirtualService
+    version_routing   a DestinationRule of subsets by ``version`` label and a VirtualService weighting them
     proxyless_node  the node id and metadata a proxyless gRPC client presents, as Istio's agent writes them
     Istiod       with Istiod(pilot_discovery, istioctl, kube, folder, debounce) as istiod: istiod.metrics(),
                  istiod.debounce(), istiod.xds_address; stopped by PID on exit; also the ``ObservedIstiod``
@@ -49,17 +50,21 @@ class IstiodError(RuntimeError):
 
 def loopback_service(host: str, namespace: str, port: int, backends: dict[str, int], weights: dict[str, int] | None = None) -> list[dict]:
     """A gRPC service whose endpoints are servers on this host's loopback, as Istio's API says it: a
-    ServiceEntry (STATIC, one endpoint per backend, labelled ``version: <name>``), a DestinationRule with a
-    subset per version and, with ``weights``, a VirtualService splitting the traffic between subsets."""
+    ServiceEntry (STATIC, one endpoint per backend, labelled ``version: <name>``) and ``version_routing``."""
+    entry = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": host.split(".")[0], "namespace": namespace},
+             "spec": {"hosts": [host], "location": "MESH_INTERNAL", "resolution": "STATIC",
+                      "ports": [{"number": port, "name": "grpc", "protocol": "GRPC"}],
+                      "endpoints": [{"address": "127.0.0.1", "ports": {"grpc": bound}, "labels": {"version": version}}
+                                    for version, bound in backends.items()]}}
+    return [entry, *version_routing(host, namespace, list(backends), weights)]
+
+
+def version_routing(host: str, namespace: str, versions: list[str], weights: dict[str, int] | None = None) -> list[dict]:
+    """A DestinationRule with a subset per ``version`` label and, with ``weights``, a VirtualService
+    splitting the host's traffic between the subsets."""
     meta = {"name": host.split(".")[0], "namespace": namespace}
-    documents = [
-        {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": meta,
-         "spec": {"hosts": [host], "location": "MESH_INTERNAL", "resolution": "STATIC",
-                  "ports": [{"number": port, "name": "grpc", "protocol": "GRPC"}],
-                  "endpoints": [{"address": "127.0.0.1", "ports": {"grpc": bound}, "labels": {"version": version}}
-                                for version, bound in backends.items()]}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": meta,
-         "spec": {"host": host, "subsets": [{"name": version, "labels": {"version": version}} for version in backends]}}]
+    documents = [{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": meta,
+                  "spec": {"host": host, "subsets": [{"name": version, "labels": {"version": version}} for version in versions]}}]
     if weights is not None:
         documents.append({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": meta,
                           "spec": {"hosts": [host], "http": [{"route": [{"destination": {"host": host, "subset": version}, "weight": weight}

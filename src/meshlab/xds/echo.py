@@ -5,7 +5,8 @@ No .proto is needed: the method carries raw bytes (gRPC's generic handlers). The
 own process (``python -m meshlab.xds.echo``) because gRPC reads its xDS bootstrap once per process.
 
     ECHO_METHOD    the method's path
-    start_backend  a backend server on loopback answering with its name
+    start_backend  a backend server answering with its name (on loopback unless told)
+    serve          a lab pod's gRPC app: a backend on all its addresses until SIGTERM
     call           RPCs to xds:///TARGET..., as JSON records (target, t_ms, backend or error)
 """
 
@@ -14,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,13 +26,29 @@ import grpc
 ECHO_METHOD = "/meshlab.Echo/Call"
 
 
-def start_backend(name: str, port: int = 0) -> tuple[grpc.Server, int]:
+def start_backend(name: str, port: int = 0, host: str = "127.0.0.1", ports: tuple[int, ...] = ()) -> tuple[grpc.Server, int]:
+    """A server answering every call with ``name``, on ``host``:``port`` (0: one chosen) and any further
+    ``ports``; returns it and the first port bound."""
     server = grpc.server(ThreadPoolExecutor(max_workers=4))
     handler = grpc.unary_unary_rpc_method_handler(lambda request, context: name.encode())
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("meshlab.Echo", {"Call": handler}),))
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    bound = server.add_insecure_port(f"{host}:{port}")
+    for more in ports:
+        server.add_insecure_port(f"{host}:{more}")
     server.start()
     return server, bound
+
+
+def serve(pod: str, ports: list[int]) -> None:
+    """A lab pod's gRPC app: answers with the pod's name on each of ``ports``, says it is ready as the
+    lab's apps do (one JSON line), and stops on SIGTERM."""
+    first, *more = ports
+    server, _ = start_backend(pod, first, "0.0.0.0", tuple(more))
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    print(json.dumps({"event": "ready", "pod": pod, "ports": ports, "pid": os.getpid()}), flush=True)
+    stopped.wait()
+    server.stop(grace=None)
 
 
 def call(targets: list[str], count: int, interval_ms: float = 0.0, timeout_s: float = 5.0) -> list[dict]:

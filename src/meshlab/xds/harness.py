@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from meshlab.xds.debounce import DebounceOptions
@@ -50,11 +51,13 @@ class Greeter:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def run_clients(bootstrap_file: Path, targets: list[str], count: int, interval_ms: float = 0.0, processes: int = 1, wait: bool = True):
+def run_clients(bootstrap_file: Path, targets: list[str], count: int, interval_ms: float = 0.0, processes: int = 1, wait: bool = True,
+                within: Callable[[list[str]], list[str]] = list):
     """Start ``processes`` client processes; each calls every target ``count`` times. With ``wait``,
-    returns their records (one list per process); otherwise the Popen objects."""
+    returns their records (one list per process); otherwise the Popen objects. ``within`` wraps the
+    command: a pod's ``namespace.argv`` runs the clients in that pod."""
     argv = [sys.executable, "-m", "meshlab.xds.echo", "--bootstrap", str(bootstrap_file), "--targets", ",".join(targets), "--count", str(count), "--interval-ms", str(interval_ms)]
-    started = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(processes)]
+    started = [subprocess.Popen(within(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(processes)]
     return collect(started) if wait else started
 
 

@@ -83,12 +83,13 @@ def load_config(data: dict) -> list[Service]:
     return services
 
 
-def bootstrap(port: int, node_id: str = "meshlab-client", path: Path | None = None, metadata: dict | None = None) -> dict:
-    """What GRPC_XDS_BOOTSTRAP must point to; written to ``path`` when given. ``metadata`` is the node's
-    (istiod reads GENERATOR, NAMESPACE, ... from it)."""
+def bootstrap(server: int | str, node_id: str = "meshlab-client", path: Path | None = None, metadata: dict | None = None) -> dict:
+    """What GRPC_XDS_BOOTSTRAP must point to; written to ``path`` when given. ``server``: the control
+    plane's port on loopback, or a gRPC target such as ``unix:///.../XDS`` (Istio's agent's socket).
+    ``metadata`` is the node's (istiod reads GENERATOR, NAMESPACE, ... from it)."""
     node = {"id": node_id, "cluster": "meshlab", "locality": {"zone": "meshlab"}} | ({"metadata": metadata} if metadata else {})
     config = {
-        "xds_servers": [{"server_uri": f"127.0.0.1:{port}", "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
+        "xds_servers": [{"server_uri": f"127.0.0.1:{server}" if isinstance(server, int) else server, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
         "node": node,
     }
     if path is not None:
