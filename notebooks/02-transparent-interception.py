@@ -390,8 +390,11 @@ if LIVE.available:
 # as in Kubernetes (`meshlab.lab.istiod`: its Node with its kubelet version, each pod created in a namespace
 # labelled `istio-injection=enabled`, then its IP reported as a kubelet would; `meshlab lab up
 # --control-plane istiod` does the same from a shell). The lab's pod `web` came back injected, and the lab
-# made it as the injected istio-init asks, with meshlab's rendering of its arguments. Then the pod of
-# section 1 is created with the real kubectl and read back: the API server stored it injected too.
+# made it as a kubelet would: its injected istio-init ran first, in the pod's namespace, as itself (Istio's
+# `pilot-agent istio-iptables` with the injected arguments), and its log ends, as `kubectl logs -c
+# istio-init` shows, with the kernel's state. meshlab's rendering of the same arguments is then compared
+# with what the kernel holds. Then the pod of section 1 is created with the real kubectl and read back: the
+# API server stored it injected too.
 
 # %% tags=["nbval-ignore-output"]
 import json
@@ -400,7 +403,7 @@ import yaml
 
 from meshlab.upstream.istiod import PROGRAM_NAMES
 
-CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in PROGRAM_NAMES}
+CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in (*PROGRAM_NAMES, "pilot-agent")}  # and istio-init's program
 MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]
 if MISSING or not (doctor.check_live().available and os.geteuid() == 0):
     print(f"needs the upstream stage ({', '.join(MISSING) or 'built'}) and the live stage as root: nothing run here")
@@ -415,6 +418,7 @@ else:
         plane.kube.kubectl("create", "-f", "-", stdin=yaml.safe_dump(PLAIN_POD))
         stored = json.loads(plane.kube.kubectl("-n", "default", "get", "pod", "reviews", "-o", "json"))
         web_rules, web_kernel = plane.injected_rules("web"), plane.lab.iptables_save("web")
+        web_logged = observe.iptables_state_from_init_log(plane.lab.logs("web", "init"))
     print(fit(f"kubectl create, then get: init containers "
               f"{[(c['name'], c.get('restartPolicy', '-')) for c in stored['spec']['initContainers']]}, "
               f"containers {[c['name'] for c in stored['spec']['containers']]}"))
@@ -426,10 +430,11 @@ else:
     beyond = compare(build_rules(PodSpec("web").capture).restore_text(4), web_rules)
     print("pod web, injected: its rules beyond those of the lab's default sidecar pod:")
     print("\n".join(f"  {d.table}:{d.chain} {d.found}" for d in beyond))
-    print("the kernel holds the injected rendering:", compare(web_rules, web_kernel) == [])
+    print("pod web's istio-init log ends with the kernel's state:", compare(web_logged, web_kernel) == [])
+    print("meshlab's rendering of its arguments is what the kernel holds:", compare(web_rules, web_kernel) == [])
     assert [c["name"] for c in stored["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
     assert stored["spec"]["initContainers"][1]["restartPolicy"] == "Always" and same
-    assert compare(web_rules, web_kernel) == [] and {d.found.split("--dport ")[1].split()[0] for d in beyond} == {"15090", "15021", "15020"}
+    assert compare(web_logged, web_kernel) == [] and compare(web_rules, web_kernel) == [] and {d.found.split("--dport ")[1].split()[0] for d in beyond} == {"15090", "15021", "15020"}
 
 # %% [markdown]
 # The arguments are the ones `istioctl kube-inject` gave offline, but the pod is not: istio-proxy comes

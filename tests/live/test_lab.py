@@ -11,7 +11,7 @@ import pytest
 
 from live.host import host_ruleset
 from meshlab.lab import Lab, LabError, LabUsageError, PodSpec
-from meshlab.lab.spec import DEFAULT_CAPTURE, STATE_ROOT
+from meshlab.lab.spec import DEFAULT_CAPTURE, STATE_ROOT, InitContainer
 from meshlab.lab.netns import MACHINE
 
 pytestmark = pytest.mark.live
@@ -99,6 +99,21 @@ def test_a_failure_half_way_through_up_removes_what_was_created(monkeypatch):
     with pytest.raises(LabError, match="simulated failure"):
         Lab("mlf").up(3)
     assert MACHINE.with_prefix("mlf") == [] and not (STATE_ROOT / "mlf").exists()
+
+
+def test_a_pod_with_an_init_container_is_made_by_it_with_its_environment_and_its_log_kept():
+    init = InitContainer(("sh", "-c", 'iptables -t nat -N MESHLAB_INIT && echo "$WHO made the rules"'), {"WHO": "the init container"})
+    with Lab("mlin").up([PodSpec("web", init=init)]) as lab:
+        saved = lab.iptables_save("web")
+        assert ":MESHLAB_INIT" in saved and "ISTIO_" not in saved  # in place of meshlab's rendering, not beside it
+        assert lab.logs("web", "init") == "the init container made the rules\n"
+
+
+def test_a_failing_init_container_is_named_and_nothing_is_left():
+    init = InitContainer(("sh", "-c", "echo 'no such table' >&2; exit 3"))
+    with pytest.raises(LabError, match=r"pod web: its init container sh -c failed \(exit 3\): no such table"):
+        Lab("mlif").up([PodSpec("web", init=init)])
+    assert MACHINE.with_prefix("mlif") == [] and not (STATE_ROOT / "mlif").exists()
 
 
 def meshlab(*args: str) -> subprocess.CompletedProcess:

@@ -19,11 +19,12 @@ from upstream_programs import program_path
 
 from meshlab.intercept import build_rules
 from meshlab.intercept.compare import compare
-from meshlab.kind.observe import injected_capture
+from meshlab.kind.observe import injected_capture, iptables_state_from_init_log
 from meshlab.lab import Lab, PodSpec
 from meshlab.lab.netns import LabError
 from meshlab.lab.spec import APP_PORT
 from meshlab.lab.state import read_state, state_dir
+from meshlab.lab.istiod import INIT_PROGRAM
 from meshlab.upstream.istiod import PROGRAM_NAMES
 
 pytestmark = [pytest.mark.live, pytest.mark.upstream, pytest.mark.skipif(os.geteuid() != 0, reason="the live lab needs root here")]
@@ -33,7 +34,8 @@ GREETER = "greeter.grpc.svc.cluster.local"
 
 
 def programs() -> dict[str, str]:
-    return {name: program_path(name) for name in PROGRAM_NAMES}
+    """The control plane's programs, and pilot-agent: the injected istio-init runs as itself."""
+    return {name: program_path(name) for name in (*PROGRAM_NAMES, INIT_PROGRAM)}
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +80,19 @@ def test_the_api_server_has_istiods_webhook_inject_the_sidecar_pods_only(plane):
     assert "initContainers" not in plain["spec"] and [c["name"] for c in plain["spec"]["containers"]] == ["app"]
 
 
-def test_the_pod_holds_the_rules_the_injected_istio_init_asks_for(plane):
+def test_the_kernel_holds_meshlabs_rendering_of_the_rules_the_real_istio_init_made(plane):
     injected = plane.injected_rules("web")
-    # made with them (the lab's state says so), not with the lab's default sidecar rules
+    # the pod was made by its injected istio-init, run as itself: pilot-agent istio-iptables with the injected arguments
     saved = {pod["name"]: pod for pod in read_state(plane.lab.state_dir).pods}
+    assert plane.lab.pod("web").sidecar and "istio-iptables" in plane.pod("web")["spec"]["initContainers"][0]["args"]
+    # its capture is the injected one (the lab's state says so), not the lab's default sidecar pod's
     assert saved["web"]["capture"] == injected_capture(plane.pod("web")).istio_fields() != PodSpec("web").capture.istio_fields()
-    differences = compare(injected, plane.lab.iptables_save("web"))
+    kernel = plane.lab.iptables_save("web")
+    differences = compare(injected, kernel)
     assert differences == [], "\n".join(map(str, differences))
+    # its log, as `kubectl logs -c istio-init` would show it, ends with the kernel's state (the kind stage's parser)
+    logged = iptables_state_from_init_log(plane.lab.logs("web", "init"))
+    assert compare(logged, kernel) == [] and compare(injected, logged) == []
     # what the injector asks for beyond the lab's own default sidecar pod: the proxy's ports stay reachable
     # from outside (Envoy's Prometheus 15090, the agent's health 15021 and merged metrics 15020)
     beyond = compare(build_rules(PodSpec("web").capture).restore_text(4), injected)

@@ -58,8 +58,9 @@ def _up(args: argparse.Namespace) -> int:
 
 def _istiod_programs(args: argparse.Namespace) -> dict[str, str]:
     """The upstream programs a lab served by istiod runs, checked before anything is made."""
-    from meshlab.upstream.istiod import PROGRAM_NAMES
+    from meshlab.lab.istiod import INIT_PROGRAM
     from meshlab.upstream import build
+    from meshlab.upstream.istiod import PROGRAM_NAMES
     from meshlab.upstream.versions import PROGRAMS
 
     if args.proxy_mode != "sidecar" or args.datapath != "iptables":
@@ -70,7 +71,8 @@ def _istiod_programs(args: argparse.Namespace) -> dict[str, str]:
     if missing:
         raise UsageError(f"--control-plane istiod runs upstream programs not built here: {', '.join(missing)}; "
                          f"fix: meshlab upstream install {' '.join(missing)}")
-    return {name: program.path for name, program in found.items()}
+    init = build.find(PROGRAMS[INIT_PROGRAM])  # the injected istio-init runs as itself when it is built
+    return {name: program.path for name, program in found.items()} | ({INIT_PROGRAM: init.path} if init else {})
 
 
 def _wasm_apply(args: argparse.Namespace) -> int:

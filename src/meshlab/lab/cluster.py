@@ -2,7 +2,8 @@
 
 A node is a network namespace holding a bridge; a pod is a network namespace wired to it
 (``meshlab.lab.network``) with, if meshed, Istio's own rules from ``meshlab.intercept`` applied
-with iptables-restore, a sidecar process as uid 1337 and the demo app. In ``per-node`` proxy mode the pods have
+with iptables-restore (or made by the pod's init container, the injected istio-init of a lab served by
+istiod: ``meshlab.lab.istiod``), a sidecar process as uid 1337 and the demo app. In ``per-node`` proxy mode the pods have
 no sidecars; one shared proxy per node (the same proxy code) captures its pods' traffic in the
 node's namespace, as Linkerd 1's per-host proxy or Istio ambient's ztunnel do. A service is a
 stable virtual address whose connections the proxies send to its endpoints, as Envoy does with EDS.
@@ -202,7 +203,14 @@ class Lab(Composition):
 
     def _create_pod(self, spec: PodSpec, ip: str, index: int) -> None:
         pod = network.wire_pod(self.host, self.prefix, spec.name, spec.node, ip, index)
-        if spec.sidecar:
+        if spec.sidecar and spec.init is not None:
+            environment = [f"{name}={value}" for name, value in spec.init.environment.items()]
+            done = pod.run(["env", *environment, *spec.init.argv], check=False, timeout=60)
+            self._log(spec.name, "init").write_text(done.stdout + done.stderr)  # what `kubectl logs -c istio-init` shows
+            if done.returncode != 0:
+                raise LabError(f"pod {spec.name}: its init container {' '.join(spec.init.argv[:2])} failed (exit {done.returncode}): "
+                               f"{(done.stderr or done.stdout).strip()[-1500:]}")
+        elif spec.sidecar:
             # What istio-init does: Istio's rules, in the pod's namespace, before any app starts.
             rules = build_rules(spec.capture).restore_text(4)
             if self.rootless:
@@ -314,7 +322,7 @@ class Lab(Composition):
         return subprocess.run(self.pod(pod).namespace.argv(command), capture_output=True, text=True, timeout=timeout, check=False)
 
     def logs(self, pod: str, role: str) -> str:
-        """A pod's ``app`` or ``sidecar`` log, a node's ``node-proxy`` log (``logs("node0", "node-proxy")``),
+        """A pod's ``app``, ``sidecar`` or ``init`` (its init container's) log, a node's ``node-proxy`` log (``logs("node0", "node-proxy")``),
         or a gateway pod's ``gateway`` log (a lab of several clusters, ``meshlab.lab.clusters``)."""
         if role not in LOG_ROLES:
             raise LabUsageError(f"logs of {role!r}: choose {', '.join(LOG_ROLES)}")

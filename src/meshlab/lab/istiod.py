@@ -10,9 +10,11 @@ kubelet of that release reports: istiod's injector reads it to choose native sid
 created with the real kubectl. The API server sends each to istiod's injector (the chart's
 MutatingWebhookConfiguration, pointed at istiod's webhook port on loopback: with no Service and no
 cluster DNS the API server cannot reach ``istiod.istio-system.svc``); a sidecar pod comes back with
-istio-init, whose arguments become the pod's capture, so the lab applies the injected rules when it
-makes the pod (and its state says so), as istio-init would before the app starts. meshlab's sidecar
-stays the proxy (there is no Envoy here).
+istio-init, whose arguments become the pod's capture (its state says so), and whose command the lab
+runs in the pod's namespace when it makes the pod, before the app starts, as a kubelet runs an init
+container: ``pilot-agent istio-iptables ...`` with Istio's own pilot-agent (upstream stage; without it,
+meshlab's rendering of the same arguments is applied instead). meshlab's sidecar stays the proxy (there
+is no Envoy here).
 
 Once the pods have addresses, what a kubelet reports: each Pod's IP and Running status (the status
 subresource). A proxyless pod (``PodSpec(proxyless=True)``) is injected with Istio's ``grpc-agent``
@@ -38,10 +40,10 @@ from pathlib import Path
 import yaml
 
 from meshlab.intercept import build_rules
-from meshlab.kind.observe import injected_capture
+from meshlab.kind.observe import capture_config_from_init, init_container, injected_capture
 from meshlab.lab.cluster import Lab
 from meshlab.lab.netns import LabError
-from meshlab.lab.spec import APP_PORT, PodSpec
+from meshlab.lab.spec import APP_PORT, InitContainer, PodSpec
 from meshlab.upstream.istiod import Istiod, proxyless_node
 from meshlab.upstream.kube import KubeControlPlane
 from meshlab.xds.debounce import DebounceOptions
@@ -50,14 +52,18 @@ from meshlab.xds.server import bootstrap
 INJECTION_LABEL = {"istio-injection": "enabled"}
 #: The injection template Istio gives proxyless gRPC pods (the chart's ``grpc-agent``).
 PROXYLESS_TEMPLATE = {"inject.istio.io/templates": "grpc-agent"}
+#: The upstream program an injected istio-init runs (proxyv2's entrypoint), used when built.
+INIT_PROGRAM = "pilot-agent"
 #: Where in the lab's state folder ``lab status`` finds the control plane's addresses.
 ADDRESSES = "istiod.json"
 
 
 class LabIstiod:
     def __init__(self, lab: Lab, programs: dict[str, str], debounce: DebounceOptions = DebounceOptions()) -> None:
-        """``lab``: not yet up. ``programs``: the paths of kube-apiserver, etcd, kubectl, pilot-discovery and istioctl."""
+        """``lab``: not yet up. ``programs``: the paths of kube-apiserver, etcd, kubectl, pilot-discovery and istioctl,
+        and of pilot-agent if the injected istio-init is to run as itself."""
         self.lab, self.folder = lab, lab.state_dir / "istiod"
+        self.pilot_agent = programs.get(INIT_PROGRAM)
         self.kube = KubeControlPlane(programs["kube-apiserver"], programs["etcd"], programs["kubectl"], self.folder / "kube",
                                      on_start=lambda process: lab.adopt("istiod", process))
         self.istiod = Istiod(programs["pilot-discovery"], programs["istioctl"], self.kube, self.folder / "istiod", debounce,
@@ -99,7 +105,8 @@ class LabIstiod:
     # -- admission: before the lab makes any pod -----------------------------------------------
     def _admit(self, specs: list[PodSpec]) -> list[PodSpec]:
         """Start the control plane, create the pods in the API server (istiod injects them), and return
-        each sidecar pod's spec with the capture its injected istio-init asks for."""
+        each sidecar pod's spec with the capture its injected istio-init asks for (and, with pilot-agent,
+        that istio-init to run)."""
         self.specs = {spec.name: spec for spec in specs}
         try:
             self.kube.__enter__()
@@ -113,7 +120,14 @@ class LabIstiod:
             self.istiod.__exit__()
             self.kube.__exit__()
             raise
-        return [replace(spec, capture=injected_capture(stored[(spec.k8s_namespace, spec.name)])) if spec.sidecar else spec for spec in specs]
+        return [self._injected(spec, stored[(spec.k8s_namespace, spec.name)]) if spec.sidecar else spec for spec in specs]
+
+    def _injected(self, spec: PodSpec, stored: dict) -> PodSpec:
+        """The spec as the injected pod says: its capture, and its istio-init as the image runs it
+        (proxyv2's entrypoint is pilot-agent; the container gives its arguments)."""
+        args, environment = init_container(stored)
+        init = InitContainer((self.pilot_agent, *args), environment) if self.pilot_agent else None
+        return replace(spec, capture=capture_config_from_init(args, environment), init=init)
 
     def _apply(self, documents: list[dict]) -> None:
         if documents:  # kubectl refuses an apply of nothing

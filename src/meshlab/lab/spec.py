@@ -1,6 +1,7 @@
 """What a live lab is made of, before and after it runs: its prefix, its pods, its numbers.
 
     check_prefix     a prefix short enough for interface names and safe in file names
+    InitContainer    a command run in a pod before its apps, as a kubelet runs an init container
     PodSpec          what to create: name, sidecar or not (or proxyless), capture configuration, app and its ports,
                      Kubernetes metadata
     Pod              a running pod: name, namespace, IP, ports, sidecar
@@ -24,7 +25,7 @@ STATE_ROOT = Path("/run/meshlab") if os.geteuid() == 0 else Path(f"/tmp/meshlab-
 FIRST_POD_HOST = 10
 PROXY_MODES = ("sidecar", "per-node")
 #: The processes whose logs ``Lab.logs`` reads (a gateway runs in a lab of several clusters).
-LOG_ROLES = ("app", "sidecar", "node-proxy", "gateway", "agent", "collector")
+LOG_ROLES = ("app", "sidecar", "node-proxy", "gateway", "agent", "collector", "init")
 DATAPATHS = ("iptables", "ebpf")
 #: What a pod's app serves on its ports: the HTTP echo app (``meshlab.lab.apps``), or a gRPC server
 #: answering with the pod's name (``meshlab.xds.echo``), what proxyless clients call (chapter 05).
@@ -60,6 +61,16 @@ def check_prefix(prefix: str) -> str:
 
 
 @dataclass(frozen=True)
+class InitContainer:
+    """A command the lab runs in a sidecar pod's network namespace before anything else, in place of
+    applying meshlab's rendering of the pod's capture, as a kubelet runs an init container: an injected
+    istio-init, ``pilot-agent istio-iptables ...`` with its environment (``meshlab.lab.istiod``)."""
+
+    argv: tuple[str, ...]
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PodSpec:
     name: str
     sidecar: bool = True
@@ -78,6 +89,8 @@ class PodSpec:
     #: it is injected with Istio's ``grpc-agent`` template and its gRPC clients reach istiod through the
     #: agent's xDS socket.
     proxyless: bool = False
+    #: How the pod's rules are made: by this command, or (None) by applying meshlab's rendering of ``capture``.
+    init: InitContainer | None = None
 
     def __post_init__(self) -> None:
         if self.dataplane and not self.sidecar:
