@@ -48,7 +48,7 @@ system-packages:
 # The upstream stage: Istio's and the Gateway API's module source (Istio's goldens, the Gateway API's CRDs
 # and examples, read at test time) and the upstream programs
 # (pilot-agent, pilot-discovery, istioctl, spire-server, spire-agent, egctl, daprd, crane, kube-apiserver, kubectl,
-# etcd), built with go into ~/.cache/meshlab/upstream,
+# kube-controller-manager, etcd), built with go into ~/.cache/meshlab/upstream,
 # outside the checkout; minutes the first time, reused after. As root it first installs gcc (SPIRE's
 # SQLite needs cgo).
 upstream: $(STAMP)

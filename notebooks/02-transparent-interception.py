@@ -401,9 +401,9 @@ import json
 
 import yaml
 
-from meshlab.upstream.istiod import PROGRAM_NAMES
+from meshlab.lab.istiod import LAB_PROGRAMS
 
-CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in (*PROGRAM_NAMES, "pilot-agent")}  # and istio-init's program
+CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in LAB_PROGRAMS}
 MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]
 if MISSING or not (doctor.check_live().available and os.geteuid() == 0):
     print(f"needs the upstream stage ({', '.join(MISSING) or 'built'}) and the live stage as root: nothing run here")

@@ -190,8 +190,9 @@ greeter.close()
 # kube-apiserver v1.35.4, no kubelet; chapter 06 §7 says how), and the live lab's pods are its pods: the lab
 # creates each Pod with the real kubectl before it makes the pod, and reports its IP as a kubelet would
 # (`meshlab.lab.istiod`). Three pods in namespace `shop`, all proxyless: `client`, and `greet1` and
-# `greet2`, gRPC servers answering with their names, labelled `version: v1` and `v2` behind a Service
-# `greeter` (port named `grpc`). A pod annotated `inject.istio.io/templates: grpc-agent` comes back from the
+# `greet2`, gRPC servers answering with their names, labelled `app: greeter` and `version: v1` or `v2`; a
+# Service `greeter` (port named `grpc`) selects them, and Kubernetes' own EndpointSlice controller lists
+# them (kube-controller-manager, running that controller alone). A pod annotated `inject.istio.io/templates: grpc-agent` comes back from the
 # API server with Istio's proxyless template: an `istio-proxy` container that runs pilot-agent without
 # Envoy, `GRPC_XDS_BOOTSTRAP` set in the app, and no istio-init (no traffic is captured).
 #
@@ -214,12 +215,14 @@ import yaml
 from meshlab import doctor
 from meshlab.lab import Lab, PodSpec
 from meshlab.upstream import build
-from meshlab.upstream.istiod import PROGRAM_NAMES, version_routing
+from meshlab.upstream.istiod import version_routing
 from meshlab.upstream.versions import PROGRAMS
 from meshlab.xds.pushcount import settle
 from meshlab.xds.walk import walk
 
-CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in PROGRAM_NAMES}
+from meshlab.lab.istiod import LAB_PROGRAMS
+
+CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in LAB_PROGRAMS}
 MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]
 NAMESPACE, HOST = "shop", "greeter.shop.svc.cluster.local"
 TARGET = f"{HOST}:7070"
@@ -232,9 +235,9 @@ else:
 
     pods = [PodSpec("client", sidecar=False, proxyless=True, k8s_namespace=NAMESPACE, ports=()),
             *(PodSpec(f"greet{n}", sidecar=False, proxyless=True, k8s_namespace=NAMESPACE, app="grpc", ports=(7070,),
-                      labels={"version": f"v{n}"}) for n in (1, 2))]
+                      labels={"app": "greeter", "version": f"v{n}"}) for n in (1, 2))]
     with LabIstiod(Lab("ml05i"), {name: program.path for name, program in CONTROL_PLANE.items()}).up(pods) as plane:
-        plane.add_service("greeter", 7070, ["greet1", "greet2"], target_port=7070, protocol="grpc")
+        plane.add_service("greeter", NAMESPACE, 7070, {"app": "greeter"}, target_port=7070, protocol="grpc")
         route = version_routing(HOST, NAMESPACE, ["v1", "v2"], {"v1": 75, "v2": 25})
         plane.kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(route))
         settle(plane.istiod, quiet_s=1.0)  # istiod has debounced the changes and pushed them

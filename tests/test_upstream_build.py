@@ -67,11 +67,11 @@ def test_the_cli_lists_every_program_and_says_how_to_build_a_missing_one(empty_c
     assert main(["upstream", "list", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert list(rows) == ["pilot-agent", "pilot-discovery", "istioctl", "spire-server", "spire-agent", "egctl", "daprd", "crane",
-                          "kube-apiserver", "kubectl", "etcd"]
+                          "kube-apiserver", "kubectl", "kube-controller-manager", "etcd"]
     assert rows["pilot-agent"]["source"] == "PATH" and rows["istioctl"] == {"name": "istioctl", "version": "1.30.3+9739e10eb9d7", "path": None, "source": None}
     assert main(["upstream", "path", "pilot-agent"]) == 0 and capsys.readouterr().out.strip() == str(empty_cache / "pilot-agent")
     assert main(["upstream", "path", "egctl"]) == 1
     assert "meshlab upstream install egctl" in capsys.readouterr().err
     assert main(["upstream", "install", "envoy"]) == 2
     assert ("no upstream program 'envoy'; programs are pilot-agent, pilot-discovery, istioctl, spire-server, spire-agent, egctl, "
-            "daprd, crane, kube-apiserver, kubectl, etcd") in capsys.readouterr().err
+            "daprd, crane, kube-apiserver, kubectl, kube-controller-manager, etcd") in capsys.readouterr().err

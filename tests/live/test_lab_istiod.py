@@ -21,11 +21,10 @@ from meshlab.intercept import build_rules
 from meshlab.intercept.compare import compare
 from meshlab.kind.observe import injected_capture, iptables_state_from_init_log
 from meshlab.lab import Lab, PodSpec
-from meshlab.lab.netns import LabError
+from meshlab.lab.netns import LabError, LabUsageError
 from meshlab.lab.spec import APP_PORT
 from meshlab.lab.state import read_state, state_dir
-from meshlab.lab.istiod import INIT_PROGRAM
-from meshlab.upstream.istiod import PROGRAM_NAMES
+from meshlab.lab.istiod import LAB_PROGRAMS
 
 pytestmark = [pytest.mark.live, pytest.mark.upstream, pytest.mark.skipif(os.geteuid() != 0, reason="the live lab needs root here")]
 
@@ -34,8 +33,7 @@ GREETER = "greeter.grpc.svc.cluster.local"
 
 
 def programs() -> dict[str, str]:
-    """The control plane's programs, and pilot-agent: the injected istio-init runs as itself."""
-    return {name: program_path(name) for name in (*PROGRAM_NAMES, INIT_PROGRAM)}
+    return {name: program_path(name) for name in LAB_PROGRAMS}
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +44,10 @@ def plane():
              PodSpec("client", k8s_namespace="shop"), PodSpec("plain", sidecar=False, k8s_namespace="legacy"),
              PodSpec("grpcc", sidecar=False, proxyless=True, k8s_namespace="grpc", ports=()),
              *(PodSpec(f"greet{n}", sidecar=False, proxyless=True, k8s_namespace="grpc", app="grpc", ports=(GRPC_PORT,),
-                       labels={"version": f"v{n}"}) for n in (1, 2))]
+                       labels={"app": "greeter", "version": f"v{n}"}) for n in (1, 2))]
     with LabIstiod(Lab("mlist"), programs()).up(specs) as registered:
-        registered.add_service("web", 80, ["web"])
-        registered.add_service("greeter", GRPC_PORT, ["greet1", "greet2"], target_port=GRPC_PORT, protocol="grpc")
+        registered.add_service("web", "shop", 80, {"app": "web"})
+        registered.add_service("greeter", "grpc", GRPC_PORT, {"app": "greeter"}, target_port=GRPC_PORT, protocol="grpc")
         yield registered
 
 
@@ -199,3 +197,14 @@ def test_a_proxyless_client_in_a_pod_follows_istiods_routes_to_the_pods_behind_t
             assert set(answered) == {"greet1", "greet2"} and 0.65 <= answered["greet1"] / 400 <= 0.85, answered
         else:
             assert answered == {"greet2": 400}
+
+
+def test_a_service_lists_the_pods_its_selector_picks_through_the_real_endpointslice_controller(plane):
+    slices = json.loads(plane.kube.kubectl("-n", "grpc", "get", "endpointslices", "-l", "kubernetes.io/service-name=greeter", "-o", "json"))
+    (piece,) = slices["items"]
+    assert piece["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslice-controller.k8s.io"
+    listed = {e["targetRef"]["name"]: (e["addresses"], e["nodeName"]) for e in piece["endpoints"]}
+    assert listed == {name: ([plane.lab.pod(name).ip], "mlist-node0") for name in ("greet1", "greet2")}
+    assert piece["ports"] == [{"name": "grpc", "port": GRPC_PORT, "protocol": "TCP"}]
+    with pytest.raises(LabUsageError, match=r"selector \{'app': 'nothing'\} selects no pod of namespace grpc .*greet1: \{'app': 'greeter'"):
+        plane.add_service("none", "grpc", 80, {"app": "nothing"})

@@ -58,21 +58,19 @@ def _up(args: argparse.Namespace) -> int:
 
 def _istiod_programs(args: argparse.Namespace) -> dict[str, str]:
     """The upstream programs a lab served by istiod runs, checked before anything is made."""
-    from meshlab.lab.istiod import INIT_PROGRAM
+    from meshlab.lab.istiod import LAB_PROGRAMS
     from meshlab.upstream import build
-    from meshlab.upstream.istiod import PROGRAM_NAMES
     from meshlab.upstream.versions import PROGRAMS
 
     if args.proxy_mode != "sidecar" or args.datapath != "iptables":
         raise UsageError("--control-plane istiod injects sidecars and applies istio-init's iptables rules: "
                          "it needs --proxy-mode sidecar and --datapath iptables")
-    found = {name: build.find(PROGRAMS[name]) for name in PROGRAM_NAMES}
+    found = {name: build.find(PROGRAMS[name]) for name in LAB_PROGRAMS}
     missing = [name for name, program in found.items() if program is None]
     if missing:
         raise UsageError(f"--control-plane istiod runs upstream programs not built here: {', '.join(missing)}; "
                          f"fix: meshlab upstream install {' '.join(missing)}")
-    init = build.find(PROGRAMS[INIT_PROGRAM])  # the injected istio-init runs as itself when it is built
-    return {name: program.path for name, program in found.items()} | ({INIT_PROGRAM: init.path} if init else {})
+    return {name: program.path for name, program in found.items()}
 
 
 def _wasm_apply(args: argparse.Namespace) -> int:

@@ -12,17 +12,19 @@ MutatingWebhookConfiguration, pointed at istiod's webhook port on loopback: with
 cluster DNS the API server cannot reach ``istiod.istio-system.svc``); a sidecar pod comes back with
 istio-init, whose arguments become the pod's capture (its state says so), and whose command the lab
 runs in the pod's namespace when it makes the pod, before the app starts, as a kubelet runs an init
-container: ``pilot-agent istio-iptables ...`` with Istio's own pilot-agent (upstream stage; without it,
-meshlab's rendering of the same arguments is applied instead). meshlab's sidecar stays the proxy (there
-is no Envoy here).
+container: ``pilot-agent istio-iptables ...`` with Istio's own pilot-agent (upstream stage). meshlab's
+sidecar stays the proxy (there is no Envoy here).
 
 Once the pods have addresses, what a kubelet reports: each Pod's IP and Running status (the status
 subresource). A proxyless pod (``PodSpec(proxyless=True)``) is injected with Istio's ``grpc-agent``
 template (an istio-proxy container running pilot-agent without Envoy, no istio-init); in its place the
 lab writes the gRPC bootstrap that agent writes and runs its xDS socket (``meshlab.lab.xdsrelay``), so
-the pod's gRPC clients reach istiod. Services added through ``add_service`` are written with their
-EndpointSlices (the EndpointSlice controller's work); pods go with the whole control plane, at ``down``.
+the pod's gRPC clients reach istiod. A Service added through ``add_service`` selects pods by label, and
+Kubernetes' own EndpointSlice controller (kube-controller-manager, running that controller alone) lists
+them in its EndpointSlices, from the Pods' labels, IPs and Ready conditions the lab reported; pods go with
+the whole control plane, at ``down``.
 
+    LAB_PROGRAMS the upstream programs it runs
     LabIstiod   LabIstiod(Lab(prefix), programs).up(specs) as plane: plane.add_service(...); plane.pod(name);
                 plane.bootstrap_path(pod); plane.kube; plane.istiod. Its processes are the lab's (``lab down``
                 and ``cleanup`` stop them); its addresses are in the lab's state folder (ADDRESSES), for
@@ -42,9 +44,9 @@ import yaml
 from meshlab.intercept import build_rules
 from meshlab.kind.observe import capture_config_from_init, init_container, injected_capture
 from meshlab.lab.cluster import Lab
-from meshlab.lab.netns import LabError
+from meshlab.lab.netns import LabError, LabUsageError
 from meshlab.lab.spec import APP_PORT, InitContainer, PodSpec
-from meshlab.upstream.istiod import Istiod, proxyless_node
+from meshlab.upstream.istiod import PROGRAM_NAMES, Istiod, proxyless_node
 from meshlab.upstream.kube import KubeControlPlane
 from meshlab.xds.debounce import DebounceOptions
 from meshlab.xds.server import bootstrap
@@ -52,20 +54,22 @@ from meshlab.xds.server import bootstrap
 INJECTION_LABEL = {"istio-injection": "enabled"}
 #: The injection template Istio gives proxyless gRPC pods (the chart's ``grpc-agent``).
 PROXYLESS_TEMPLATE = {"inject.istio.io/templates": "grpc-agent"}
-#: The upstream program an injected istio-init runs (proxyv2's entrypoint), used when built.
-INIT_PROGRAM = "pilot-agent"
+#: The upstream programs a lab served by istiod runs: the control plane's, the EndpointSlice controller's
+#: (kube-controller-manager), and pilot-agent, which an injected istio-init runs (proxyv2's entrypoint).
+LAB_PROGRAMS = (*PROGRAM_NAMES, "kube-controller-manager", "pilot-agent")
 #: Where in the lab's state folder ``lab status`` finds the control plane's addresses.
 ADDRESSES = "istiod.json"
 
 
 class LabIstiod:
     def __init__(self, lab: Lab, programs: dict[str, str], debounce: DebounceOptions = DebounceOptions()) -> None:
-        """``lab``: not yet up. ``programs``: the paths of kube-apiserver, etcd, kubectl, pilot-discovery and istioctl,
-        and of pilot-agent if the injected istio-init is to run as itself."""
+        """``lab``: not yet up. ``programs``: the path of each of LAB_PROGRAMS."""
+        if missing := [name for name in LAB_PROGRAMS if name not in programs]:
+            raise LabUsageError(f"a lab served by istiod runs {', '.join(LAB_PROGRAMS)}; not given: {', '.join(missing)}")
         self.lab, self.folder = lab, lab.state_dir / "istiod"
-        self.pilot_agent = programs.get(INIT_PROGRAM)
+        self.pilot_agent = programs["pilot-agent"]
         self.kube = KubeControlPlane(programs["kube-apiserver"], programs["etcd"], programs["kubectl"], self.folder / "kube",
-                                     on_start=lambda process: lab.adopt("istiod", process))
+                                     on_start=lambda process: lab.adopt("istiod", process), controller_manager=programs["kube-controller-manager"])
         self.istiod = Istiod(programs["pilot-discovery"], programs["istioctl"], self.kube, self.folder / "istiod", debounce,
                              on_start=lambda process: lab.adopt("istiod", process))
         self.specs: dict[str, PodSpec] = {}
@@ -105,8 +109,7 @@ class LabIstiod:
     # -- admission: before the lab makes any pod -----------------------------------------------
     def _admit(self, specs: list[PodSpec]) -> list[PodSpec]:
         """Start the control plane, create the pods in the API server (istiod injects them), and return
-        each sidecar pod's spec with the capture its injected istio-init asks for (and, with pilot-agent,
-        that istio-init to run)."""
+        each sidecar pod's spec with the capture its injected istio-init asks for, and that istio-init to run."""
         self.specs = {spec.name: spec for spec in specs}
         try:
             self.kube.__enter__()
@@ -126,8 +129,7 @@ class LabIstiod:
         """The spec as the injected pod says: its capture, and its istio-init as the image runs it
         (proxyv2's entrypoint is pilot-agent; the container gives its arguments)."""
         args, environment = init_container(stored)
-        init = InitContainer((self.pilot_agent, *args), environment) if self.pilot_agent else None
-        return replace(spec, capture=capture_config_from_init(args, environment), init=init)
+        return replace(spec, capture=capture_config_from_init(args, environment), init=InitContainer((self.pilot_agent, *args), environment))
 
     def _apply(self, documents: list[dict]) -> None:
         if documents:  # kubectl refuses an apply of nothing
@@ -172,8 +174,13 @@ class LabIstiod:
             status = {"status": {"nodeInfo": {"kubeletVersion": kubelet_version}, "conditions": [{"type": "Ready", "status": "True"}]}}
             self.kube.kubectl("patch", "node", self._node_name(node), "--subresource=status", "--type=merge", "-p", json.dumps(status))
 
+    @staticmethod
+    def _labels(spec: PodSpec) -> dict[str, str]:
+        """A pod's labels in the API server: ``app`` its name unless its spec says otherwise."""
+        return {"app": spec.name, **spec.labels}
+
     def _pod(self, spec: PodSpec) -> dict:
-        labels, annotations = {"app": spec.name, **spec.labels}, {}
+        labels, annotations = self._labels(spec), {}
         if spec.proxyless:
             annotations = dict(PROXYLESS_TEMPLATE)
         elif not spec.sidecar:
@@ -212,21 +219,34 @@ class LabIstiod:
         node, metadata = proxyless_node(name, pod.k8s_namespace, pod.ip)
         bootstrap(f"unix://{socket}", node, self.bootstrap_path(name), metadata)
 
-    def add_service(self, name: str, port: int, pods: list[str], target_port: int = APP_PORT, protocol: str = "http") -> str:
-        """``Lab.add_service``, and the Service (its ClusterIP the lab's virtual IP; its port named for
-        ``protocol``, which is how Istio tells gRPC from HTTP) and its EndpointSlice written to the API
-        server; returns the virtual IP."""
+    def add_service(self, name: str, namespace: str, port: int, selector: dict[str, str], target_port: int = APP_PORT, protocol: str = "http",
+                    timeout: float = 30) -> str:
+        """A Service selecting the namespace's pods by their labels (its ClusterIP the lab's virtual IP; its port named for
+        ``protocol``, which is how Istio tells gRPC from HTTP), given to the lab's sidecars too
+        (``Lab.add_service``); returns its virtual IP once the EndpointSlice controller has listed every
+        selected pod as a ready endpoint."""
+        candidates = [spec for spec in self.specs.values() if spec.k8s_namespace == namespace]
+        pods = [spec.name for spec in candidates if selector.items() <= self._labels(spec).items()]
+        if not selector or not pods:
+            labels = "; ".join(f"{spec.name}: {self._labels(spec)}" for spec in candidates) or "none"
+            raise LabUsageError(f"service {name}: selector {selector} selects no pod of namespace {namespace} (its pods' labels: {labels})")
         vip = self.lab.add_service(name, port, pods, target_port)
-        members = [self.lab.pod(pod) for pod in pods]
-        namespace = members[0].k8s_namespace if members else "default"
         self._apply([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
-                      "spec": {"clusterIP": vip, "ports": [{"name": protocol, "port": port, "targetPort": target_port, "protocol": "TCP"}]}},
-                     {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                      "metadata": {"name": f"{name}-meshlab", "namespace": namespace, "labels": {"kubernetes.io/service-name": name}},
-                      "addressType": "IPv4", "ports": [{"name": protocol, "port": target_port, "protocol": "TCP"}],
-                      "endpoints": [{"addresses": [pod.ip], "conditions": {"ready": True}, "nodeName": self._node_name(pod.node),
-                                     "targetRef": {"kind": "Pod", "name": pod.name, "namespace": pod.k8s_namespace}} for pod in members]}])
+                      "spec": {"clusterIP": vip, "selector": selector,
+                               "ports": [{"name": protocol, "port": port, "targetPort": target_port, "protocol": "TCP"}]}}])
+        wanted, deadline = {self.lab.pod(pod).ip for pod in pods}, time.monotonic() + timeout
+        while (listed := self.endpoints(name, namespace)) != wanted:
+            if time.monotonic() > deadline:
+                raise LabError(f"service {name}: the EndpointSlice controller listed {sorted(listed)} within {timeout:.0f} s, "
+                               f"not the selected pods' {sorted(wanted)}")
+            time.sleep(0.1)
         return vip
+
+    def endpoints(self, service: str, namespace: str) -> set[str]:
+        """The ready addresses of the service's EndpointSlices, as the controller wrote them."""
+        slices = json.loads(self.kube.kubectl("-n", namespace, "get", "endpointslices", "-l", f"kubernetes.io/service-name={service}", "-o", "json"))
+        return {address for piece in slices["items"] for endpoint in piece.get("endpoints") or []
+                if endpoint.get("conditions", {}).get("ready") for address in endpoint["addresses"]}
 
     # -- looking ---------------------------------------------------------------------------------
     def pod(self, name: str) -> dict:

@@ -1,18 +1,22 @@
 """A real Kubernetes control plane on loopback, as controller-runtime's envtest runs one: etcd and
-kube-apiserver (Kubernetes v1.35.4, built by the upstream stage), no nodes, no kubelet, no
-controller-manager, no scheduler. Objects written to it are stored and watched exactly as in a
-cluster; nothing runs them. That is what istiod needs: it reads Pods, Services, EndpointSlices,
-Namespaces and Istio's custom resources through the API server and never talks to a kubelet.
+kube-apiserver (Kubernetes v1.35.4, built by the upstream stage), no nodes, no kubelet, no scheduler;
+and, if given, kube-controller-manager running one controller, the EndpointSlice controller, which
+turns each Service's selector and the Pods it selects into EndpointSlices. Objects written to it are
+stored and watched exactly as in a cluster; nothing runs them. That is what istiod needs: it reads
+Pods, Services, EndpointSlices, Namespaces and Istio's custom resources through the API server and
+never talks to a kubelet.
 
 The API server authenticates the admin with a static token (``--token-auth-file``, group
 system:masters), serves on a certificate it generates for itself (``--cert-dir``: a self-signed CA and
 a serving certificate for 127.0.0.1 and localhost, whose chain file the kubeconfig trusts), signs
 service-account tokens with a key pair written here, and authorises with RBAC. The ServiceAccount
 admission plugin is off: it refuses a Pod whose service account object does not exist, and nothing
-here creates them (the controller-manager would).
+here creates them (the controller-manager's service-account controller would; it is not run). The
+controller-manager uses the admin's kubeconfig, does no leader election (it is alone), and serves its
+health on a loopback port.
 
     KubeError         a step failed; names it and what the program said
-    KubeControlPlane  with KubeControlPlane(apiserver, etcd, kubectl, folder) as kube: kube.kubectl(...);
+    KubeControlPlane  with KubeControlPlane(apiserver, etcd, kubectl, folder[, controller_manager=...]) as kube: kube.kubectl(...);
                       kube.kubeconfig is the admin's; everything is stopped (by PID) and removed on exit
     status_of         the HTTP status of a GET, 0 while nothing answers (readiness probes)
 """
@@ -37,6 +41,12 @@ from meshlab.upstream.run import run
 #: The Service IP range the API server allocates from (kind's default, and the lab's cluster DNS,
 #: 10.96.0.254, lies inside it).
 SERVICE_RANGE = "10.96.0.0/16"
+
+#: The controller-manager's name for the EndpointSlice controller (its --controllers list, v1.35).
+ENDPOINTSLICE_CONTROLLER = "endpointslice-controller"
+#: TLS to a server whose certificate is being made here, on loopback: not checked.
+_UNCHECKED = ssl.create_default_context()
+_UNCHECKED.check_hostname, _UNCHECKED.verify_mode = False, ssl.CERT_NONE
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -64,10 +74,12 @@ class KubeControlPlane(Daemons):
     """etcd and kube-apiserver on loopback ports, their state in ``folder`` (0700: it holds keys)."""
 
     def __init__(self, apiserver: str, etcd: str, kubectl: str, folder: Path,
-                 on_start: Callable[[ProcessRecord], None] = lambda process: None) -> None:
-        """``on_start`` hears of each process as it starts (a live lab records it, so its cleanup stops it)."""
+                 on_start: Callable[[ProcessRecord], None] = lambda process: None, controller_manager: str | None = None) -> None:
+        """``on_start`` hears of each process as it starts (a live lab records it, so its cleanup stops it).
+        With ``controller_manager``, the EndpointSlice controller runs too."""
         super().__init__(folder, on_start)
         self.programs = {"kube-apiserver": apiserver, "etcd": etcd, "kubectl": kubectl}
+        self.controller_manager = controller_manager
         self.token = secrets.token_hex(16)
         self.port = 0
 
@@ -122,14 +134,25 @@ class KubeControlPlane(Daemons):
 
     def _readyz(self) -> int:
         """The API server's /readyz status (its certificate is not checked: it is being made)."""
-        unchecked = ssl.create_default_context()
-        unchecked.check_hostname, unchecked.verify_mode = False, ssl.CERT_NONE
-        return status_of(f"{self.server}/readyz", {"Authorization": f"Bearer {self.token}"}, unchecked)
+        return status_of(f"{self.server}/readyz", {"Authorization": f"Bearer {self.token}"}, _UNCHECKED)
+
+    def _endpointslice_controller(self) -> None:
+        port, kubeconfig = free_port(), str(self.kubeconfig)
+        process = self.start("kube-controller-manager", [
+            self.controller_manager, "--kubeconfig", kubeconfig, "--controllers", ENDPOINTSLICE_CONTROLLER, "--leader-elect=false",
+            "--bind-address", "127.0.0.1", "--secure-port", str(port), "--cert-dir", str(self.folder / "controller-manager"),
+            "--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
+        ])
+        # /healthz is served without authorization (--authorization-always-allow-paths' default)
+        self.wait_ready("kube-controller-manager", process, lambda: status_of(f"https://127.0.0.1:{port}/healthz", context=_UNCHECKED) == 200,
+                        timeout=60, error=KubeError)
 
     def setup(self) -> None:
         self.folder.chmod(0o700)
         self._keys()
         self._apiserver(self._etcd())
+        if self.controller_manager:
+            self._endpointslice_controller()
 
     def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
         """Run the real kubectl against this API server as the admin; its output, or KubeError."""

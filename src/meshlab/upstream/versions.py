@@ -24,7 +24,7 @@ the release they stand for, so ``pilot-agent version -s`` says ``1.30.3+9739e10e
     KUBERNETES           k8s.io/kubernetes v1.35.4, its staging modules replaced by their published versions
     ETCD                 go.etcd.io/etcd/server/v3 v3.6.5, the etcd Kubernetes v1.35.4 pins
     PROGRAMS             pilot-agent, pilot-discovery, istioctl, spire-server, spire-agent, egctl, daprd, crane,
-                         kube-apiserver, kubectl, etcd, by name
+                         kube-apiserver, kubectl, kube-controller-manager, etcd, by name
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ KUBERNETES_STAGING = (
 
 KUBERNETES = Module("k8s.io/kubernetes", "v1.35.4", "v1.35.4",
                     "the release the proxy serves closest to the book's kind node image (v1.35.x); built as envtest's "
-                    "control plane is: kube-apiserver, kubectl and etcd, no kubelet",
+                    "control plane is: kube-apiserver, kubectl and etcd, no kubelet; and kube-controller-manager for its "
+                    "EndpointSlice controller",
                     {f"k8s.io/{name}": ("v0.35.4", "k8s.io/kubernetes requires it at v0.0.0 from ./staging; "
                                         "v0.35.4 is the same code published")
                      for name in KUBERNETES_STAGING})
@@ -179,5 +180,7 @@ PROGRAMS = {program.name: program for program in (
             {"github.com/google/go-containerregistry/cmd/crane/cmd.Version": GO_CONTAINERREGISTRY.release}),
     Program("kube-apiserver", KUBERNETES, "k8s.io/kubernetes/cmd/kube-apiserver", ("--version",), _kubernetes_stamp(KUBERNETES)),
     Program("kubectl", KUBERNETES, "k8s.io/kubernetes/cmd/kubectl", ("version", "--client"), _kubernetes_stamp(KUBERNETES)),
+    Program("kube-controller-manager", KUBERNETES, "k8s.io/kubernetes/cmd/kube-controller-manager", ("--version",),
+            _kubernetes_stamp(KUBERNETES)),
     Program("etcd", ETCD, "go.etcd.io/etcd/server/v3", ("--version",)),
 )}
