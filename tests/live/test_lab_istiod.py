@@ -19,7 +19,7 @@ from upstream_programs import program_path
 
 from meshlab.intercept import build_rules
 from meshlab.intercept.compare import compare
-from meshlab.kind.observe import injected_capture, iptables_state_from_init_log
+from meshlab.kind.observe import injected_capture, iptables_state_from_init_log, parse_table
 from meshlab.lab import Lab, PodSpec
 from meshlab.lab.netns import LabError, LabUsageError
 from meshlab.lab.spec import APP_PORT
@@ -192,7 +192,9 @@ def test_a_proxyless_client_in_a_pod_follows_istiods_routes_to_the_pods_behind_t
         (records,) = collect([client])
         answered = Counter(r.get("backend") or r.get("error") for r in records)
         # istiod serves the pod's client by its node id; the sidecar pods have no proxy here (meshlab's stands in)
-        assert [line.split()[0] for line in status.splitlines()[1:]] == ["grpcc.grpc"]
+        (row,) = parse_table(status)  # the kind stage's reader of istioctl's table, on the real one
+        assert (row["NAME"], row["CLUSTER"], row["ISTIOD"], row["VERSION"]) == ("grpcc.grpc", "Kubernetes", "istiod-meshlab", "1.30.3")
+        assert row["SUBSCRIBED TYPES"].startswith("4 (") and set(row["SUBSCRIBED TYPES"][3:-1].split(",")) == {"LDS", "RDS", "CDS", "EDS"}
         if weights["v1"]:
             assert set(answered) == {"greet1", "greet2"} and 0.65 <= answered["greet1"] / 400 <= 0.85, answered
         else:

@@ -88,6 +88,11 @@ class KubeControlPlane(Daemons):
         return self.folder / "kubeconfig"
 
     @property
+    def certificate(self) -> Path:
+        """The API server's serving certificate chain, which it generates in ``--cert-dir``: what clients trust."""
+        return self.folder / "certificates" / "apiserver.crt"
+
+    @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
@@ -117,10 +122,9 @@ class KubeControlPlane(Daemons):
 
     def _apiserver(self, etcd: str) -> None:
         self.port = free_port()
-        certificates = self.folder / "certificates"
         process = self.start("kube-apiserver", [
             self.programs["kube-apiserver"], "--etcd-servers", etcd,
-            "--bind-address", "127.0.0.1", "--secure-port", str(self.port), "--cert-dir", str(certificates),
+            "--bind-address", "127.0.0.1", "--secure-port", str(self.port), "--cert-dir", str(self.certificate.parent),
             "--token-auth-file", str(self.folder / "tokens.csv"), "--authorization-mode", "RBAC",
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-account-key-file", str(self.folder / "sa.pub"),
@@ -129,7 +133,7 @@ class KubeControlPlane(Daemons):
             "--disable-admission-plugins", "ServiceAccount",
         ])
         self.wait_ready("kube-apiserver", process, lambda: self._readyz() == 200, timeout=90, error=KubeError)
-        self.kubeconfig.write_text(KUBECONFIG.format(server=self.server, ca=certificates / "apiserver.crt", token=self.token))
+        self.kubeconfig.write_text(KUBECONFIG.format(server=self.server, ca=self.certificate, token=self.token))
         self.kubeconfig.chmod(0o600)
 
     def _readyz(self) -> int:

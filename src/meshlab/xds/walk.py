@@ -71,9 +71,10 @@ def walk(server: str, node_id: str, target: str, metadata: dict | None = None, t
             response = next(responses)
             requests.put(discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=sorted(set(names)),
                                                         version_info=response.version_info, response_nonce=response.nonce))
-            unpacked = [_unpack(packed, message) for packed in response.resources]
+            # in the order of their names: a response's resources form a set, in whatever order the server sent them
+            unpacked = sorted((_unpack(packed, message) for packed in response.resources), key=lambda r: r.cluster_name if kind == "EDS" else r.name)
             names = [name for resource in unpacked for name in _next(kind, resource)]
-            steps.append(Step(kind, response.version_info, tuple(sorted(r.cluster_name if kind == "EDS" else r.name for r in unpacked)),
+            steps.append(Step(kind, response.version_info, tuple(r.cluster_name if kind == "EDS" else r.name for r in unpacked),
                               tuple(dict.fromkeys(names))))
         requests.put(None)
         responses.cancel()
