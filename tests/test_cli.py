@@ -26,6 +26,8 @@ def meshlab(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
         (("book", "--port", "http"), "argument --port: invalid int value: 'http'"),
         (("book", "--port", "99999"), "PORT=99999 is not a TCP port; use 1-65535"),
         (("doctor", "--frobnicate"), "unrecognized arguments: --frobnicate"),
+        (("lab", "up", "--debounce-after", "5x"), "argument --debounce-after: '5x' is not a Go duration such as 5s, 100ms or 1m30s"),
+        (("lab", "up", "--prefix", "mlcli", "--debounce-max", "2s"), "--debounce-after and --debounce-max are istiod's PILOT_DEBOUNCE_AFTER"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message):

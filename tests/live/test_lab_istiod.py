@@ -133,7 +133,7 @@ def test_the_cli_starts_a_lab_served_by_istiod_shows_it_and_takes_it_down():
     for program in programs().values():
         assert os.path.exists(program)  # built: the command finds them as the test did
     try:
-        up = meshlab("lab", "up", "--prefix", "mlisc", "--pods", "2", "--control-plane", "istiod")
+        up = meshlab("lab", "up", "--prefix", "mlisc", "--pods", "2", "--control-plane", "istiod", "--debounce-after", "50ms", "--debounce-max", "2s")
         assert up.returncode == 0, up.stderr
         assert "served by the real istiod" in up.stdout
         status = json.loads(meshlab("lab", "status", "--prefix", "mlisc", "--json").stdout)
@@ -145,6 +145,9 @@ def test_the_cli_starts_a_lab_served_by_istiod_shows_it_and_takes_it_down():
         assert "control plane: istiod" in meshlab("lab", "status", "--prefix", "mlisc").stdout
         started = read_state(state_dir("mlisc")).processes
         assert {owner for owner, _ in started} >= {"istiod"}
+        (istiod,) = [process for owner, process in started if process.role == "istiod"]
+        environment = dict(item.split("=", 1) for item in open(f"/proc/{istiod.pid}/environ").read().split("\0") if "=" in item)
+        assert (environment["PILOT_DEBOUNCE_AFTER"], environment["PILOT_DEBOUNCE_MAX"]) == ("50ms", "2s")
     finally:
         down = meshlab("lab", "down", "--prefix", "mlisc")
     assert down.returncode == 0, down.stderr

@@ -32,9 +32,23 @@ def _pod_count(text: str) -> int:
     return int(text)
 
 
+def _go_duration_ms(text: str) -> float:
+    """A --debounce-* value, written as istiod's PILOT_DEBOUNCE_* take it (a Go duration), in ms."""
+    from meshlab import goduration
+
+    try:
+        return goduration.seconds(text) * 1000
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _up(args: argparse.Namespace) -> int:
     from meshlab.lab import Lab
 
+    debounce = {name: value for name, value in (("debounce_after_ms", args.debounce_after), ("debounce_max_ms", args.debounce_max))
+                if value is not None}
+    if debounce and args.control_plane != "istiod":
+        raise UsageError("--debounce-after and --debounce-max are istiod's PILOT_DEBOUNCE_AFTER and _MAX: they need --control-plane istiod")
     if args.clusters is not None:
         return _up_clusters(args)
     if args.dataplane and args.proxy_mode != "sidecar":
@@ -47,7 +61,9 @@ def _up(args: argparse.Namespace) -> int:
     else:  # its control plane outlives this command: `lab down` stops it
         from meshlab.lab.istiod import LabIstiod
 
-        LabIstiod(Lab(args.prefix), programs).up(pods, **options)
+        from meshlab.xds.debounce import DebounceOptions
+
+        LabIstiod(Lab(args.prefix), programs, DebounceOptions(**debounce)).up(pods, **options)
     proxies = "a sidecar each" if args.proxy_mode == "sidecar" else "one proxy per node"
     extras = (", HTTP side and pilot-agent in every pod" if args.dataplane else "") + (", a telemetry collector" if args.collector else "")
     extras += ", served by the real istiod (its kubeconfig: `meshlab lab status`)" if programs is not None else ""
@@ -299,6 +315,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--collector", action="store_true", help="a collector pod for access logs (ALS) and spans (OTLP)")
     up.add_argument("--control-plane", choices=("none", "istiod"), default="none",
                     help="istiod: a real API server and Istio's istiod (upstream stage) with the pods registered and injected")
+    up.add_argument("--debounce-after", type=_go_duration_ms, metavar="DURATION",
+                    help="with --control-plane istiod: its PILOT_DEBOUNCE_AFTER, a Go duration (Istio's default 100ms)")
+    up.add_argument("--debounce-max", type=_go_duration_ms, metavar="DURATION",
+                    help="with --control-plane istiod: its PILOT_DEBOUNCE_MAX (Istio's default 10s)")
     up.set_defaults(run=_lab_errors(_up))
 
     wasm = lab_commands.add_parser("wasm", help="WasmPlugins on a lab started with --dataplane (chapter 10)")
