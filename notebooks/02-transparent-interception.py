@@ -383,7 +383,7 @@ if LIVE.available:
 # ## 6 · Injected by the API server, without a cluster
 #
 # **Stage: upstream and live as root** (`meshlab upstream install kube-apiserver etcd kubectl
-# pilot-discovery istioctl`). In a cluster nobody runs `istioctl kube-inject`: the API server sends every
+# kube-controller-manager pilot-discovery pilot-agent istioctl`). In a cluster nobody runs `istioctl kube-inject`: the API server sends every
 # new pod to istiod's injection webhook before storing it. Here that happens for real with no cluster: etcd
 # and kube-apiserver v1.35.4 on loopback, istiod out of cluster with the chart's MutatingWebhookConfiguration
 # pointed at its webhook port, and a live lab whose pods exist in the API server before the lab makes them,

@@ -186,15 +186,16 @@ greeter.close()
 # ## 6 · The same client, the real istiod, in a pod
 #
 # **Stage: upstream and live, as root** (Go; `meshlab upstream install kube-apiserver etcd kubectl
-# pilot-discovery istioctl`). istiod runs out of cluster against a real Kubernetes API server (etcd and
+# kube-controller-manager pilot-discovery pilot-agent istioctl`). istiod runs out of cluster against a real Kubernetes API server (etcd and
 # kube-apiserver v1.35.4, no kubelet; chapter 06 §7 says how), and the live lab's pods are its pods: the lab
 # creates each Pod with the real kubectl before it makes the pod, and reports its IP as a kubelet would
 # (`meshlab.lab.istiod`). Three pods in namespace `shop`, all proxyless: `client`, and `greet1` and
 # `greet2`, gRPC servers answering with their names, labelled `app: greeter` and `version: v1` or `v2`; a
 # Service `greeter` (port named `grpc`) selects them, and Kubernetes' own EndpointSlice controller lists
-# them (kube-controller-manager, running that controller alone). A pod annotated `inject.istio.io/templates: grpc-agent` comes back from the
-# API server with Istio's proxyless template: an `istio-proxy` container that runs pilot-agent without
-# Envoy, `GRPC_XDS_BOOTSTRAP` set in the app, and no istio-init (no traffic is captured).
+# them (kube-controller-manager, running that controller alone). A pod annotated
+# `inject.istio.io/templates: grpc-agent` comes back from the API server with Istio's proxyless template:
+# an `istio-proxy` container that runs pilot-agent without Envoy, `GRPC_XDS_BOOTSTRAP` set in the app, and
+# no istio-init (no traffic is captured).
 #
 # That agent writes the client's bootstrap (pkg/istio-agent/grpcxds/grpc_bootstrap.go): node id
 # `sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`, metadata `GENERATOR: grpc` (istiod then answers
@@ -214,13 +215,12 @@ import yaml
 
 from meshlab import doctor
 from meshlab.lab import Lab, PodSpec
+from meshlab.lab.istiod import LAB_PROGRAMS
 from meshlab.upstream import build
 from meshlab.upstream.istiod import version_routing
 from meshlab.upstream.versions import PROGRAMS
 from meshlab.xds.pushcount import settle
 from meshlab.xds.walk import walk
-
-from meshlab.lab.istiod import LAB_PROGRAMS
 
 CONTROL_PLANE = {name: build.find(PROGRAMS[name]) for name in LAB_PROGRAMS}
 MISSING = [name for name, program in CONTROL_PLANE.items() if program is None]

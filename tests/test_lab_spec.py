@@ -3,7 +3,7 @@
 import pytest
 
 from meshlab.lab.netns import LabUsageError
-from meshlab.lab.spec import APPS, PodSpec
+from meshlab.lab.spec import APPS, InitContainer, PodSpec
 
 
 def test_a_proxyless_grpc_pod_is_accepted():
@@ -16,6 +16,7 @@ def test_a_proxyless_grpc_pod_is_accepted():
     ({"app": "tcp"}, "pod p: app 'tcp' is not one of http, grpc"),
     ({"app": "grpc", "ports": ()}, "pod p: a gRPC app needs a port to serve on"),
     ({"sidecar": False, "dataplane": True}, "pod p: dataplane needs a sidecar"),
+    ({"sidecar": False, "init": InitContainer(("true",))}, "pod p: an init container makes a sidecar pod's rules"),
     ({"k8s_namespace": "Shop"}, "pod p: namespace 'Shop' is not a Kubernetes name"),
 ])
 def test_what_cannot_be_made_is_refused_by_name(options, message):

@@ -26,13 +26,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from meshlab import goduration
 from meshlab.agent.bootstrap import ADMIN_PORT, ENVOY_PROMETHEUS_PORT, ENVOY_STATUS_PORT, STATUS_PORT, ProxyNode, bootstrap_json
 from meshlab.agent.dns import DNS_PORT, DnsProxy, LookupTable, NameInfo, resolv_conf
 from meshlab.agent.drain import CHECK_INTERVAL, DrainSettings, active_connections, after_check, drain_path
 from meshlab.agent.metrics import prometheus_target
 from meshlab.agent.sds import SdsServer, WorkloadSecrets
 from meshlab.agent.status import ProxyAdmin, StatusServer
-from meshlab import goduration
 from meshlab.filewatch import ChangedFile
 
 

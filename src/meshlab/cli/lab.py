@@ -60,7 +60,6 @@ def _up(args: argparse.Namespace) -> int:
         Lab(args.prefix).up(pods, **options)
     else:  # its control plane outlives this command: `lab down` stops it
         from meshlab.lab.istiod import LabIstiod
-
         from meshlab.xds.debounce import DebounceOptions
 
         LabIstiod(Lab(args.prefix), programs, DebounceOptions(**debounce)).up(pods, **options)

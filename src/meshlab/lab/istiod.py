@@ -167,7 +167,7 @@ class LabIstiod:
         """A Node per lab node, with the kubelet version a kubelet reports (the API server's own): istiod's
         injector reads it to decide on native sidecars (pkg/kube/inject/webhook.go, DetectNativeSidecar)."""
         kubelet_version = json.loads(self.kube.kubectl("version", "-o", "json"))["serverVersion"]["gitVersion"]
-        nodes = sorted({spec.node for spec in self.specs.values()})
+        nodes = range(self.lab.node_count)  # set by Lab.up before it admits the pods
         self._apply([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": self._node_name(n), "labels": {"kubernetes.io/hostname": self._node_name(n)}}}
                      for n in nodes])
         for node in nodes:

@@ -95,6 +95,8 @@ class PodSpec:
     def __post_init__(self) -> None:
         if self.dataplane and not self.sidecar:
             raise LabUsageError(f"pod {self.name}: dataplane needs a sidecar (the HTTP side is the sidecar's)")
+        if self.init is not None and not self.sidecar:
+            raise LabUsageError(f"pod {self.name}: an init container makes a sidecar pod's rules; this pod has no sidecar")
         if self.proxyless and self.sidecar:
             raise LabUsageError(f"pod {self.name}: a proxyless pod has no sidecar; give it sidecar=False")
         if self.app not in APPS:
