@@ -55,8 +55,8 @@ widgets.interact(show_path, path=widgets.Dropdown(options=list(READING_PATHS), d
 # |---|---|---|
 # | 01 | §4 where the proxies came from, §5 seven meshes as data, §6 who should adopt Istio | history, landscape and adoption |
 # | 02 | §5 what the extra hops cost; §6 injected by the API server; §7 on a real cluster | measurement; needs the upstream stage (Go) and root; needs Docker and kind |
-# | 05 | §6 the same client, the real istiod | needs the upstream stage (Go) |
 # | 04 | §5 on a real cluster | needs Docker and kind |
+# | 05 | §6 the same client, the real istiod, in a pod | needs the upstream stage (Go) and root |
 # | 06 | §6 on a real cluster; §7 the real istiod, without a cluster | needs Docker and kind; needs the upstream stage (Go) |
 # | 07 | §3 could pilot-agent be merged into Envoy?; §5 what telemetry costs | design discussion; measurement |
 # | 08 | §2 Istio's Gateway and VirtualService; §5 the same YAML through Envoy Gateway | history; needs the upstream stage (Go) |
@@ -83,8 +83,8 @@ use_book_style()
 # | stage | what runs | needs | used for |
 # |---|---|---|---|
 # | **model** | the mechanism on a simulated clock and network (simpy, networkx) | Python only; any OS | every chapter; what the tests pin |
-# | **live** | the same code against your own Linux kernel: pods are network namespaces, interception is real iptables or eBPF, sidecars are real processes | Linux, iproute2, iptables; root, or unprivileged user namespaces (eBPF: root) | the live sections of chapters 02 to 04 and 13 (chapters 05-06, 11 and 13-14 also run parts on loopback, anywhere) |
-# | **upstream** | the projects' own programs (Istio's istiod, pilot-agent and istioctl, a Kubernetes API server with etcd and kubectl, SPIRE's server and agent, Envoy Gateway's egctl, ...), built from their published Go modules at pinned versions | Go (1.26.6 or later for egctl) and the Go module proxy; gcc for SPIRE | the upstream sections of chapters 02, 05-10, 12 and 13, which compare meshlab with the real thing |
+# | **live** | the same code against your own Linux kernel: pods are network namespaces, interception is real iptables or eBPF, sidecars are real processes | Linux, iproute2, iptables; root, or unprivileged user namespaces (eBPF: root) | the live sections of chapters 02 to 04, 05 §6 and 13 (chapters 05-06, 11 and 13-14 also run parts on loopback, anywhere) |
+# | **upstream** | the projects' own programs (Istio's istiod, pilot-agent and istioctl, a Kubernetes API server with etcd, kubectl and its EndpointSlice controller, SPIRE's server and agent, Envoy Gateway's egctl, ...), built from their published Go modules at pinned versions | Go (1.26.6 or later for egctl) and the Go module proxy; gcc for SPIRE | the upstream sections of chapters 02, 05-10, 12 and 13, which compare meshlab with the real thing |
 # | **kind** | real Kubernetes and real Istio in Docker, with meshlab's predictions checked against them | Docker, kind, kubectl, istioctl, >= 4 CPUs and 8 GB | readers who want the cluster itself |
 #
 # The live lab has two optional parts: **ebpf** (chapter 03 needs clang, libbpf and bpftool) and a
